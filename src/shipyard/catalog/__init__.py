@@ -1,0 +1,1 @@
+"""Bundled, data-only catalogues (node agent SKUs)."""

@@ -1,0 +1,104 @@
+"""The ``shipyard`` entry point, and the one place that maps errors to exit codes.
+
+Subcommand groups are imported only when invoked, so ``shipyard --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from shipyard import __version__
+from shipyard.cli.options import global_options
+from shipyard.errors import ExitStatus, ShipyardError
+from shipyard.redact import redact
+
+# name -> (module, attribute, one-line help). Add a group here when it has working commands.
+GROUPS: dict[str, tuple[str, str, str]] = {
+    "config": ("shipyard.cli.config_cmd", "config_group", "Load and validate Batch Shipyard config files."),
+    "pool": ("shipyard.cli.pool_cmd", "pool_group", "Pools: node agent SKUs."),
+    "account": ("shipyard.cli.account_cmd", "account_group", "The Batch account: supported images."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommand groups are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *GROUPS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in GROUPS:
+            module, attr, _ = GROUPS[cmd_name]
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, GROUPS[name][2]) for name in sorted(GROUPS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="shipyard")
+@global_options
+def cli() -> None:
+    """shipyard: check a custom VM image, upload and replicate it, and run pools from it.
+
+    Reads Batch Shipyard config files (credentials, config, pool, jobs) from --configdir.
+    """
+
+
+def _error_line(message: str) -> None:
+    sys.stderr.write(f"shipyard: error: {redact(message)}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit status. Every error ends here, as one line."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result: Any = cli.main(args=args, prog_name="shipyard", standalone_mode=False)
+    except ShipyardError as exc:
+        if "--debug" in args:
+            traceback.print_exc()
+        message = str(exc) + (f"; {exc.hint}" if exc.hint else "")
+        _error_line(message)
+        return int(exc.exit_status)
+    except click.exceptions.NoArgsIsHelp as exc:
+        sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
+        return int(ExitStatus.INVALID)
+    except click.UsageError as exc:
+        hint = ""
+        if exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        _error_line(exc.format_message() + hint)
+        return int(ExitStatus.INVALID)
+    except click.ClickException as exc:
+        _error_line(exc.format_message())
+        return exc.exit_code if exc.exit_code != 1 else int(ExitStatus.FAILED)
+    except click.Abort:
+        _error_line("aborted")
+        return int(ExitStatus.FAILED)
+    except KeyboardInterrupt:
+        _error_line("interrupted")
+        return 130
+    except BrokenPipeError:
+        return int(ExitStatus.FAILED)
+    except Exception as exc:  # a bug: still one line, the traceback only on --debug
+        if "--debug" in args:
+            traceback.print_exc()
+        _error_line(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        return int(ExitStatus.FAILED)
+    if isinstance(result, int):
+        return result
+    return int(ExitStatus.OK)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

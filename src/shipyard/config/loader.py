@@ -1,0 +1,317 @@
+"""Find Batch Shipyard config files, load them into typed models, and report schema errors.
+
+Every problem becomes a :class:`Finding` that names the file, the line and the dotted key path.
+``load_config_set`` collects them all (``config check`` lists every one); ``require`` raises the
+first as a ``ConfigError`` for commands that simply need valid files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from shipyard.config.credentials import Credentials, CredentialsFile
+from shipyard.config.document import Document, KeyPath, format_path, load_document
+from shipyard.config.jobs import JobsFile, JobSpecification
+from shipyard.config.other import FederationFile, FsFile, MonitorFile, RemoteFs, SlurmFile
+from shipyard.config.pool import PoolFile, PoolSpecification
+from shipyard.config.settings import GeneralConfig
+from shipyard.errors import ConfigError, UsageError
+from shipyard.redact import is_secret_key
+
+CONFIGDIR_ENV = "SHIPYARD_CONFIGDIR"
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class ConfigKind(str, Enum):
+    """The Batch Shipyard config files, named by their ``--<kind>`` option and top-level key."""
+
+    CREDENTIALS = "credentials"
+    CONFIG = "config"
+    POOL = "pool"
+    JOBS = "jobs"
+    FS = "fs"
+    MONITOR = "monitor"
+    FEDERATION = "federation"
+    SLURM = "slurm"
+
+    @property
+    def top_key(self) -> str:
+        return _TOP_KEYS[self]
+
+    @property
+    def model(self) -> type[BaseModel]:
+        return _MODELS[self]
+
+
+_TOP_KEYS = {
+    ConfigKind.CREDENTIALS: "credentials",
+    ConfigKind.CONFIG: "batch_shipyard",
+    ConfigKind.POOL: "pool_specification",
+    ConfigKind.JOBS: "job_specifications",
+    ConfigKind.FS: "remote_fs",
+    ConfigKind.MONITOR: "monitoring",
+    ConfigKind.FEDERATION: "federation",
+    ConfigKind.SLURM: "slurm",
+}
+_MODELS: dict[ConfigKind, type[BaseModel]] = {
+    ConfigKind.CREDENTIALS: CredentialsFile,
+    ConfigKind.CONFIG: GeneralConfig,
+    ConfigKind.POOL: PoolFile,
+    ConfigKind.JOBS: JobsFile,
+    ConfigKind.FS: FsFile,
+    ConfigKind.MONITOR: MonitorFile,
+    ConfigKind.FEDERATION: FederationFile,
+    ConfigKind.SLURM: SlurmFile,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in the config: an error (invalid) or a warning (valid but unwise)."""
+
+    severity: str  # "error" | "warning"
+    message: str
+    file: str | None = None
+    line: int | None = None
+    path: str | None = None
+    check: str | None = None  # the rule id, for rule findings
+
+    def __str__(self) -> str:
+        return str(ConfigError(self.message, file=self.file, line=self.line, path=self.path))
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"file": self.file, "line": self.line, "path": self.path, "message": self.message}
+        if self.check:
+            out["check"] = self.check
+        return out
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    kind: ConfigKind
+    document: Document
+    model: Any  # the kind's model, or None when the file did not validate
+
+    def finding(self, severity: str, message: str, path: KeyPath = (), check: str | None = None) -> Finding:
+        return Finding(
+            severity=severity,
+            message=message,
+            file=str(self.document.path),
+            line=self.document.line_of(path),
+            path=format_path(path) or None,
+            check=check,
+        )
+
+
+@dataclass
+class ConfigPaths:
+    """Which file plays which part; from ``--configdir`` and the single-file options."""
+
+    files: dict[ConfigKind, Path] = field(default_factory=dict)
+
+    @classmethod
+    def resolve(cls, configdir: str | Path | None = None, **explicit: str | Path | None) -> ConfigPaths:
+        """Explicit ``--pool``-style files win over what ``configdir`` (or $SHIPYARD_CONFIGDIR) holds."""
+        files: dict[ConfigKind, Path] = {}
+        if configdir is None and os.environ.get(CONFIGDIR_ENV):
+            configdir = os.environ[CONFIGDIR_ENV]
+        if configdir is not None:
+            files.update(find_config_files(configdir))
+        for name, value in explicit.items():
+            if value is not None:
+                files[ConfigKind(name)] = Path(value)
+        return cls(files)
+
+    def __bool__(self) -> bool:
+        return bool(self.files)
+
+
+def find_config_files(configdir: str | Path) -> dict[ConfigKind, Path]:
+    """``credentials.yaml``, ``pool.yml``, ``jobs.json``... in one directory."""
+    directory = Path(configdir)
+    if not directory.is_dir():
+        raise UsageError(f"--configdir {directory}: not a directory")
+    found: dict[ConfigKind, Path] = {}
+    for kind in ConfigKind:
+        candidates = [directory / f"{kind.value}{suffix}" for suffix in SUFFIXES]
+        present = [c for c in candidates if c.is_file()]
+        if len(present) > 1:
+            names = ", ".join(p.name for p in present)
+            raise UsageError(f"--configdir {directory}: more than one {kind.value} file ({names})")
+        if present:
+            found[kind] = present[0]
+    return found
+
+
+def detect_kind(document: Document) -> ConfigKind | None:
+    """The kind of a file from its top-level key (``pool_specification`` -> pool)."""
+    for kind in ConfigKind:
+        if kind.top_key in document.data:
+            return kind
+    return None
+
+
+_FRIENDLY = {
+    "missing": "required key is missing",
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "list_type": "must be a list",
+}
+
+_LOC_RENAMES = {"storage_aad": ("storage", "aad")}
+
+
+def _describe(value: Any) -> str:
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _schema_message(error: dict[str, Any], path: KeyPath) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    secret = any(isinstance(p, str) and is_secret_key(p) for p in path)
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        found = f"'{value}'" if isinstance(value, str) and len(value) <= 64 and not secret else _describe(value)
+        return f"must be one of {expected}, found {found}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        bound = next(iter(error.get("ctx", {}).values()), "")
+        op = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[kind]
+        found = f", found {value}" if isinstance(value, (int, float)) and not secret else ""
+        return f"must be {op} {bound}{found}"
+    if kind in _FRIENDLY:
+        text = _FRIENDLY[kind]
+        return text if kind == "missing" else f"{text}, found {_describe(value)}"
+    return error["msg"]
+
+
+def _loc_to_path(top: KeyPath, loc: tuple[Any, ...]) -> KeyPath:
+    path: list[str | int] = list(top)
+    for part in loc:
+        if isinstance(part, str) and part in _LOC_RENAMES:
+            path.extend(_LOC_RENAMES[part])
+        else:
+            path.append(part)
+    return tuple(path)
+
+
+def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[Finding]]:
+    """Validate one document as ``kind``: its model (or None) and its schema findings."""
+    data = document.data
+    top = kind.top_key
+    if top not in data:
+        other = detect_kind(document)
+        found = f" (it looks like a {other.value} file)" if other else ""
+        return None, [
+            Finding("error", f"missing top-level key '{top}'{found}", file=str(document.path), line=1)
+        ]
+    try:
+        model = kind.model.model_validate(data)
+    except ValidationError as exc:
+        findings = []
+        for error in exc.errors(include_url=False):
+            path = _loc_to_path((), error["loc"])
+            findings.append(
+                Finding(
+                    "error",
+                    _schema_message(error, path),
+                    file=str(document.path),
+                    line=document.line_of(path),
+                    path=format_path(path),
+                )
+            )
+        return None, findings
+    return model, []
+
+
+@dataclass
+class ConfigSet:
+    """The config files a command was given, loaded. Parts may be missing."""
+
+    files: dict[ConfigKind, LoadedFile] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)  # load and schema errors
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    def has(self, kind: ConfigKind) -> bool:
+        return kind in self.files and self.files[kind].model is not None
+
+    def _model(self, kind: ConfigKind) -> Any:
+        loaded = self.files.get(kind)
+        return loaded.model if loaded else None
+
+    @property
+    def credentials(self) -> Credentials | None:
+        model = self._model(ConfigKind.CREDENTIALS)
+        return model.credentials if model else None
+
+    @property
+    def general(self) -> GeneralConfig | None:
+        return self._model(ConfigKind.CONFIG)
+
+    @property
+    def pool(self) -> PoolSpecification | None:
+        model = self._model(ConfigKind.POOL)
+        return model.pool_specification if model else None
+
+    @property
+    def jobs(self) -> list[JobSpecification] | None:
+        model = self._model(ConfigKind.JOBS)
+        return model.job_specifications if model else None
+
+    @property
+    def remote_fs(self) -> RemoteFs | None:
+        model = self._model(ConfigKind.FS)
+        return model.remote_fs if model else None
+
+    def require(self, *kinds: ConfigKind) -> None:
+        """Raise the first load error, or a usage error naming a missing file."""
+        if self.errors:
+            first = self.errors[0]
+            raise ConfigError(
+                first.message, file=first.file, line=first.line, path=first.path, more=len(self.errors) - 1
+            )
+        for kind in kinds:
+            if kind not in self.files:
+                raise UsageError(
+                    f"this command needs a {kind.value} file: pass --{kind.value} FILE or --configdir DIR"
+                )
+
+
+def load_config_set(paths: ConfigPaths) -> ConfigSet:
+    """Load and validate every file in ``paths``; problems are collected, not raised."""
+    config = ConfigSet()
+    for kind, path in paths.files.items():
+        try:
+            document = load_document(path)
+        except ConfigError as exc:
+            config.findings.append(Finding("error", exc.message, file=exc.file, line=exc.line))
+            continue
+        model, findings = validate_document(kind, document)
+        config.findings.extend(findings)
+        config.files[kind] = LoadedFile(kind, document, model)
+    return config

@@ -1,0 +1,325 @@
+"""Custom-image rules that can be decided from the config files alone.
+
+Each rule has a stable dotted id, the config files it needs, and a function that yields
+findings. A rule whose files are missing is skipped (and listed as such), never failed. A rule
+that raises becomes an error finding that names it, so the other rules still report.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+from shipyard.catalog.node_agents import get_node_agent, is_windows_node_agent
+from shipyard.config.credentials import Credentials
+from shipyard.config.loader import ConfigKind, ConfigSet, Finding, LoadedFile
+from shipyard.config.pool import CustomImage, PoolSpecification
+from shipyard.redact import redact, strip_query
+from shipyard.storage.uri import BlobUriError, has_query, parse_blob_uri
+
+LINUX_NODES_PER_VHD = 40
+WINDOWS_NODES_PER_VHD = 20
+
+VM_CONFIG = ("pool_specification", "vm_configuration")
+CUSTOM_IMAGE = (*VM_CONFIG, "custom_image")
+
+_GALLERY_VERSION_RE = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+"
+    r"/images/[^/]+(/versions/[^/]+)?$",
+    re.IGNORECASE,
+)
+_MANAGED_IMAGE_RE = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/images/[^/]+$", re.IGNORECASE
+)
+
+
+def nodes_per_vhd(node_agent: str) -> int:
+    return WINDOWS_NODES_PER_VHD if is_windows_node_agent(node_agent) else LINUX_NODES_PER_VHD
+
+
+def required_vhd_count(nodes: int, node_agent: str) -> int:
+    """One VHD per 40 Linux or 20 Windows nodes (the storage account throttling limit)."""
+    return math.ceil(nodes / nodes_per_vhd(node_agent))
+
+
+def vhd_shortfall_message(vhds: int, nodes: int, node_agent: str) -> str | None:
+    """The guide's error when ``vhds`` URIs cannot serve ``nodes`` nodes; None when they can.
+
+    Used at load time, and again on resize with the new node count.
+    """
+    required = required_vhd_count(nodes, node_agent)
+    if vhds >= required:
+        return None
+    return (
+        f"insufficient number of VHDs ({vhds}) supplied for {nodes} compute nodes. "
+        f"At least {required} VHDs are required."
+    )
+
+
+@dataclass(frozen=True)
+class ConfigRule:
+    id: str
+    needs: tuple[ConfigKind, ...]
+    run: Callable[[ConfigSet], Iterable[Finding]]
+    summary: str
+
+
+@dataclass(frozen=True)
+class SkippedRule:
+    id: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"check": self.id, "reason": self.reason}
+
+
+def _pool_file(config: ConfigSet) -> LoadedFile:
+    return config.files[ConfigKind.POOL]
+
+
+def _custom_image(config: ConfigSet) -> CustomImage | None:
+    pool = config.pool
+    return pool.vm_configuration.custom_image if pool else None
+
+
+def _image_uris(config: ConfigSet) -> list[str]:
+    image = _custom_image(config)
+    return list(image.image_uris or []) if image else []
+
+
+def check_image_source(config: ConfigSet) -> Iterable[Finding]:
+    vm = config.pool.vm_configuration
+    pool = _pool_file(config)
+    if vm.platform_image and vm.custom_image:
+        yield pool.finding(
+            "error",
+            "cannot specify both a platform_image and a custom_image; keep exactly one",
+            VM_CONFIG,
+        )
+    elif not vm.platform_image and not vm.custom_image:
+        yield pool.finding("error", "needs a platform_image or a custom_image", VM_CONFIG)
+
+
+def check_custom_image_source(config: ConfigSet) -> Iterable[Finding]:
+    image = _custom_image(config)
+    if image is None:
+        return
+    pool = _pool_file(config)
+    if image.image_uris is not None and image.arm_image_id:
+        yield pool.finding(
+            "error",
+            "cannot specify both image_uris (VHD page blobs) and arm_image_id; keep exactly one",
+            CUSTOM_IMAGE,
+        )
+    elif image.image_uris is None and not image.arm_image_id:
+        yield pool.finding("error", "needs image_uris (VHD page-blob URIs) or arm_image_id", CUSTOM_IMAGE)
+    elif image.image_uris is not None and not image.image_uris:
+        yield pool.finding("error", "image_uris is empty: list at least one VHD URI", (*CUSTOM_IMAGE, "image_uris"))
+
+
+def check_arm_image_id(config: ConfigSet) -> Iterable[Finding]:
+    image = _custom_image(config)
+    if image is None or not image.arm_image_id:
+        return
+    path = (*CUSTOM_IMAGE, "arm_image_id")
+    value = image.arm_image_id.strip()
+    if _MANAGED_IMAGE_RE.match(value):
+        yield _pool_file(config).finding(
+            "warning",
+            "is a managed image; Azure Batch retired managed-image pools on 2026-03-31: "
+            "publish it as a Compute Gallery image version",
+            path,
+        )
+    elif not _GALLERY_VERSION_RE.match(value):
+        yield _pool_file(config).finding(
+            "error",
+            "must be a Compute Gallery image (version) id: /subscriptions/<id>/resourceGroups/<rg>/providers/"
+            "Microsoft.Compute/galleries/<gallery>/images/<image>/versions/<version>",
+            path,
+        )
+
+
+def check_bare_uris(config: ConfigSet) -> Iterable[Finding]:
+    pool = _pool_file(config)
+    for index, uri in enumerate(_image_uris(config)):
+        path = (*CUSTOM_IMAGE, "image_uris", index)
+        if has_query(uri):
+            yield pool.finding(
+                "error",
+                f"image URIs must be bare, with no query string or SAS token: use {strip_query(uri)}",
+                path,
+            )
+            continue
+        try:
+            parse_blob_uri(uri)
+        except BlobUriError as exc:
+            yield pool.finding("error", str(exc), path)
+
+
+def _link_names(credentials: Credentials) -> str:
+    return ", ".join(sorted(credentials.storage)) or "none"
+
+
+def check_uri_storage_links(config: ConfigSet) -> Iterable[Finding]:
+    credentials = config.credentials
+    pool = _pool_file(config)
+    for index, uri in enumerate(_image_uris(config)):
+        if has_query(uri):
+            continue  # reported by custom_image.bare_uri
+        try:
+            ref = parse_blob_uri(uri, credentials.storage)
+        except BlobUriError:
+            continue  # reported by custom_image.bare_uri
+        if ref.link is None:
+            yield pool.finding(
+                "error",
+                f"storage account '{ref.account}' is not one of the credentials' storage links "
+                f"({_link_names(credentials)})",
+                (*CUSTOM_IMAGE, "image_uris", index),
+            )
+
+
+def check_vhd_count(config: ConfigSet) -> Iterable[Finding]:
+    image = _custom_image(config)
+    if image is None or not image.image_uris:
+        return
+    pool: PoolSpecification = config.pool
+    vhds = len(image.image_uris)
+    path = (*CUSTOM_IMAGE, "image_uris")
+    message = vhd_shortfall_message(vhds, pool.vm_count.total, image.node_agent)
+    if message:
+        yield _pool_file(config).finding("error", message, path)
+        return
+    scenario = pool.autoscale.scenario if pool.autoscale else None
+    if scenario and scenario.maximum_vm_count:
+        message = vhd_shortfall_message(vhds, scenario.maximum_vm_count.total, image.node_agent)
+        if message:
+            yield _pool_file(config).finding("error", f"autoscale maximum_vm_count: {message}", path)
+
+
+def check_distinct_accounts(config: ConfigSet) -> Iterable[Finding]:
+    seen: dict[str, int] = {}
+    links = config.credentials.storage if config.credentials else None
+    for index, uri in enumerate(_image_uris(config)):
+        try:
+            ref = parse_blob_uri(uri, links)
+        except BlobUriError:
+            continue
+        key = ref.link or ref.account
+        if key in seen:
+            yield _pool_file(config).finding(
+                "warning",
+                f"shares storage account '{ref.account}' with image_uris[{seen[key]}]; put each VHD copy in "
+                "its own account so the copies do not share one throttling limit",
+                (*CUSTOM_IMAGE, "image_uris", index),
+            )
+        else:
+            seen[key] = index
+
+
+def check_node_agent(config: ConfigSet) -> Iterable[Finding]:
+    image = _custom_image(config)
+    if image is None:
+        return
+    path = (*CUSTOM_IMAGE, "node_agent")
+    sku = get_node_agent(image.node_agent)
+    if sku is None:
+        yield _pool_file(config).finding(
+            "error",
+            f"'{image.node_agent}' is not a known node agent SKU id; `shipyard pool listskus` lists them",
+            path,
+        )
+    elif not sku.is_current:
+        yield _pool_file(config).finding(
+            "warning", f"'{sku.id}' is retired: Azure Batch no longer accepts it for new pools", path
+        )
+
+
+def check_account_mode(config: ConfigSet) -> Iterable[Finding]:
+    if _custom_image(config) is None:
+        return
+    batch = config.credentials.batch
+    creds = config.files[ConfigKind.CREDENTIALS]
+    if batch is None:
+        return
+    if batch.pool_allocation_mode == "batch_service":
+        yield creds.finding(
+            "error",
+            "custom images need a User Subscription Batch account; this account is in Batch Service mode",
+            ("credentials", "batch", "pool_allocation_mode"),
+        )
+    elif batch.pool_allocation_mode is None and batch.account_key is not None and batch.aad is None:
+        yield creds.finding(
+            "warning",
+            "custom images need a User Subscription Batch account, which authenticates with Azure AD only; "
+            "only an account_key is given (set pool_allocation_mode to say which mode the account is in)",
+            ("credentials", "batch"),
+        )
+
+
+def check_storage_account_settings(config: ConfigSet) -> Iterable[Finding]:
+    name = config.general.batch_shipyard.storage_account_settings
+    if name not in config.credentials.storage:
+        yield config.files[ConfigKind.CONFIG].finding(
+            "error",
+            f"'{name}' is not one of the credentials' storage links ({_link_names(config.credentials)})",
+            ("batch_shipyard", "storage_account_settings"),
+        )
+
+
+POOL = (ConfigKind.POOL,)
+POOL_AND_CREDENTIALS = (ConfigKind.POOL, ConfigKind.CREDENTIALS)
+
+CONFIG_RULES: tuple[ConfigRule, ...] = (
+    ConfigRule("pool.image_source", POOL, check_image_source, "exactly one of platform_image and custom_image"),
+    ConfigRule("custom_image.source", POOL, check_custom_image_source, "exactly one of image_uris and arm_image_id"),
+    ConfigRule("custom_image.arm_image_id", POOL, check_arm_image_id, "arm_image_id is a Compute Gallery image id"),
+    ConfigRule("custom_image.bare_uri", POOL, check_bare_uris, "image URIs are bare page-blob URIs, with no SAS"),
+    ConfigRule(
+        "custom_image.storage_link",
+        POOL_AND_CREDENTIALS,
+        check_uri_storage_links,
+        "each image URI names one of the credentials' storage links",
+    ),
+    ConfigRule("custom_image.vhd_count", POOL, check_vhd_count, "one VHD per 40 Linux or 20 Windows nodes"),
+    ConfigRule(
+        "custom_image.distinct_accounts", POOL, check_distinct_accounts, "each VHD copy in its own storage account"
+    ),
+    ConfigRule("custom_image.node_agent", POOL, check_node_agent, "node_agent is a known node agent SKU id"),
+    ConfigRule(
+        "custom_image.account_mode",
+        POOL_AND_CREDENTIALS,
+        check_account_mode,
+        "custom images need a User Subscription Batch account",
+    ),
+    ConfigRule(
+        "config.storage_link",
+        (ConfigKind.CONFIG, ConfigKind.CREDENTIALS),
+        check_storage_account_settings,
+        "storage_account_settings names a credentials storage link",
+    ),
+)
+
+
+def run_config_rules(
+    config: ConfigSet, rules: Iterable[ConfigRule] = CONFIG_RULES
+) -> tuple[list[Finding], list[SkippedRule]]:
+    """Run every rule whose files are present and valid; list the others as skipped."""
+    findings: list[Finding] = []
+    skipped: list[SkippedRule] = []
+    for rule in rules:
+        missing = [kind.value for kind in rule.needs if kind not in config.files]
+        if missing:
+            skipped.append(SkippedRule(rule.id, f"no {' or '.join(missing)} file given"))
+            continue
+        if not all(config.has(kind) for kind in rule.needs):
+            skipped.append(SkippedRule(rule.id, "a file it needs did not load"))
+            continue
+        try:
+            findings.extend(replace(finding, check=rule.id) for finding in rule.run(config))
+        except Exception as exc:  # one broken rule must not hide the others
+            detail = redact(f"{type(exc).__name__}: {exc}")
+            findings.append(Finding("error", f"check {rule.id} failed: {detail}", check=rule.id))
+    return findings, skipped

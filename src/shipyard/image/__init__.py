@@ -1,0 +1,1 @@
+"""Offline disk images: the VHD container, partitions, LVM and root filesystems."""

@@ -1,0 +1,60 @@
+"""The one small read-only filesystem API that fact collectors use."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol, runtime_checkable
+
+MAX_SYMLINK_DEPTH = 40
+
+
+class FileKind(str, Enum):
+    FILE = "file"
+    DIRECTORY = "directory"
+    SYMLINK = "symlink"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class FileStat:
+    kind: FileKind
+    size_bytes: int
+    mode: int  # permission bits and file type, as st_mode
+
+
+@runtime_checkable
+class FileSource(Protocol):
+    """Paths are absolute POSIX paths inside the source's root ("/etc/os-release").
+
+    Symlinks are followed inside the source: an absolute target resolves against the source's
+    root, never the host's. ``lstat``/``readlink`` do not follow the last component.
+    Missing paths raise ``FileNotFoundError``; ``exists`` returns False instead.
+    """
+
+    def exists(self, path: str) -> bool: ...
+
+    def stat(self, path: str) -> FileStat: ...
+
+    def lstat(self, path: str) -> FileStat: ...
+
+    def read_bytes(self, path: str) -> bytes: ...
+
+    def read_text(self, path: str) -> str: ...
+
+    def listdir(self, path: str) -> list[str]: ...
+
+    def readlink(self, path: str) -> str: ...
+
+
+def normalize(path: str) -> str:
+    """An absolute, normalised POSIX path ("etc//x/../y" -> "/etc/y")."""
+    return posixpath.normpath("/" + path.lstrip("/")) if path else "/"
+
+
+def join_link(link_path: str, target: str) -> str:
+    """Where a symlink at ``link_path`` pointing to ``target`` leads, inside the same root."""
+    if target.startswith("/"):
+        return normalize(target)
+    return normalize(posixpath.join(posixpath.dirname(link_path), target))

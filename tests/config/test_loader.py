@@ -1,0 +1,182 @@
+"""Finding config files and validating them into typed, frozen models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from shipyard.config.loader import ConfigKind, ConfigPaths, find_config_files, load_config_set
+from shipyard.errors import ConfigError, UsageError
+
+POOL = """
+pool_specification:
+  id: mypool
+  vm_configuration:
+    platform_image:
+      publisher: Canonical
+      offer: UbuntuServer
+      sku: 18.04-LTS
+  vm_size: STANDARD_D2_V2
+  vm_count: 3
+  my_future_key: kept
+"""
+
+
+def test_configdir_finds_each_kind_with_any_suffix(tmp_path: Path) -> None:
+    (tmp_path / "credentials.yaml").write_text("credentials: {}\n")
+    (tmp_path / "config.yml").write_text("batch_shipyard: {storage_account_settings: s}\n")
+    (tmp_path / "pool.json").write_text("{}")
+    (tmp_path / "unrelated.yaml").write_text("x: 1\n")
+    found = find_config_files(tmp_path)
+    assert found == {
+        ConfigKind.CREDENTIALS: tmp_path / "credentials.yaml",
+        ConfigKind.CONFIG: tmp_path / "config.yml",
+        ConfigKind.POOL: tmp_path / "pool.json",
+    }
+
+
+def test_two_files_of_one_kind_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "pool.yaml").write_text("{}")
+    (tmp_path / "pool.json").write_text("{}")
+    with pytest.raises(UsageError, match="more than one pool file"):
+        find_config_files(tmp_path)
+
+
+def test_missing_configdir_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not a directory"):
+        ConfigPaths.resolve(tmp_path / "nope")
+
+
+def test_explicit_file_wins_and_env_var_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pool.yaml").write_text(POOL)
+    other = tmp_path / "other-pool.yaml"
+    other.write_text(POOL)
+    monkeypatch.setenv("SHIPYARD_CONFIGDIR", str(tmp_path))
+    assert ConfigPaths.resolve().files == {ConfigKind.POOL: tmp_path / "pool.yaml"}
+    assert ConfigPaths.resolve(pool=other).files == {ConfigKind.POOL: other}
+
+
+def test_models_are_typed_frozen_and_keep_unknown_keys(tmp_path: Path) -> None:
+    (tmp_path / "pool.yaml").write_text(POOL)
+    config = load_config_set(ConfigPaths.resolve(tmp_path))
+    assert config.errors == []
+    pool = config.pool
+    assert pool.vm_count.dedicated == 3 and pool.vm_count.low_priority == 0  # int form of vm_count
+    assert pool.vm_configuration.platform_image.sku == "18.04-LTS"
+    assert pool.model_extra == {"my_future_key": "kept"}
+    assert pool.node_communication_mode == "classic"
+    with pytest.raises(pydantic.ValidationError):
+        pool.id = "other"
+
+
+def test_schema_errors_carry_file_line_and_key_path(write_config) -> None:
+    directory = write_config(
+        pool="""
+        pool_specification:
+          id: p
+          vm_configuration:
+            platform_image:
+              publisher: Canonical
+              offer: UbuntuServer
+              sku: 18.04-LTS
+          vm_size: STANDARD_D2_V2
+          vm_count:
+            dedicated: -1
+            low_priority: lots
+          node_fill_type: packed
+        """
+    )
+    config = load_config_set(ConfigPaths.resolve(directory))
+    rendered = sorted(str(f) for f in config.errors)
+    pool = str(directory / "pool.yaml")
+    assert rendered == [
+        f"{pool}:10: pool_specification.vm_count.dedicated: must be >= 0, found -1",
+        f"{pool}:11: pool_specification.vm_count.low_priority: must be an integer, found a string",
+        f"{pool}:12: pool_specification.node_fill_type: must be one of 'spread' or 'pack', found 'packed'",
+    ]
+    with pytest.raises(ConfigError) as info:
+        config.require(ConfigKind.POOL)
+    assert "(and 2 more errors)" in str(info.value)
+
+
+def test_missing_required_key_points_at_its_parent(write_config) -> None:
+    directory = write_config(pool="pool_specification:\n  id: p\n  vm_size: x\n  vm_count: 1\n")
+    config = load_config_set(ConfigPaths.resolve(directory))
+    assert [str(f) for f in config.errors] == [
+        f"{directory / 'pool.yaml'}:1: pool_specification.vm_configuration: required key is missing"
+    ]
+
+
+def test_wrong_file_kind_is_named(write_config) -> None:
+    directory = write_config(pool="job_specifications: []\n")
+    config = load_config_set(ConfigPaths.resolve(directory))
+    assert "missing top-level key 'pool_specification' (it looks like a jobs file)" in str(config.errors[0])
+
+
+def test_secrets_never_appear_in_schema_errors(write_config) -> None:
+    directory = write_config(
+        credentials="""
+        credentials:
+          batch:
+            account_key: [SuperSecretKeyValue==]
+          storage:
+            mystorage:
+              account: acct
+              account_key: {nested: SecretStorageKey==}
+        """
+    )
+    config = load_config_set(ConfigPaths.resolve(directory))
+    text = " ".join(str(f) for f in config.errors)
+    assert "credentials.batch.account_key: must be a string, found a list" in text
+    assert "credentials.storage.mystorage.account_key: must be a string, found a mapping" in text
+    assert "SuperSecret" not in text and "SecretStorage" not in text
+
+
+def test_credentials_split_storage_aad_from_links_and_hide_keys(write_config) -> None:
+    directory = write_config(
+        credentials="""
+        credentials:
+          batch:
+            account_service_url: https://mybatch.westeurope.batch.azure.com/
+            aad: {directory_id: d, application_id: a, auth_key: AadSecret==}
+            pool_allocation_mode: UserSubscription
+          storage:
+            aad: {directory_id: d}
+            sa1: {account: acct1, account_key: Key1==}
+            emu: {account: devacct, account_key: Key2==, blob_endpoint: "http://127.0.0.1:10000/devacct"}
+            here: {account: localacct, endpoint: local}
+        """
+    )
+    config = load_config_set(ConfigPaths.resolve(directory))
+    creds = config.credentials
+    assert sorted(creds.storage) == ["emu", "here", "sa1"]
+    assert creds.storage_aad.directory_id == "d"
+    assert creds.batch.account_name == "mybatch"
+    assert creds.batch.pool_allocation_mode == "user_subscription"
+    assert creds.storage["sa1"].blob_base_url == "https://acct1.blob.core.windows.net"
+    assert creds.storage["emu"].blob_base_url == "http://127.0.0.1:10000/devacct"
+    assert creds.storage["here"].blob_base_url == "local://localacct"
+    assert "Key1==" not in repr(creds) and "AadSecret" not in repr(creds)
+    assert creds.storage["sa1"].account_key.get_secret_value() == "Key1=="
+
+
+def test_null_values_mean_unset(write_config) -> None:
+    directory = write_config(
+        config="""
+        batch_shipyard:
+          storage_account_settings: sa
+        global_resources:
+          docker_images:
+          volumes:
+            shared_data_volumes:
+              nfs:
+                volume_driver: storage_cluster
+                container_path: /data
+        """
+    )
+    config = load_config_set(ConfigPaths.resolve(directory))
+    assert config.errors == []
+    assert config.general.global_resources.docker_images == []
+    assert config.general.global_resources.volumes.shared_data_volumes["nfs"].volume_driver == "storage_cluster"

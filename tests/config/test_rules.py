@@ -1,0 +1,279 @@
+"""Each custom-image rule that config alone can decide, as tables of input and expected finding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from shipyard.config.loader import ConfigPaths, Finding, load_config_set
+from shipyard.config.rules import (
+    CONFIG_RULES,
+    ConfigRule,
+    required_vhd_count,
+    run_config_rules,
+    vhd_shortfall_message,
+)
+
+SAS = "sv=2024-11-04&ss=b&srt=o&sp=r&se=2030-01-01&sig=AbCdSecretSignature%3D"
+CREDENTIALS = {
+    "credentials": {
+        "batch": {"account_service_url": "https://b.westus.batch.azure.com", "aad": {"directory_id": "d"}},
+        "storage": {
+            "sa1": {"account": "acct1", "account_key": "KeyOne=="},
+            "sa2": {"account": "acct2", "account_key": "KeyTwo=="},
+            "sa3": {"account": "acct3", "account_key": "KeyThree=="},
+            "emu": {"account": "devacct", "account_key": "KeyEmu==", "blob_endpoint": "http://127.0.0.1:10000/devacct"},
+            "here": {"account": "localacct", "endpoint": "local"},
+        },
+    }
+}
+
+
+def uri(account: str, blob: str = "img.vhd") -> str:
+    return f"https://{account}.blob.core.windows.net/vhds/{blob}"
+
+
+def pool(custom: dict[str, Any] | None = None, *, platform: bool = False, count: Any = 4, **extra: Any) -> dict:
+    vm: dict[str, Any] = {}
+    if platform:
+        vm["platform_image"] = {"publisher": "Canonical", "offer": "UbuntuServer", "sku": "18.04-LTS"}
+    if custom is not None:
+        vm["custom_image"] = {"node_agent": "batch.node.ubuntu 22.04", **custom}
+    return {"pool_specification": {"id": "p", "vm_configuration": vm, "vm_size": "STANDARD_D2_V2", "vm_count": count, **extra}}
+
+
+def check(tmp_path: Path, pool_doc: dict, credentials: dict | None = CREDENTIALS) -> tuple[list[Finding], list]:
+    yaml = YAML()
+    with open(tmp_path / "pool.yaml", "w") as handle:
+        yaml.dump(pool_doc, handle)
+    paths = {"pool": tmp_path / "pool.yaml"}
+    if credentials is not None:
+        with open(tmp_path / "credentials.yaml", "w") as handle:
+            yaml.dump(credentials, handle)
+        paths["credentials"] = tmp_path / "credentials.yaml"
+    config = load_config_set(ConfigPaths.resolve(None, **paths))
+    assert config.errors == [], config.errors
+    return run_config_rules(config)
+
+
+def only(findings: list[Finding], rule: str) -> list[tuple[str, str | None, str]]:
+    return [(f.severity, f.path, f.message) for f in findings if f.check == rule]
+
+
+CI = "pool_specification.vm_configuration.custom_image"
+
+CASES = [
+    # (rule id, pool doc, expected [(severity, path, message substring)])
+    ("pool.image_source", pool(platform=True), []),
+    ("pool.image_source", pool({"image_uris": [uri("acct1")]}), []),
+    (
+        "pool.image_source",
+        pool({"image_uris": [uri("acct1")]}, platform=True),
+        [("error", "pool_specification.vm_configuration", "cannot specify both a platform_image and a custom_image")],
+    ),
+    ("pool.image_source", pool(), [("error", "pool_specification.vm_configuration", "needs a platform_image or a custom_image")]),
+    (
+        "custom_image.source",
+        pool({"image_uris": [uri("acct1")], "arm_image_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0"}),
+        [("error", CI, "cannot specify both image_uris (VHD page blobs) and arm_image_id")],
+    ),
+    ("custom_image.source", pool({"image_uris": [uri("acct1")]}), []),
+    ("custom_image.source", pool({}), [("error", CI, "needs image_uris (VHD page-blob URIs) or arm_image_id")]),
+    ("custom_image.source", pool({"image_uris": []}), [("error", f"{CI}.image_uris", "image_uris is empty")]),
+    (
+        "custom_image.arm_image_id",
+        pool({"arm_image_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0"}),
+        [],
+    ),
+    (
+        "custom_image.arm_image_id",
+        pool({"arm_image_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/legacy"}),
+        [("warning", f"{CI}.arm_image_id", "Azure Batch retired managed-image pools on 2026-03-31")],
+    ),
+    ("custom_image.arm_image_id", pool({"arm_image_id": "myimage"}), [("error", f"{CI}.arm_image_id", "must be a Compute Gallery image")]),
+    ("custom_image.bare_uri", pool({"image_uris": [uri("acct1"), uri("acct2")]}), []),
+    (
+        "custom_image.bare_uri",
+        pool({"image_uris": [uri("acct1"), uri("acct2") + "?" + SAS]}),
+        [("error", f"{CI}.image_uris[1]", f"must be bare, with no query string or SAS token: use {uri('acct2')}")],
+    ),
+    (
+        "custom_image.bare_uri",
+        pool({"image_uris": ["ftp://acct1/vhds/x.vhd"]}),
+        [("error", f"{CI}.image_uris[0]", "unsupported scheme 'ftp'")],
+    ),
+    (
+        "custom_image.bare_uri",
+        pool({"image_uris": ["https://acct1.blob.core.windows.net/img.vhd"]}),
+        [("error", f"{CI}.image_uris[0]", "must name a container and a blob")],
+    ),
+    (
+        "custom_image.bare_uri",
+        pool({"image_uris": ["https://acct1.blob.core.windows.net/My_VHDs/img.vhd"]}),
+        [("error", f"{CI}.image_uris[0]", "'My_VHDs' is not a valid container name")],
+    ),
+    (
+        "custom_image.storage_link",
+        pool({"image_uris": [uri("acct1"), "http://127.0.0.1:10000/devacct/vhds/img.vhd", "local://localacct/vhds/img.vhd"]}),
+        [],
+    ),
+    (
+        "custom_image.storage_link",
+        pool({"image_uris": [uri("acct1"), uri("stranger")]}),
+        [("error", f"{CI}.image_uris[1]", "storage account 'stranger' is not one of the credentials' storage links (emu, here, sa1, sa2, sa3)")],
+    ),
+    (
+        "custom_image.storage_link",
+        pool({"image_uris": ["https://acct1.blob.core.chinacloudapi.cn/vhds/img.vhd"]}),
+        [("error", f"{CI}.image_uris[0]", "storage account 'acct1' is not one of")],
+    ),
+    ("custom_image.vhd_count", pool({"image_uris": [uri("acct1")]}, count=40), []),
+    (
+        "custom_image.vhd_count",
+        pool({"image_uris": [uri("acct1")]}, count={"dedicated": 30, "low_priority": 11}),
+        [("error", f"{CI}.image_uris", "insufficient number of VHDs (1) supplied for 41 compute nodes. At least 2 VHDs are required.")],
+    ),
+    (
+        "custom_image.vhd_count",
+        pool({"image_uris": [uri("acct1")], "node_agent": "batch.node.windows amd64"}, count=21),
+        [("error", f"{CI}.image_uris", "insufficient number of VHDs (1) supplied for 21 compute nodes. At least 2 VHDs are required.")],
+    ),
+    ("custom_image.vhd_count", pool({"image_uris": [uri("acct1"), uri("acct2")], "node_agent": "batch.node.windows amd64"}, count=40), []),
+    (
+        "custom_image.vhd_count",
+        pool(
+            {"image_uris": [uri("acct1"), uri("acct2")]},
+            count=10,
+            autoscale={"scenario": {"name": "active_tasks", "maximum_vm_count": {"dedicated": 100, "low_priority": 20}}},
+        ),
+        [("error", f"{CI}.image_uris", "autoscale maximum_vm_count: insufficient number of VHDs (2) supplied for 120 compute nodes. At least 3 VHDs are required.")],
+    ),
+    ("custom_image.distinct_accounts", pool({"image_uris": [uri("acct1"), uri("acct2"), uri("acct3")]}), []),
+    (
+        "custom_image.distinct_accounts",
+        pool({"image_uris": [uri("acct1", "a.vhd"), uri("acct2"), uri("acct1", "b.vhd")]}),
+        [("warning", f"{CI}.image_uris[2]", "shares storage account 'acct1' with image_uris[0]")],
+    ),
+    ("custom_image.node_agent", pool({"image_uris": [uri("acct1")]}), []),
+    (
+        "custom_image.node_agent",
+        pool({"image_uris": [uri("acct1")], "node_agent": "batch.node.ubuntu 99.04"}),
+        [("error", f"{CI}.node_agent", "'batch.node.ubuntu 99.04' is not a known node agent SKU id")],
+    ),
+    (
+        "custom_image.node_agent",
+        pool({"image_uris": [uri("acct1")], "node_agent": "batch.node.centos 7"}),
+        [("warning", f"{CI}.node_agent", "'batch.node.centos 7' is retired")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "pool_doc", "expected"), CASES)
+def test_rule_table(tmp_path: Path, rule: str, pool_doc: dict, expected: list) -> None:
+    findings, _ = check(tmp_path, pool_doc)
+    got = only(findings, rule)
+    assert len(got) == len(expected), got
+    for (severity, path, message), (want_severity, want_path, want_message) in zip(got, expected):
+        assert (severity, path) == (want_severity, want_path)
+        assert want_message in message
+
+
+def test_every_rule_has_a_passing_and_a_failing_case() -> None:
+    ids = [rule.id for rule in CONFIG_RULES]
+    assert len(ids) == len(set(ids))
+    covered_fail = {rule for rule, _, expected in CASES if expected}
+    covered_pass = {rule for rule, _, expected in CASES if not expected}
+    tested_elsewhere = {"custom_image.account_mode", "config.storage_link"}
+    assert set(ids) - tested_elsewhere <= covered_fail & covered_pass
+
+
+def test_sas_token_is_never_echoed(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, pool({"image_uris": [uri("acct1") + "?" + SAS, uri("acct1") + "?" + SAS]}))
+    text = " ".join(str(f) for f in findings)
+    assert "must be bare" in text
+    assert "AbCdSecretSignature" not in text and "sig=" not in text and "sv=2024" not in text
+
+
+@pytest.mark.parametrize(
+    ("batch", "expected"),
+    [
+        ({"account_service_url": "https://b.westus.batch.azure.com", "pool_allocation_mode": "user_subscription"}, []),
+        (
+            {"account_service_url": "https://b.westus.batch.azure.com", "pool_allocation_mode": "BatchService"},
+            [("error", "credentials.batch.pool_allocation_mode", "custom images need a User Subscription Batch account")],
+        ),
+        (
+            {"account_service_url": "https://b.westus.batch.azure.com", "account_key": "BatchKey=="},
+            [("warning", "credentials.batch", "only an account_key is given")],
+        ),
+        ({"account_service_url": "https://b.westus.batch.azure.com", "aad": {"directory_id": "d"}}, []),
+    ],
+)
+def test_account_mode(tmp_path: Path, batch: dict, expected: list) -> None:
+    credentials = {"credentials": {**CREDENTIALS["credentials"], "batch": batch}}
+    findings, _ = check(tmp_path, pool({"image_uris": [uri("acct1")]}), credentials)
+    got = only(findings, "custom_image.account_mode")
+    assert [(s, p) for s, p, _ in got] == [(s, p) for s, p, _ in expected]
+    for (_, _, message), (_, _, want) in zip(got, expected):
+        assert want in message
+    assert "BatchKey" not in " ".join(str(f) for f in findings)
+
+
+def test_config_storage_link(write_config) -> None:
+    directory = write_config(
+        config="batch_shipyard:\n  storage_account_settings: missing\n",
+        credentials="credentials:\n  storage:\n    sa1: {account: acct1}\n",
+    )
+    config = load_config_set(ConfigPaths.resolve(directory))
+    findings, _ = run_config_rules(config)
+    assert [str(f) for f in findings] == [
+        f"{directory / 'config.yaml'}:2: batch_shipyard.storage_account_settings: "
+        "'missing' is not one of the credentials' storage links (sa1)"
+    ]
+
+
+def test_rules_needing_missing_files_are_skipped_not_failed(tmp_path: Path) -> None:
+    findings, skipped = check(tmp_path, pool({"image_uris": [uri("stranger") + "?" + SAS]}), credentials=None)
+    assert {s.id: s.reason for s in skipped} == {
+        "custom_image.storage_link": "no credentials file given",
+        "custom_image.account_mode": "no credentials file given",
+        "config.storage_link": "no config or credentials file given",
+    }
+    assert [f.check for f in findings] == ["custom_image.bare_uri"]
+
+
+def test_a_rule_that_raises_becomes_an_error_naming_it(tmp_path: Path) -> None:
+    def broken(config):
+        raise RuntimeError("boom at https://acct1.blob.core.windows.net/vhds/x.vhd?sig=Leaky")
+
+    rules = (*CONFIG_RULES[:1], ConfigRule("test.broken", (), broken, "raises"), *CONFIG_RULES[1:])
+    yaml = YAML()
+    with open(tmp_path / "pool.yaml", "w") as handle:
+        yaml.dump(pool({"image_uris": [uri("acct1")]}, platform=True), handle)
+    config = load_config_set(ConfigPaths.resolve(None, pool=tmp_path / "pool.yaml"))
+    findings, _ = run_config_rules(config, rules)
+    broken_findings = [f for f in findings if f.check == "test.broken"]
+    assert len(broken_findings) == 1
+    assert broken_findings[0].message.startswith("check test.broken failed: RuntimeError: boom")
+    assert "Leaky" not in broken_findings[0].message
+    assert any(f.check == "pool.image_source" for f in findings)  # the others still report
+
+
+@pytest.mark.parametrize(
+    ("nodes", "agent", "required"),
+    [(0, "batch.node.ubuntu 22.04", 0), (1, "batch.node.ubuntu 22.04", 1), (40, "batch.node.el 9", 1),
+     (41, "batch.node.el 9", 2), (100, "batch.node.ubuntu 22.04", 3), (20, "batch.node.windows amd64", 1),
+     (21, "batch.node.windows amd64", 2), (100, "Batch.Node.Windows  AMD64", 5)],
+)
+def test_required_vhd_count(nodes: int, agent: str, required: int) -> None:
+    assert required_vhd_count(nodes, agent) == required
+
+
+def test_shortfall_message_for_resize() -> None:
+    assert vhd_shortfall_message(3, 120, "batch.node.ubuntu 22.04") is None
+    assert vhd_shortfall_message(3, 121, "batch.node.ubuntu 22.04") == (
+        "insufficient number of VHDs (3) supplied for 121 compute nodes. At least 4 VHDs are required."
+    )

@@ -1,0 +1,57 @@
+"""Shared fixtures: the Batch Shipyard corpus, an in-process CLI runner, config dir writers."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+CORPUS = SHARED / "corpus" / "batch-shipyard"
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """Run ``shipyard ARGS`` in-process; returns exit code, stdout and stderr."""
+    from shipyard.cli.main import main
+
+    monkeypatch.delenv("SHIPYARD_CONFIGDIR", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write config files (YAML text, dedented) into a fresh directory and return it."""
+
+    def write(**files: str) -> Path:
+        directory = tmp_path / "configdir"
+        directory.mkdir(exist_ok=True)
+        for name, text in files.items():
+            filename = name if "." in name else f"{name}.yaml"
+            (directory / filename).write_text(textwrap.dedent(text).lstrip("\n"))
+        return directory
+
+    return write

@@ -69,10 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc) + (f"; {exc.hint}" if exc.hint else "")
         _error_line(message)
         return int(exc.exit_status)
-    except click.exceptions.NoArgsIsHelp as exc:
-        sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
-        return int(ExitStatus.INVALID)
     except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+            sys.stdout.write(exc.ctx.get_help() + "\n")  # a bare group: show its help
+            return int(ExitStatus.INVALID)
         hint = ""
         if exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"

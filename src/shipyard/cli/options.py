@@ -10,11 +10,14 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from shipyard.config.loader import ConfigKind, ConfigPaths
+from shipyard.config.kinds import ConfigKind
+
+if TYPE_CHECKING:
+    from shipyard.config.loader import ConfigPaths
 
 
 @dataclass
@@ -27,6 +30,8 @@ class Settings:
     debug: bool = False
 
     def config_paths(self) -> ConfigPaths:
+        from shipyard.config.loader import ConfigPaths
+
         return ConfigPaths.resolve(self.configdir, **self.files)
 
 

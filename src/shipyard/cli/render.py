@@ -14,9 +14,16 @@ def emit_json(data: Any) -> None:
 
 
 def console(stderr: bool = False) -> Any:
+    """A rich console on the current stdout/stderr. Piped output is not folded to 80 columns."""
+    import os
+
     from rich.console import Console
 
-    return Console(file=sys.stderr if stderr else sys.stdout, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None
+    if not (hasattr(stream, "isatty") and stream.isatty()) and "COLUMNS" not in os.environ:
+        width = 200
+    return Console(file=stream, highlight=False, soft_wrap=True, width=width)
 
 
 def table(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from shipyard.config.credentials import Credentials, CredentialsFile
 from shipyard.config.document import Document, KeyPath, format_path, load_document
+from shipyard.config.kinds import ConfigKind
 from shipyard.config.jobs import JobsFile, JobSpecification
 from shipyard.config.other import FederationFile, FsFile, MonitorFile, RemoteFs, SlurmFile
 from shipyard.config.pool import PoolFile, PoolSpecification
@@ -28,38 +28,7 @@ CONFIGDIR_ENV = "SHIPYARD_CONFIGDIR"
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
-class ConfigKind(str, Enum):
-    """The Batch Shipyard config files, named by their ``--<kind>`` option and top-level key."""
-
-    CREDENTIALS = "credentials"
-    CONFIG = "config"
-    POOL = "pool"
-    JOBS = "jobs"
-    FS = "fs"
-    MONITOR = "monitor"
-    FEDERATION = "federation"
-    SLURM = "slurm"
-
-    @property
-    def top_key(self) -> str:
-        return _TOP_KEYS[self]
-
-    @property
-    def model(self) -> type[BaseModel]:
-        return _MODELS[self]
-
-
-_TOP_KEYS = {
-    ConfigKind.CREDENTIALS: "credentials",
-    ConfigKind.CONFIG: "batch_shipyard",
-    ConfigKind.POOL: "pool_specification",
-    ConfigKind.JOBS: "job_specifications",
-    ConfigKind.FS: "remote_fs",
-    ConfigKind.MONITOR: "monitoring",
-    ConfigKind.FEDERATION: "federation",
-    ConfigKind.SLURM: "slurm",
-}
-_MODELS: dict[ConfigKind, type[BaseModel]] = {
+MODELS: dict[ConfigKind, type[BaseModel]] = {
     ConfigKind.CREDENTIALS: CredentialsFile,
     ConfigKind.CONFIG: GeneralConfig,
     ConfigKind.POOL: PoolFile,
@@ -228,7 +197,7 @@ def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[F
             Finding("error", f"missing top-level key '{top}'{found}", file=str(document.path), line=1)
         ]
     try:
-        model = kind.model.model_validate(data)
+        model = MODELS[kind].model_validate(data)
     except ValidationError as exc:
         findings = []
         for error in exc.errors(include_url=False):

@@ -1,0 +1,56 @@
+"""The rule unit and the helpers rule modules share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shipyard.rules.context import PoolContext
+from shipyard.rules.evidence import Evidence
+from shipyard.rules.result import Outcome, Severity
+
+Evaluate = Callable[[Evidence, PoolContext], Outcome]
+Applies = Callable[[Evidence, PoolContext], "str | None"]
+
+
+def always(evidence: Evidence, pool: PoolContext) -> str | None:
+    return None
+
+
+def linux_only(evidence: Evidence, pool: PoolContext) -> str | None:
+    os_facts = evidence.facts.os
+    if os_facts is not None and os_facts.family == "windows":
+        return "not a Linux image"
+    return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A stable dotted id (never renamed), a severity, what is required and how to fix it."""
+
+    id: str
+    severity: Severity
+    requirement: str
+    fix: str
+    evaluate: Evaluate
+    applies: Applies = always
+
+
+def yes_no_unknown(value: bool | None, ok: str, bad: str, unknown: str) -> Outcome:
+    """The common three-way outcome of a single fact."""
+    if value is None:
+        return Outcome.unknown(unknown)
+    return Outcome.ok(ok) if value else Outcome.bad(bad)
+
+
+def binary_state(evidence: Evidence, *names: str) -> tuple[bool | None, str | None]:
+    """Whether any of ``names`` is installed on the standard paths, and where."""
+    binaries = evidence.facts.binaries
+    if binaries is None:
+        return None, None
+    for name in names:
+        path = binaries.path_of(name)
+        if path:
+            return True, path
+    states = [binaries.has(name) for name in names]
+    return (None if any(s is None for s in states) else False), None

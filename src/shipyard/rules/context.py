@@ -1,0 +1,70 @@
+"""The pool-side inputs of the rules, derived from the config files (or command-line overrides)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shipyard.catalog.vm_sizes import vm_size_features
+
+
+@dataclass(frozen=True)
+class PoolContext:
+    """Everything a rule's ``applies`` may ask about the pool. ``None``: not known."""
+
+    known: bool = False  # a pool spec (or --vm-size) was given
+    vm_size: str | None = None
+    node_agent: str | None = None
+    gpu: bool | None = None
+    rdma: bool | None = None
+    sriov_rdma: bool | None = None
+    storage_cluster_types: frozenset[str] = field(default_factory=frozenset)  # "nfs", "glusterfs", "unknown"
+    azure_file: bool = False
+    glusterfs_on_compute: bool = False
+    node_communication_mode: str = "classic"
+    ssh: bool = True  # Batch opens SSH on Linux nodes unless the pool denies it
+
+    @classmethod
+    def from_config(cls, config: object | None, *, vm_size: str | None = None, node_agent: str | None = None) -> PoolContext:
+        """From a loaded ``ConfigSet`` (any part may be missing) and overrides."""
+        pool = getattr(config, "pool", None)
+        general = getattr(config, "general", None)
+        remote_fs = getattr(config, "remote_fs", None)
+        size = vm_size or (pool.vm_size if pool else None)
+        agent = node_agent
+        if agent is None and pool and pool.vm_configuration.custom_image:
+            agent = pool.vm_configuration.custom_image.node_agent
+        gpu = rdma = sriov = None
+        if size:
+            features = vm_size_features(size)
+            gpu, rdma, sriov = features.nvidia_gpu, features.rdma, features.sriov_rdma
+        if pool and pool.gpu and pool.gpu.nvidia_driver:
+            gpu = True
+        cluster_types: set[str] = set()
+        azure_file = gluster_on_compute = False
+        volumes = general.global_resources.volumes.shared_data_volumes if general else {}
+        for name, volume in volumes.items():
+            if volume.volume_driver == "storage_cluster":
+                cluster = remote_fs.storage_clusters.get(name) if remote_fs else None
+                server = cluster.file_server if cluster else None
+                cluster_types.add(server.type if server else "unknown")
+            elif volume.volume_driver == "azurefile":
+                azure_file = True
+            elif volume.volume_driver == "glusterfs_on_compute":
+                gluster_on_compute = True
+        ssh = True
+        if pool and pool.remote_access_control:
+            rac = pool.remote_access_control
+            ssh = not ("*" in (rac.deny or []) and not rac.allow)
+        return cls(
+            known=bool(pool) or bool(vm_size),
+            vm_size=size,
+            node_agent=agent,
+            gpu=gpu,
+            rdma=rdma,
+            sriov_rdma=sriov,
+            storage_cluster_types=frozenset(cluster_types),
+            azure_file=azure_file,
+            glusterfs_on_compute=gluster_on_compute,
+            node_communication_mode=pool.node_communication_mode if pool else "classic",
+            ssh=ssh,
+        )

@@ -1,0 +1,103 @@
+"""Host rules: the software firewall and the ephemeral (resource) disk."""
+
+from __future__ import annotations
+
+import posixpath
+
+from shipyard.rules.base import Rule, linux_only
+from shipyard.rules.context import PoolContext
+from shipyard.rules.evidence import Evidence
+from shipyard.rules.result import Outcome, Severity
+
+BATCH_NODE_PORTS = (29876, 29877)
+RESOURCE_MOUNTS = ("/mnt", "/mnt/resource")
+
+
+def inbound_ports(pool: PoolContext) -> tuple[int, ...]:
+    ports = BATCH_NODE_PORTS if pool.node_communication_mode == "classic" else ()
+    return ports + ((22,) if pool.ssh else ())
+
+
+def _applies_inbound(evidence: Evidence, pool: PoolContext) -> str | None:
+    reason = linux_only(evidence, pool)
+    if reason:
+        return reason
+    return None if inbound_ports(pool) else "simplified node communication and no SSH: no inbound port needed"
+
+
+def _ports_outcome(verdicts: dict[int, bool | None], direction: str, kinds: str) -> Outcome:
+    blocked = [p for p, v in verdicts.items() if v is False]
+    unknown = [p for p, v in verdicts.items() if v is None]
+    ports = ", ".join(map(str, verdicts))
+    if blocked:
+        return Outcome.bad(f"the firewall ({kinds}) blocks {direction} TCP {', '.join(map(str, blocked))}")
+    if unknown:
+        return Outcome.unknown(
+            f"the firewall ({kinds}) rules for {direction} TCP {', '.join(map(str, unknown))} cannot be decided offline"
+        )
+    return Outcome.ok(f"{direction} TCP {ports} allowed ({kinds})")
+
+
+def _kinds(evidence: Evidence) -> str:
+    kinds = evidence.facts.firewall.active_kinds()
+    return ", ".join(kinds) if kinds else "no firewall enabled"
+
+
+def _inbound(evidence: Evidence, pool: PoolContext) -> Outcome:
+    firewall = evidence.facts.firewall
+    if firewall is None:
+        return Outcome.unknown("could not read the firewall configuration")
+    verdicts = {port: firewall.allows_inbound_tcp(port) for port in inbound_ports(pool)}
+    return _ports_outcome(verdicts, "inbound", _kinds(evidence))
+
+
+def _outbound(evidence: Evidence, pool: PoolContext) -> Outcome:
+    firewall = evidence.facts.firewall
+    if firewall is None:
+        return Outcome.unknown("could not read the firewall configuration")
+    return _ports_outcome({443: firewall.allows_outbound_tcp(443)}, "outbound", _kinds(evidence))
+
+
+def _resource_mount(evidence: Evidence, pool: PoolContext) -> Outcome:
+    waagent = evidence.facts.waagent
+    if waagent is None or (not waagent.conf_present and waagent.cloud_init is None):
+        return Outcome.unknown("neither /etc/waagent.conf nor cloud-init says where the resource disk is mounted")
+    mount = waagent.resource_mount_point()
+    if mount is None:
+        return Outcome.bad("the resource disk is not mounted (ResourceDisk.Format=n and no cloud-init mount)")
+    mount = posixpath.normpath(mount)
+    if mount not in RESOURCE_MOUNTS:
+        return Outcome.bad(f"the resource disk is mounted at {mount}; it must stay at /mnt or /mnt/resource")
+    probes = evidence.probes
+    if probes is not None and probes.mounted_paths is not None and mount not in probes.mounted_paths:
+        return Outcome.bad(f"waagent.conf says the resource disk is mounted at {mount}, but nothing is mounted there")
+    docker = evidence.facts.docker
+    if docker is not None:
+        root = posixpath.normpath(docker.effective_data_root)
+        if not (root == mount or root.startswith(mount + "/")):
+            return Outcome.warn(
+                f"the resource disk is mounted at {mount}, but docker's data-root {root} is on the OS disk"
+            )
+    return Outcome.ok(f"the resource disk is mounted at {mount}")
+
+
+RULES = (
+    Rule(
+        "net.inbound", Severity.ERROR,
+        "the software firewall allows inbound TCP 29876 and 29877 (classic node communication) and 22 (SSH)",
+        "allow them, e.g. ufw allow 29876:29877/tcp && ufw allow 22/tcp, or disable the host firewall "
+        "(Azure's network security group filters traffic)",
+        _inbound, _applies_inbound,
+    ),
+    Rule(
+        "net.outbound", Severity.ERROR, "the software firewall allows outbound TCP 443",
+        "allow outbound 443, e.g. ufw allow out 443/tcp", _outbound, linux_only,
+    ),
+    Rule(
+        "disk.resource_mount", Severity.ERROR,
+        "ResourceDisk.MountPoint in waagent.conf left at /mnt or /mnt/resource",
+        "restore ResourceDisk.MountPoint=/mnt (or /mnt/resource) in /etc/waagent.conf; "
+        'put docker\'s data-root under it ("data-root": "/mnt/docker")',
+        _resource_mount, linux_only,
+    ),
+)

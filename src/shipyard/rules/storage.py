@@ -1,0 +1,67 @@
+"""Shared-storage client rules: NFS, GlusterFS and CIFS clients, and GlusterFS on compute."""
+
+from __future__ import annotations
+
+from shipyard.rules.base import Rule, binary_state
+from shipyard.rules.context import PoolContext
+from shipyard.rules.evidence import Evidence
+from shipyard.rules.result import Outcome, Severity
+
+
+def _tools(evidence: Evidence, needed: dict[str, tuple[str, ...]]) -> Outcome:
+    """Each key is a role, satisfied by any of its binaries."""
+    found, missing, unknown = [], [], []
+    for role, names in needed.items():
+        state, path = binary_state(evidence, *names)
+        if state:
+            found.append(path)
+        elif state is False:
+            missing.append(role)
+        else:
+            unknown.append(role)
+    if missing:
+        return Outcome.bad(f"missing: {', '.join(missing)}")
+    if unknown:
+        return Outcome.unknown("could not read the image's binaries")
+    return Outcome.ok(f"found {', '.join(found)}")
+
+
+def _applies_cluster(kind: str):
+    def applies(evidence: Evidence, pool: PoolContext) -> str | None:
+        if kind in pool.storage_cluster_types or "unknown" in pool.storage_cluster_types:
+            return None
+        return f"no {kind} storage cluster is mounted"
+
+    return applies
+
+
+def _applies_azure_file(evidence: Evidence, pool: PoolContext) -> str | None:
+    return None if pool.azure_file else "no azurefile shared data volume"
+
+
+def _applies_gluster_on_compute(evidence: Evidence, pool: PoolContext) -> str | None:
+    return None if pool.glusterfs_on_compute else "no glusterfs_on_compute shared data volume"
+
+
+RULES = (
+    Rule(
+        "storage.nfs_client", Severity.ERROR, "an NFSv4 client when an NFS storage cluster is mounted",
+        "install nfs-common (Debian/Ubuntu) or nfs-utils (RHEL family)",
+        lambda e, p: _tools(e, {"mount.nfs4": ("mount.nfs4", "mount.nfs")}), _applies_cluster("nfs"),
+    ),
+    Rule(
+        "storage.glusterfs_client", Severity.ERROR, "a GlusterFS client when a GlusterFS storage cluster is mounted",
+        "install glusterfs-client (Debian/Ubuntu) or glusterfs-fuse (RHEL family)",
+        lambda e, p: _tools(e, {"glusterfs": ("glusterfs",)}), _applies_cluster("glusterfs"),
+    ),
+    Rule(
+        "storage.cifs_client", Severity.ERROR, "a CIFS client when an Azure File shared data volume is used",
+        "install cifs-utils", lambda e, p: _tools(e, {"mount.cifs": ("mount.cifs",)}), _applies_azure_file,
+    ),
+    Rule(
+        "glusterfs.server", Severity.ERROR, "GlusterFS server and client for a glusterfs_on_compute volume",
+        "install glusterfs-server and glusterfs-client",
+        lambda e, p: _tools(e, {"glusterd": ("glusterd",), "gluster": ("gluster",), "glusterfs": ("glusterfs",)}),
+        _applies_gluster_on_compute,
+    ),
+)

@@ -41,6 +41,10 @@ class FileDevice:
         self.bytes_read += len(data)
         return data
 
+    def fileno(self) -> int:
+        """The open descriptor (for ``os.lseek`` SEEK_DATA/SEEK_HOLE)."""
+        return self._fd
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)

@@ -12,7 +12,8 @@ from fixtures.images import OS_RELEASE, pseudo_random_bytes, read_with_debugfs, 
 from shipyard.errors import ShipyardError, UsageError
 from shipyard.image.build import build_image, estimate_disk_bytes
 from shipyard.image.partitions import read_partition_table
-from shipyard.image.vhd import MIB, azure_problems, open_disk
+from shipyard.image.azure import azure_problems
+from shipyard.image.vhd import MIB, open_disk
 
 E2FSCK = "/usr/sbin/e2fsck"
 QEMU_IMG = shutil.which("qemu-img")

@@ -12,7 +12,8 @@ import pytest
 from fixtures.images import OS_RELEASE, read_with_debugfs, write_dynamic_vhd, write_raw_image
 from shipyard.errors import ImageFormatError, UsageError
 from shipyard.image.convert import convert_image, plan_copy_ranges
-from shipyard.image.vhd import MIB, azure_problems, open_disk
+from shipyard.image.azure import azure_problems
+from shipyard.image.vhd import MIB, open_disk
 
 QEMU_IMG = shutil.which("qemu-img")
 

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from fixtures.images import build_test_image, make_vhd_footer, write_dynamic_vhd, write_raw_image
 from shipyard.errors import ImageFormatError
 from shipyard.image.partitions import read_partition_table
+from shipyard.image.azure import azure_problems
 from shipyard.image.vhd import (
-    MIB, azure_problems, calc_vhd_checksum, compute_chs_geometry, open_disk, parse_footer,
+    MIB, calc_vhd_checksum, compute_chs_geometry, open_disk, parse_footer,
 )
 
 QEMU_IMG = shutil.which("qemu-img")

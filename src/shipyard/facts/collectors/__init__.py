@@ -1,0 +1,1 @@
+"""Fact collectors, plain functions over a ``FileSource``, grouped by what they read."""

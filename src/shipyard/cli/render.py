@@ -41,3 +41,10 @@ def table(
 
 def line(text: str = "", *, style: str | None = None, stderr: bool = False) -> None:
     console(stderr).print(text, style=style, markup=False)
+
+
+def escape(text: str) -> str:
+    """Text shown verbatim inside rich markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)

@@ -52,5 +52,5 @@ def binary_state(evidence: Evidence, *names: str) -> tuple[bool | None, str | No
         path = binaries.path_of(name)
         if path:
             return True, path
-    states = [binaries.has(name) for name in names]
-    return (None if any(s is None for s in states) else False), None
+    searched = [binaries.has(name) for name in names if binaries.has(name) is not None]
+    return (False if searched else None), None

@@ -23,8 +23,8 @@ class ImageReport:
     format: str  # "vhd-fixed", "vhd-dynamic", "raw", ...
     problems: tuple[FormatProblem, ...] = ()
 
-    def problem(self, rule_id: str) -> FormatProblem | None:
-        return next((p for p in self.problems if p.id == rule_id), None)
+    def problems_for(self, rule_id: str) -> list[FormatProblem]:
+        return [p for p in self.problems if p.id == rule_id]
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,10 @@ def _offline_only(evidence: Evidence, pool: PoolContext) -> str | None:
 
 def _format_rule(rule_id: str, passed: str):
     def evaluate(evidence: Evidence, pool: PoolContext) -> Outcome:
-        problem = evidence.image.problem(rule_id)
-        return Outcome.bad(problem.message) if problem else Outcome.ok(passed.format(fmt=evidence.image.format))
+        problems = evidence.image.problems_for(rule_id)
+        if problems:
+            return Outcome.bad("; ".join(p.message for p in problems))
+        return Outcome.ok(passed.format(fmt=evidence.image.format))
 
     return evaluate
 
@@ -62,6 +64,11 @@ RULES = (
         "vhd.footer", Severity.ERROR, "VHD footer cookie and checksum valid",
         "rewrite the footer: shipyard image convert SRC DST.vhd",
         _format_rule("vhd.footer", "footer cookie and checksum are valid"), _offline_only,
+    ),
+    Rule(
+        "vhd.size", Severity.ERROR, "size within Azure's managed-disk upload and page-blob limits",
+        "resize the disk: shipyard image build --size SIZE, or qemu-img resize",
+        _format_rule("vhd.size", "size is within Azure's limits"), _offline_only,
     ),
     Rule(
         "os.detected", Severity.ERROR, "an operating system is identified",

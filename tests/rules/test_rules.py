@@ -1,0 +1,242 @@
+"""Each rule as a table: a change to a realistic Ubuntu 22.04 tree (or image report) -> status.
+
+The tree is read through the same collectors as an image or a live node, so the table also
+proves that the facts each rule needs are really collected.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fixtures.trees import remove, write_executables, write_files, write_ubuntu_2204
+from shipyard.facts import collect_facts
+from shipyard.rules.context import PoolContext
+from shipyard.rules.evidence import Evidence, FormatProblem, ImageReport
+from shipyard.rules.registry import RULES, evaluate_rule, evaluate_rules
+from shipyard.rules.result import Severity, Status
+from shipyard.sources import DirectorySource
+
+Mutation = Callable[[Path], object]
+
+
+def nothing(root: Path) -> None:
+    return None
+
+
+def daemon_json(**settings: object) -> Mutation:
+    def mutate(root: Path) -> None:
+        write_files(root, {"/etc/docker/daemon.json": json.dumps(settings)})
+
+    return mutate
+
+
+def unlink_wants(*units: str) -> Mutation:
+    def mutate(root: Path) -> None:
+        for unit in units:
+            for target in ("multi-user.target", "sockets.target"):
+                path = root / f"etc/systemd/system/{target}.wants/{unit}"
+                if path.is_symlink():
+                    path.unlink()
+
+    return mutate
+
+
+def drop_lines(root: Path, path: str, word: str) -> None:
+    target = root / path.lstrip("/")
+    target.write_text("".join(line for line in target.read_text().splitlines(True) if word not in line))
+
+
+def drop_dpkg(root: Path, prefix: str) -> None:
+    status = root / "var/lib/dpkg/status"
+    stanzas = status.read_text().split("\n\n")
+    status.write_text("\n\n".join(s for s in stanzas if not s.lstrip().startswith(f"Package: {prefix}")))
+
+
+def chain(*mutations: Mutation) -> Mutation:
+    def mutate(root: Path) -> None:
+        for m in mutations:
+            m(root)
+
+    return mutate
+
+
+UFW_DENY_ALL = "*filter\n:ufw-user-input - [0:0]\n:ufw-user-output - [0:0]\nCOMMIT\n"
+GPU = {"vm_size": "Standard_NC24ads_A100_v4"}
+HB = {"vm_size": "Standard_HB120rs_v3"}
+H16R = {"vm_size": "Standard_H16r"}
+D2 = {"vm_size": "Standard_D2s_v5"}
+RDMA_USERLAND = lambda root: write_executables(root, "/usr/bin/ibv_devinfo", "/usr/bin/ofed_info")  # noqa: E731
+RDMA_PACKAGES = lambda root: write_files(root, {"/var/lib/dpkg/status": (root / "var/lib/dpkg/status").read_text()  # noqa: E731
+    + "\nPackage: rdma-core\nStatus: install ok installed\nArchitecture: amd64\nVersion: 39.0-1\n"})
+
+CASES: list[tuple[str, Mutation, dict, Status]] = [
+    ("os.detected", nothing, {}, Status.PASS),
+    ("os.detected", lambda r: remove(r, "/etc/os-release", "/etc/lsb-release", "/etc/debian_version"), {}, Status.FAIL),
+    ("os.node_agent", nothing, {"node_agent": "batch.node.ubuntu 22.04"}, Status.PASS),
+    ("os.node_agent", nothing, {"node_agent": "batch.node.ubuntu 20.04"}, Status.FAIL),
+    ("os.node_agent", nothing, {"node_agent": "batch.node.nonsense"}, Status.FAIL),
+    ("os.node_agent", nothing, {}, Status.SKIP),
+    ("os.node_agent", lambda r: remove(r, "/etc/os-release", "/etc/lsb-release", "/etc/debian_version"),
+     {"node_agent": "batch.node.ubuntu 22.04"}, Status.UNKNOWN),
+    ("docker.installed", nothing, {}, Status.PASS),
+    ("docker.installed", lambda r: remove(r, "/usr/bin/dockerd"), {}, Status.FAIL),
+    ("docker.enabled", nothing, {}, Status.PASS),
+    ("docker.enabled", unlink_wants("docker.service", "docker.socket", "containerd.service"), {}, Status.FAIL),
+    ("docker.enabled", lambda r: (r / "etc/systemd/system/docker.service").symlink_to("/dev/null"), {}, Status.FAIL),
+    ("docker.socket", nothing, {}, Status.PASS),
+    ("docker.socket", daemon_json(hosts=["tcp://0.0.0.0:2375"]), {}, Status.FAIL),
+    ("docker.socket", lambda r: remove(r, "/usr/bin/dockerd"), {}, Status.FAIL),
+    ("ssh.installed", nothing, {}, Status.PASS),
+    ("ssh.installed", lambda r: remove(r, "/usr/sbin/sshd"), {}, Status.FAIL),
+    ("ssh.enabled", nothing, {}, Status.PASS),
+    ("ssh.enabled", unlink_wants("ssh.service", "ssh.socket"), {}, Status.FAIL),
+    ("ssh.port", nothing, {}, Status.PASS),
+    ("ssh.port", lambda r: write_files(r, {"/etc/ssh/sshd_config.d/10-port.conf": "Port 2222\n"}), {}, Status.FAIL),
+    ("gpu.driver", nothing, GPU, Status.PASS),
+    ("gpu.driver", nothing, D2, Status.SKIP),
+    ("gpu.driver", nothing, {}, Status.SKIP),
+    ("gpu.driver", lambda r: write_files(r, {"/etc/modprobe.d/no-nvidia.conf": "blacklist nvidia\n"}), GPU, Status.FAIL),
+    ("gpu.driver", lambda r: (remove(r, "/usr/lib/modules/5.15.0-1053-azure/updates"), drop_lines(
+        r, "/usr/lib/modules/5.15.0-1053-azure/modules.dep", "nvidia")), GPU, Status.FAIL),
+    ("gpu.container_runtime", nothing, GPU, Status.PASS),
+    ("gpu.container_runtime", daemon_json(), GPU, Status.FAIL),
+    ("gpu.container_runtime", lambda r: (remove(r, "/usr/bin/nvidia-container-cli"), drop_dpkg(r, "nvidia")),
+     GPU, Status.FAIL),
+    ("gpu.container_runtime", nothing, D2, Status.SKIP),
+    ("rdma.driver", nothing, HB, Status.PASS),
+    ("rdma.driver", lambda r: remove(r, "/usr/lib/modules/5.15.0-1053-azure/modules.dep",
+                                     "/usr/lib/modules/5.15.0-1053-azure/kernel"), HB, Status.FAIL),
+    ("rdma.driver", nothing, H16R, Status.FAIL),
+    ("rdma.driver", lambda r: write_files(r, {"/etc/waagent.conf": "OS.EnableRDMA=y\n"}), H16R, Status.PASS),
+    ("rdma.driver", nothing, D2, Status.SKIP),
+    ("rdma.userland", chain(RDMA_USERLAND, RDMA_PACKAGES), HB, Status.PASS),
+    ("rdma.userland", nothing, HB, Status.FAIL),
+    ("rdma.userland", nothing, D2, Status.SKIP),
+    ("storage.nfs_client", nothing, {"storage_cluster_types": frozenset({"nfs"})}, Status.PASS),
+    ("storage.nfs_client", lambda r: remove(r, "/usr/sbin/mount.nfs4"), {"storage_cluster_types": frozenset({"nfs"})}, Status.FAIL),
+    ("storage.nfs_client", nothing, {}, Status.SKIP),
+    ("storage.glusterfs_client", nothing, {"storage_cluster_types": frozenset({"glusterfs"})}, Status.FAIL),
+    ("storage.glusterfs_client", lambda r: write_executables(r, "/usr/sbin/glusterfs"),
+     {"storage_cluster_types": frozenset({"glusterfs"})}, Status.PASS),
+    ("storage.glusterfs_client", nothing, {}, Status.SKIP),
+    ("storage.cifs_client", nothing, {"azure_file": True}, Status.FAIL),
+    ("storage.cifs_client", lambda r: write_executables(r, "/usr/sbin/mount.cifs"), {"azure_file": True}, Status.PASS),
+    ("storage.cifs_client", nothing, {}, Status.SKIP),
+    ("glusterfs.server", nothing, {"glusterfs_on_compute": True}, Status.FAIL),
+    ("glusterfs.server", lambda r: write_executables(r, "/usr/sbin/glusterd", "/usr/sbin/gluster", "/usr/sbin/glusterfs"),
+     {"glusterfs_on_compute": True}, Status.PASS),
+    ("glusterfs.server", nothing, {}, Status.SKIP),
+    ("net.inbound", nothing, {}, Status.PASS),
+    ("net.inbound", lambda r: write_files(r, {"/etc/ufw/user.rules": UFW_DENY_ALL}), {}, Status.FAIL),
+    ("net.inbound", lambda r: write_files(r, {"/etc/ufw/user.rules": UFW_DENY_ALL}),
+     {"node_communication_mode": "simplified", "ssh": False}, Status.SKIP),
+    ("net.outbound", nothing, {}, Status.PASS),
+    ("net.outbound", lambda r: write_files(r, {"/etc/default/ufw": 'DEFAULT_INPUT_POLICY="DROP"\nDEFAULT_OUTPUT_POLICY="DROP"\n'}),
+     {}, Status.FAIL),
+    ("disk.resource_mount", daemon_json(**{"data-root": "/mnt/docker"}), {}, Status.PASS),
+    ("disk.resource_mount", nothing, {}, Status.WARN),  # docker's data-root on the OS disk
+    ("disk.resource_mount", lambda r: write_files(r, {"/etc/waagent.conf": "ResourceDisk.Format=y\nResourceDisk.MountPoint=/data\n"}),
+     {}, Status.FAIL),
+]
+
+
+@pytest.fixture(scope="module")
+def ubuntu(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_ubuntu_2204(tmp_path_factory.mktemp("tree") / "root")
+
+
+def ctx(**pool: object) -> PoolContext:
+    """A pool context as the CLI builds it: features derived from --vm-size / --node-agent."""
+    from dataclasses import replace
+
+    base = PoolContext.from_config(None, vm_size=pool.pop("vm_size", None), node_agent=pool.pop("node_agent", None))
+    return replace(base, **pool)
+
+
+def rule(rule_id: str):
+    return next(r for r in RULES if r.id == rule_id)
+
+
+@pytest.mark.parametrize(("rule_id", "mutate", "pool", "expected"), CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_rule_table(tmp_path: Path, ubuntu: Path, rule_id: str, mutate: Mutation, pool: dict, expected: Status) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(ubuntu, root, symlinks=True)
+    mutate(root)
+    evidence = Evidence(facts=collect_facts(DirectorySource(root), strict=True))
+    result = evaluate_rule(rule(rule_id), evidence, ctx(**pool))
+    assert result.status is expected, result.message
+    assert result.message
+
+
+FORMAT_CASES = [
+    ("vhd.format", (), Status.PASS),
+    ("vhd.format", (FormatProblem("vhd.format", "a dynamic VHD; required: a fixed VHD", "convert"),), Status.FAIL),
+    ("vhd.alignment", (), Status.PASS),
+    ("vhd.alignment", (FormatProblem("vhd.alignment", "size 1000 bytes", "convert"),), Status.FAIL),
+    ("vhd.footer", (), Status.PASS),
+    ("vhd.footer", (FormatProblem("vhd.footer", "bad checksum", "convert"),), Status.FAIL),
+    ("vhd.size", (), Status.PASS),
+    ("vhd.size", (FormatProblem("vhd.size", "too small", "resize"),), Status.FAIL),
+]
+
+
+@pytest.mark.parametrize(("rule_id", "problems", "expected"), FORMAT_CASES)
+def test_format_rules(rule_id: str, problems: tuple, expected: Status) -> None:
+    from shipyard.facts.model import Facts
+
+    evidence = Evidence(facts=Facts(), image=ImageReport("vhd-fixed", problems))
+    assert evaluate_rule(rule(rule_id), evidence, PoolContext()).status is expected
+    live = Evidence(facts=Facts())
+    assert evaluate_rule(rule(rule_id), live, PoolContext()).status is Status.SKIP
+
+
+def test_every_rule_has_id_fix_and_pass_and_fail_cases() -> None:
+    ids = [r.id for r in RULES]
+    assert len(ids) == len(set(ids))
+    for r in RULES:
+        assert r.fix and r.requirement, r.id
+        assert r.id.count(".") == 1 and r.id == r.id.lower()
+    cases = [(c[0], c[3]) for c in CASES] + [(c[0], c[2]) for c in FORMAT_CASES]
+    for r in RULES:
+        assert (r.id, Status.PASS) in cases, f"{r.id} has no passing case"
+        assert (r.id, Status.FAIL) in cases, f"{r.id} has no failing case"
+
+
+def test_unknown_facts_are_unknown_never_pass() -> None:
+    from shipyard.facts.model import Facts
+
+    results = evaluate_rules(Evidence(facts=Facts(os=None)), ctx(**GPU, node_agent="batch.node.ubuntu 22.04"))
+    by_id = {r.id: r.status for r in results}
+    assert by_id["os.detected"] is Status.FAIL
+    for rule_id in ("docker.installed", "docker.enabled", "ssh.port", "gpu.driver", "net.inbound", "disk.resource_mount"):
+        assert by_id[rule_id] is Status.UNKNOWN, rule_id
+    assert all(r.fails_at(Severity.WARNING) for r in results if r.status is Status.UNKNOWN)
+    assert not any(r.fails_at(Severity.ERROR) for r in results if r.status is Status.UNKNOWN)
+
+
+def test_a_rule_that_raises_becomes_an_error_naming_it() -> None:
+    from dataclasses import replace
+
+    from shipyard.facts.model import Facts
+
+    def explode(evidence, pool):
+        raise KeyError("boom")
+
+    broken = replace(rule("docker.installed"), evaluate=explode)
+    rules = [rule("os.detected"), broken, rule("ssh.port")]
+    results = evaluate_rules(Evidence(facts=Facts()), PoolContext(), rules=rules)
+    assert [r.id for r in results] == ["os.detected", "docker.installed", "ssh.port"]
+    assert results[1].status is Status.FAIL and "rule docker.installed raised KeyError" in results[1].message
+
+
+def test_skip_ids_report_skip() -> None:
+    from shipyard.facts.model import Facts
+
+    results = evaluate_rules(Evidence(facts=Facts()), PoolContext(), skip=["os.detected"])
+    assert results[[r.id for r in RULES].index("os.detected")].status is Status.SKIP

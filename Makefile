@@ -2,6 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+AZURITE := node_modules/.bin/azurite-blob
 
 .PHONY: demo test install clean
 
@@ -16,8 +17,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	./demo/run.sh
 
-test: $(STAMP)
+$(AZURITE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(AZURITE)
+
+test: $(STAMP) $(AZURITE)
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) node_modules build *.egg-info src/*.egg-info

@@ -1,1 +1,4 @@
-"""Blob storage: URI forms, and (later) the local and Azure page-blob stores."""
+"""Blob storage: URI forms, the page-blob stores (local and Azure), upload and replication.
+
+Import the submodules directly; ``store`` and ``upload`` do not import the Azure SDK.
+"""

@@ -1,0 +1,324 @@
+"""Replicate an uploaded image across storage accounts: one VHD per 40 Linux or 20 Windows nodes.
+
+- :func:`plan_replication`: K = ``required_vhd_count(nodes, node_agent)`` distinct accounts among
+  the credentials' storage links, the source's account counting as one.
+- :func:`replicate_image`: per target, in parallel: skip an identical replica (same size and
+  Content-MD5, marked complete); else a server-side copy (``start_copy_from_url`` with a
+  short-lived read SAS of the source, never printed or logged), polled to the end; where the
+  target service refuses (or fails) it, a streamed copy of the source's non-zero pages only.
+  Either way the replica is checked against the source's size and MD5 before it counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from shipyard.config.credentials import StorageLink
+from shipyard.config.rules import nodes_per_vhd, required_vhd_count
+from shipyard.errors import StorageError, UsageError
+from shipyard.storage import ranges as rng
+from shipyard.storage.store import (
+    BlobProperties,
+    CopyRefusedError,
+    PageBlobStore,
+    open_store,
+)
+from shipyard.storage.upload import (
+    STATE_COMPLETE,
+    STATE_IN_PROGRESS,
+    STATE_KEY,
+    _hash_zeros,
+    _Sender,
+    is_upload_complete,
+)
+
+ReplicaMode = Literal["server_copy", "streamed", "skipped"]
+
+
+@dataclass(frozen=True)
+class ReplicaTarget:
+    link: str
+    account: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class ReplicationPlan:
+    source_link: str
+    source_uri: str
+    container: str
+    blob: str
+    nodes: int
+    node_agent: str
+    required: int  # K, the number of VHDs the pool needs (the source included)
+    targets: tuple[ReplicaTarget, ...]  # K - 1 accounts other than the source's
+
+    @property
+    def uris(self) -> list[str]:
+        """The image URIs the pool should list: the source first."""
+        return [self.source_uri, *(t.uri for t in self.targets)]
+
+
+@dataclass(frozen=True)
+class ReplicaResult:
+    link: str
+    uri: str
+    mode: ReplicaMode
+    bytes_sent: int  # bytes this machine sent (0 for a server-side copy)
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ReplicationResult:
+    source_uri: str
+    uris: list[str]
+    replicas: list[ReplicaResult]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source_uri,
+            "uris": self.uris,
+            "replicas": [
+                {
+                    "link": r.link,
+                    "uri": r.uri,
+                    "mode": r.mode,
+                    "bytes_sent": r.bytes_sent,
+                    "seconds": r.seconds,
+                }
+                for r in self.replicas
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class ReplicationProgress:
+    uri: str
+    mode: ReplicaMode
+    bytes_done: int
+    bytes_total: int
+    finished: bool = False
+
+
+def _account_key(link: StorageLink) -> str:
+    return link.blob_base_url.lower()
+
+
+def plan_replication(
+    source_link: str,
+    container: str,
+    blob: str,
+    links: Mapping[str, StorageLink],
+    *,
+    nodes: int,
+    node_agent: str,
+    accounts: Sequence[str] | None = None,
+) -> ReplicationPlan:
+    """Choose the K - 1 target accounts; ``accounts`` limits and orders the candidates."""
+    if source_link not in links:
+        raise UsageError(
+            f"unknown storage link '{source_link}'",
+            hint="storage links are listed in credentials.yaml",
+        )
+    unknown = [name for name in accounts or () if name not in links]
+    if unknown:
+        raise UsageError(
+            f"unknown storage link '{unknown[0]}'",
+            hint="storage links are listed in credentials.yaml",
+        )
+    required = max(1, required_vhd_count(nodes, node_agent))
+    source = links[source_link]
+    seen = {_account_key(source)}
+    targets: list[ReplicaTarget] = []
+    for name in accounts if accounts is not None else list(links):
+        link = links[name]
+        if len(targets) >= required - 1 or _account_key(link) in seen:
+            continue
+        seen.add(_account_key(link))
+        targets.append(
+            ReplicaTarget(
+                name, link.account, f"{link.blob_base_url}/{container}/{blob}"
+            )
+        )
+    if len(targets) < required - 1:
+        raise StorageError(
+            f"{nodes} nodes need {required} VHDs (one per {nodes_per_vhd(node_agent)} nodes) in distinct "
+            f"storage accounts, but only {len(targets) + 1} are available",
+            hint="add storage accounts (same subscription and region) to credentials.yaml, or lower the node count",
+        )
+    return ReplicationPlan(
+        source_link,
+        f"{source.blob_base_url}/{container}/{blob}",
+        container,
+        blob,
+        nodes,
+        node_agent,
+        required,
+        tuple(targets),
+    )
+
+
+def _same_image(props: BlobProperties | None, source: BlobProperties) -> bool:
+    return (
+        props is not None
+        and is_upload_complete(props)
+        and props.size_bytes == source.size_bytes
+        and props.content_md5 == source.content_md5
+    )
+
+
+def replicate_image(
+    plan: ReplicationPlan,
+    links: Mapping[str, StorageLink],
+    *,
+    home: Path | None = None,
+    parallelism: int = 4,
+    progress: Callable[[ReplicationProgress], None] | None = None,
+    poll_interval_s: float = 2.0,
+    server_copy: bool = True,
+    store_factory: Callable[[StorageLink], PageBlobStore] | None = None,
+) -> ReplicationResult:
+    """Make every target of ``plan`` an identical copy of the source; see the module docstring.
+
+    ``server_copy=False`` streams every replica (the fallback, on purpose).
+    """
+    factory = store_factory or (lambda link: open_store(link, home))
+    source = factory(links[plan.source_link])
+    source_props = source.get_properties(plan.container, plan.blob)
+    if source_props is None:
+        raise StorageError(f"source image {plan.source_uri} does not exist")
+    if not is_upload_complete(source_props):
+        raise StorageError(
+            f"source image {plan.source_uri} is not a finished upload",
+            hint="rerun image upload to complete it",
+        )
+
+    def one(target: ReplicaTarget) -> ReplicaResult:
+        began = time.monotonic()
+        store = factory(links[target.link])
+        mode: ReplicaMode
+        sent = 0
+        store.ensure_container(plan.container)
+        if _same_image(store.get_properties(plan.container, plan.blob), source_props):
+            mode = "skipped"
+        else:
+            mode = "server_copy"
+            if not server_copy or not _server_copy(
+                store, source, plan, target, source_props, progress, poll_interval_s
+            ):
+                mode = "streamed"
+                sent = _streamed_copy(
+                    store, source, plan, target, source_props, progress
+                )
+            final = store.get_properties(plan.container, plan.blob)
+            if not _same_image(final, source_props):
+                raise StorageError(
+                    f"replica {target.uri} does not match the source after the copy (size or MD5)"
+                )
+        if progress is not None:
+            progress(
+                ReplicationProgress(
+                    target.uri,
+                    mode,
+                    source_props.size_bytes,
+                    source_props.size_bytes,
+                    True,
+                )
+            )
+        return ReplicaResult(
+            target.link, target.uri, mode, sent, round(time.monotonic() - began, 3)
+        )
+
+    results: list[ReplicaResult] = []
+    if plan.targets:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(parallelism, len(plan.targets)))
+        ) as pool:
+            results = list(pool.map(one, plan.targets))
+    return ReplicationResult(plan.source_uri, plan.uris, results)
+
+
+def _server_copy(
+    store: PageBlobStore,
+    source: PageBlobStore,
+    plan: ReplicationPlan,
+    target: ReplicaTarget,
+    source_props: BlobProperties,
+    progress: Callable[[ReplicationProgress], None] | None,
+    poll_interval_s: float,
+) -> bool:
+    """True when the service copied it; False when it refused or the copy failed (stream instead)."""
+    try:
+        state = store.start_copy_from(
+            plan.container, plan.blob, source, plan.container, plan.blob
+        )
+    except CopyRefusedError:
+        return False
+    while state.status == "pending":
+        if progress is not None:
+            total = state.bytes_total or source_props.size_bytes
+            progress(
+                ReplicationProgress(
+                    target.uri, "server_copy", state.bytes_copied or 0, total
+                )
+            )
+        time.sleep(poll_interval_s)
+        state = store.copy_status(plan.container, plan.blob)
+    return state.status == "success"
+
+
+def _streamed_copy(
+    store: PageBlobStore,
+    source: PageBlobStore,
+    plan: ReplicationPlan,
+    target: ReplicaTarget,
+    source_props: BlobProperties,
+    progress: Callable[[ReplicationProgress], None] | None,
+) -> int:
+    """Copy the source's non-zero pages through this machine, hashing the whole stream on the way."""
+    size = source_props.size_bytes
+    metadata = {**source_props.metadata, STATE_KEY: STATE_IN_PROGRESS}
+    store.create_page_blob(
+        plan.container, plan.blob, size, overwrite=True, metadata=metadata
+    )
+    digest = hashlib.md5()
+    sender = _Sender(store, plan.container, plan.blob, size, 4, None)
+    done = cursor = 0
+    try:
+        ranges = source.get_page_ranges(plan.container, plan.blob)
+        # whole 4 MiB-aligned blocks, so a Put Page never crosses a 4 MiB boundary
+        for start, end, is_data in rng.iter_segments(ranges, size):
+            if not is_data:
+                continue
+            _hash_zeros(digest, start - cursor)
+            block = source.read_range(plan.container, plan.blob, start, end - start)
+            digest.update(block)
+            for put_start, put_end in rng.find_nonzero_pages(block, start):
+                sender.send(put_start, block[put_start - start : put_end - start])
+            cursor = end
+            done += end - start
+            if progress is not None:
+                progress(ReplicationProgress(target.uri, "streamed", done, size))
+        _hash_zeros(digest, size - cursor)
+    except BaseException:
+        sender.finish(cancel=True)
+        raise
+    sender.finish()
+    if (
+        source_props.content_md5 is not None
+        and digest.digest() != source_props.content_md5
+    ):
+        raise StorageError(
+            f"streamed copy to {target.uri}: the source's data does not match its Content-MD5"
+        )
+    store.set_content_md5(plan.container, plan.blob, digest.digest())
+    store.set_metadata(
+        plan.container, plan.blob, {**source_props.metadata, STATE_KEY: STATE_COMPLETE}
+    )
+    return sender.bytes_sent

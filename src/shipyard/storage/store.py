@@ -1,0 +1,149 @@
+"""The page-blob store interface that upload and replication use, and the factory that picks one.
+
+Two implementations: :class:`~shipyard.storage.azure.AzurePageBlobStore` (the official SDK; Azure
+or an emulator such as Azurite) and :class:`~shipyard.storage.local.LocalPageBlobStore` (the
+embedded store: sparse files under the shipyard home), chosen by the storage link's ``endpoint``.
+
+Ranges are half-open ``(start, end)`` byte ranges everywhere (Azure's own are inclusive; the Azure
+store converts). ``content_md5`` is the raw 16-byte digest.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+from shipyard.errors import StorageError
+
+if TYPE_CHECKING:
+    from shipyard.config.credentials import StorageLink
+
+CopyStatus = Literal["pending", "success", "aborted", "failed"]
+
+
+@dataclass(frozen=True)
+class CopyState:
+    status: CopyStatus
+    bytes_copied: int | None = None
+    bytes_total: int | None = None
+    description: str | None = None  # already redacted
+
+
+@dataclass(frozen=True)
+class BlobProperties:
+    size_bytes: int
+    content_md5: bytes | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    copy: CopyState | None = None  # the last copy into this blob, if any
+
+    @property
+    def copy_status(self) -> CopyStatus | None:
+        return self.copy.status if self.copy else None
+
+
+class CopyRefusedError(StorageError):
+    """The target service refused a server-side copy (e.g. it cannot reach the source).
+
+    Replication answers this by streaming the non-zero ranges itself.
+    """
+
+
+@runtime_checkable
+class PageBlobStore(Protocol):
+    """One storage account's page blobs. Every method raises :class:`StorageError` on failure."""
+
+    account: str
+    kind: str  # "azure" or "local"
+
+    def blob_uri(self, container: str, blob: str) -> str:
+        """The bare URI (no query string) of a blob: what goes into ``image_uris``."""
+        ...
+
+    def ensure_container(self, container: str) -> None: ...
+
+    def create_page_blob(
+        self,
+        container: str,
+        blob: str,
+        size_bytes: int,
+        *,
+        overwrite: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        """Create an empty (all-zero) page blob; ``size_bytes`` must be a multiple of 512."""
+        ...
+
+    def put_pages(
+        self,
+        container: str,
+        blob: str,
+        offset: int,
+        data: bytes,
+        md5: bytes | None = None,
+    ) -> None:
+        """Write ``data`` (≤ 4 MiB, 512-aligned) at ``offset``; ``md5`` is checked by the service."""
+        ...
+
+    def get_page_ranges(self, container: str, blob: str) -> list[tuple[int, int]]:
+        """The blob's written ranges, coalesced and sorted."""
+        ...
+
+    def get_properties(self, container: str, blob: str) -> BlobProperties | None:
+        """The blob's properties; None when the blob does not exist (a missing container raises)."""
+        ...
+
+    def set_metadata(self, container: str, blob: str, metadata: dict[str, str]) -> None:
+        """Replace all of the blob's metadata."""
+        ...
+
+    def set_content_md5(self, container: str, blob: str, md5: bytes) -> None: ...
+
+    def read_range(
+        self, container: str, blob: str, offset: int, length: int
+    ) -> bytes: ...
+
+    def delete_blob(self, container: str, blob: str) -> None:
+        """Delete the blob; a missing blob is not an error."""
+        ...
+
+    def start_copy_from(
+        self,
+        container: str,
+        blob: str,
+        source: PageBlobStore,
+        source_container: str,
+        source_blob: str,
+    ) -> CopyState:
+        """Start a server-side copy of ``source``'s blob (content, Content-MD5 and metadata) here.
+
+        Raises :class:`CopyRefusedError` when this service will not copy from that source.
+        """
+        ...
+
+    def copy_status(self, container: str, blob: str) -> CopyState: ...
+
+
+def shipyard_home(home: Path | str | None = None) -> Path:
+    """``home``, else ``$SHIPYARD_HOME``, else ``~/.shipyard``."""
+    if home is not None:
+        return Path(home)
+    env = os.environ.get("SHIPYARD_HOME")
+    return Path(env) if env else Path.home() / ".shipyard"
+
+
+def open_store(
+    link: StorageLink, home: Path | str | None = None, **options: object
+) -> PageBlobStore:
+    """The store for a storage link: local for ``endpoint: local``, else Azure (or an emulator).
+
+    ``options`` go to the Azure store (``retry_total``, ``initial_backoff_s``, ``transport``, ...).
+    """
+    if link.is_local and not link.blob_endpoint:
+        from shipyard.storage.local import LocalPageBlobStore
+
+        return LocalPageBlobStore(link.account, shipyard_home(home) / "storage")
+    from shipyard.storage.azure import AzurePageBlobStore
+
+    return AzurePageBlobStore(link, **options)  # type: ignore[arg-type]

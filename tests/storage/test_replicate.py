@@ -1,0 +1,197 @@
+"""Replication: the plan from the pool size, server-side copy, the streamed fallback, idempotence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shipyard.config.credentials import StorageLink
+from shipyard.errors import StorageError, UsageError
+from shipyard.storage.replicate import (
+    ReplicationProgress,
+    plan_replication,
+    replicate_image,
+)
+from shipyard.storage.store import CopyState, open_store
+from shipyard.storage.upload import is_upload_complete, upload_page_blob
+
+LINUX = "batch.node.ubuntu 22.04"
+WINDOWS = "batch.node.windows amd64"
+LINKS = {f"sa{i}": StorageLink(account=f"acct{i}", endpoint="local") for i in (1, 2, 3)}
+
+
+@pytest.mark.parametrize(
+    ("nodes", "agent", "required", "targets"),
+    [
+        (100, LINUX, 3, ["sa2", "sa3"]),
+        (40, LINUX, 1, []),
+        (41, LINUX, 2, ["sa2"]),
+        (20, WINDOWS, 1, []),
+        (60, WINDOWS, 3, ["sa2", "sa3"]),
+    ],
+)
+def test_plan_from_pool_size(
+    nodes: int, agent: str, required: int, targets: list[str]
+) -> None:
+    plan = plan_replication(
+        "sa1", "vhds", "d.vhd", LINKS, nodes=nodes, node_agent=agent
+    )
+    assert plan.required == required
+    assert [t.link for t in plan.targets] == targets
+    assert plan.uris[0] == "local://acct1/vhds/d.vhd" and len(plan.uris) == required
+
+
+def test_plan_counts_distinct_accounts_only() -> None:
+    links = {
+        "sa1": LINKS["sa1"],
+        "alias": StorageLink(account="acct1", endpoint="local"),
+        "sa3": LINKS["sa3"],
+    }
+    plan = plan_replication("sa1", "vhds", "d.vhd", links, nodes=80, node_agent=LINUX)
+    assert [t.link for t in plan.targets] == ["sa3"]
+    with pytest.raises(
+        StorageError, match="120 nodes need 3 VHDs .* only 2 are available"
+    ):
+        plan_replication("sa1", "vhds", "d.vhd", links, nodes=120, node_agent=LINUX)
+
+
+def test_plan_windows_100_nodes_needs_5_accounts() -> None:
+    with pytest.raises(StorageError, match="need 5 VHDs \\(one per 20 nodes\\)"):
+        plan_replication("sa1", "vhds", "d.vhd", LINKS, nodes=100, node_agent=WINDOWS)
+
+
+def test_plan_with_chosen_accounts_and_unknown_links() -> None:
+    plan = plan_replication(
+        "sa1", "vhds", "d.vhd", LINKS, nodes=80, node_agent=LINUX, accounts=["sa3"]
+    )
+    assert [t.link for t in plan.targets] == ["sa3"]
+    with pytest.raises(UsageError, match="unknown storage link 'nope'"):
+        plan_replication("nope", "vhds", "d.vhd", LINKS, nodes=80, node_agent=LINUX)
+    with pytest.raises(UsageError, match="unknown storage link 'x'"):
+        plan_replication(
+            "sa1", "vhds", "d.vhd", LINKS, nodes=80, node_agent=LINUX, accounts=["x"]
+        )
+
+
+def _assert_identical(links, home, container, uris_links, size) -> None:
+    source = open_store(links["sa1"], home)
+    want = source.read_range(container, "disk.vhd", 0, size)
+    for name in uris_links:
+        replica = open_store(links[name], home)
+        props = replica.get_properties(container, "disk.vhd")
+        assert is_upload_complete(props)
+        assert (
+            props.content_md5
+            == source.get_properties(container, "disk.vhd").content_md5
+        )
+        assert replica.read_range(container, "disk.vhd", 0, size) == want
+        assert replica.get_page_ranges(container, "disk.vhd") == source.get_page_ranges(
+            container, "disk.vhd"
+        )
+
+
+def test_replicate_a_100_node_linux_pool_to_3_accounts(
+    links, store, home: Path, container, sparse_image
+) -> None:
+    upload_page_blob(sparse_image, store, container, "disk.vhd")
+    plan = plan_replication(
+        "sa1", container, "disk.vhd", links, nodes=100, node_agent=LINUX
+    )
+    events: list[ReplicationProgress] = []
+    result = replicate_image(
+        plan, links, home=home, poll_interval_s=0, progress=events.append
+    )
+    assert [r.mode for r in result.replicas] == ["server_copy", "server_copy"]
+    assert all(r.bytes_sent == 0 for r in result.replicas)
+    assert len(result.uris) == 3 and result.uris == plan.uris
+    assert sum(1 for e in events if e.finished) == 2
+    _assert_identical(
+        links, home, container, ["sa2", "sa3"], sparse_image.stat().st_size
+    )
+
+    again = replicate_image(plan, links, home=home, poll_interval_s=0)
+    assert [r.mode for r in again.replicas] == ["skipped", "skipped"]
+    assert again.to_json()["replicas"][0]["mode"] == "skipped"
+
+
+def test_windows_at_20_nodes_needs_no_copy(
+    links, store, home: Path, container, sparse_image
+) -> None:
+    upload_page_blob(sparse_image, store, container, "disk.vhd")
+    plan = plan_replication(
+        "sa1", container, "disk.vhd", links, nodes=20, node_agent=WINDOWS
+    )
+    result = replicate_image(plan, links, home=home)
+    assert result.replicas == [] and result.uris == [
+        store.blob_uri(container, "disk.vhd")
+    ]
+
+
+def test_streamed_copy_sends_only_non_zero_pages(
+    links, store, home: Path, container, sparse_image
+) -> None:
+    upload = upload_page_blob(sparse_image, store, container, "disk.vhd")
+    plan = plan_replication(
+        "sa1", container, "disk.vhd", links, nodes=80, node_agent=LINUX
+    )
+    result = replicate_image(plan, links, home=home, server_copy=False)
+    assert [r.mode for r in result.replicas] == ["streamed"]
+    assert result.replicas[0].bytes_sent == upload.bytes_sent
+    _assert_identical(links, home, container, ["sa2"], sparse_image.stat().st_size)
+
+
+def test_refused_server_copy_falls_back_to_streaming(
+    azurite, home: Path, container, sparse_image
+) -> None:
+    # Azure cannot read a local-store source, so it refuses the copy and shipyard streams it
+    links = {
+        "sa1": StorageLink(account="acct1", endpoint="local"),
+        "sa2": azurite.link("acct2"),
+    }
+    upload_page_blob(
+        sparse_image, open_store(links["sa1"], home), container, "disk.vhd"
+    )
+    plan = plan_replication(
+        "sa1", container, "disk.vhd", links, nodes=80, node_agent=LINUX
+    )
+    result = replicate_image(plan, links, home=home, poll_interval_s=0)
+    assert [r.mode for r in result.replicas] == ["streamed"]
+    assert result.to_json()["replicas"][0]["mode"] == "streamed"
+    _assert_identical(links, home, container, ["sa2"], sparse_image.stat().st_size)
+
+
+def test_failed_server_copy_falls_back_to_streaming(
+    links, store, home: Path, container, sparse_image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload_page_blob(sparse_image, store, container, "disk.vhd")
+    target_store = open_store(links["sa2"], home)
+    # the service accepts the copy, then reports it failed
+    monkeypatch.setattr(
+        type(target_store), "start_copy_from", lambda self, *a: CopyState("pending")
+    )
+    monkeypatch.setattr(
+        type(target_store),
+        "copy_status",
+        lambda self, c, b: CopyState("failed", description="x"),
+    )
+    plan = plan_replication(
+        "sa1", container, "disk.vhd", links, nodes=80, node_agent=LINUX
+    )
+    result = replicate_image(plan, links, home=home, poll_interval_s=0)
+    assert [r.mode for r in result.replicas] == ["streamed"]
+    _assert_identical(links, home, container, ["sa2"], sparse_image.stat().st_size)
+
+
+def test_an_unfinished_source_is_not_replicated(
+    links, store, home: Path, container, sparse_image
+) -> None:
+    store.ensure_container(container)
+    store.create_page_blob(
+        container, "disk.vhd", 4096, metadata={"shipyard_upload": "in_progress"}
+    )
+    plan = plan_replication(
+        "sa1", container, "disk.vhd", links, nodes=80, node_agent=LINUX
+    )
+    with pytest.raises(StorageError, match="not a finished upload"):
+        replicate_image(plan, links, home=home)

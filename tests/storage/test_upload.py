@@ -1,0 +1,274 @@
+"""Upload end to end, against the local store and Azurite alike (``store_kind`` parametrizes)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from shipyard.config.credentials import StorageLink
+from shipyard.errors import StorageError, UsageError
+from shipyard.storage import ranges as rng
+from shipyard.storage.upload import (
+    UploadProgress,
+    is_upload_complete,
+    upload_page_blob,
+    upload_state,
+    verify_page_blob,
+)
+
+MIB = 1024 * 1024
+EXPECTED_RANGES = [  # the non-zero pages of the ``sparse_image`` fixture
+    (0, 1024),
+    (4 * MIB - 1024, 4 * MIB + 1024),
+    (10 * MIB + 4096, 10 * MIB + 4608),
+    (20 * MIB + 512, 25 * MIB + 512),
+    (40 * MIB, 40 * MIB + 512),
+    (64 * MIB, 64 * MIB + 512),  # the footer
+]
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _download(store, container: str, blob: str, size: int) -> bytes:
+    return b"".join(
+        store.read_range(container, blob, o, min(4 * MIB, size - o))
+        for o in range(0, size, 4 * MIB)
+    )
+
+
+def test_upload_of_a_mostly_empty_image(store, container, sparse_image: Path) -> None:
+    events: list[UploadProgress] = []
+    result = upload_page_blob(
+        sparse_image, store, container, "disk.vhd", progress=events.append
+    )
+
+    size = sparse_image.stat().st_size
+    assert result.bytes_sent == rng.total_bytes(EXPECTED_RANGES)
+    assert result.bytes_sent + result.bytes_skipped == size
+    assert result.ranges_sent == len(rng.plan_upload_ranges(sparse_image)) == 8
+    assert result.md5 == _md5(sparse_image)
+    assert result.resumed is False
+    assert result.uri == store.blob_uri(container, "disk.vhd")
+    assert store.get_page_ranges(container, "disk.vhd") == EXPECTED_RANGES
+    assert _download(store, container, "disk.vhd", size) == sparse_image.read_bytes()
+
+    props = store.get_properties(container, "disk.vhd")
+    assert props.size_bytes == size
+    assert props.content_md5.hex() == result.md5
+    assert is_upload_complete(props)
+    assert events[-1].bytes_done == size
+    assert sum(1 for e in events if e.sent_range) == 8
+    assert set(result.to_json()) == {
+        "uri",
+        "size",
+        "bytes_sent",
+        "bytes_skipped",
+        "md5",
+        "seconds",
+        "resumed",
+    }
+    assert verify_page_blob(sparse_image, store, container, "disk.vhd").ok
+
+
+def test_random_image_is_sent_in_4_mib_put_pages(
+    store, container, tmp_path: Path, image_factory
+) -> None:
+    image = image_factory(tmp_path / "random.vhd", 9, [(0, os.urandom(9 * MIB))])
+    sent: list[tuple[int, int]] = []
+    result = upload_page_blob(
+        image,
+        store,
+        container,
+        "r.vhd",
+        parallelism=3,
+        progress=lambda e: e.sent_range and sent.append(e.sent_range),
+    )
+    assert sorted(sent) == [(0, 4 * MIB), (4 * MIB, 8 * MIB), (8 * MIB, 9 * MIB + 512)]
+    assert result.bytes_sent == image.stat().st_size
+    assert (
+        _download(store, container, "r.vhd", image.stat().st_size) == image.read_bytes()
+    )
+
+
+def test_rerun_of_a_finished_upload_sends_nothing(
+    store, container, sparse_image: Path
+) -> None:
+    first = upload_page_blob(sparse_image, store, container, "disk.vhd")
+    again = upload_page_blob(sparse_image, store, container, "disk.vhd")
+    assert again.resumed and again.bytes_sent == 0 and again.md5 == first.md5
+    assert is_upload_complete(store.get_properties(container, "disk.vhd"))
+
+
+def test_changed_source_refuses_to_resume(store, container, sparse_image: Path) -> None:
+    upload_page_blob(sparse_image, store, container, "disk.vhd")
+    with open(sparse_image, "r+b") as handle:
+        handle.seek(30 * MIB)
+        handle.write(b"new data")
+    with pytest.raises(
+        StorageError, match="uploaded from a different source"
+    ) as caught:
+        upload_page_blob(sparse_image, store, container, "disk.vhd")
+    assert "\n" not in str(caught.value) and "overwrite" in caught.value.hint
+
+    result = upload_page_blob(
+        sparse_image, store, container, "disk.vhd", overwrite=True
+    )
+    assert not result.resumed
+    assert (
+        _download(store, container, "disk.vhd", result.size)
+        == sparse_image.read_bytes()
+    )
+
+
+def test_a_blob_shipyard_did_not_upload_is_not_touched(
+    store, container, sparse_image: Path
+) -> None:
+    store.ensure_container(container)
+    store.create_page_blob(container, "other.vhd", 4096)
+    with pytest.raises(StorageError, match="not uploaded by shipyard"):
+        upload_page_blob(sparse_image, store, container, "other.vhd")
+
+
+def test_a_failed_upload_is_never_complete(
+    store, container, sparse_image: Path
+) -> None:
+    class Failing:
+        def __init__(self, inner) -> None:
+            self.inner, self.calls = inner, 0
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def put_pages(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls == 3:
+                raise StorageError("injected failure")
+            return self.inner.put_pages(*args, **kwargs)
+
+    with pytest.raises(StorageError, match="injected failure"):
+        upload_page_blob(
+            sparse_image, Failing(store), container, "disk.vhd", parallelism=1
+        )
+    props = store.get_properties(container, "disk.vhd")
+    assert upload_state(props) == "in_progress" and not is_upload_complete(props)
+    result = upload_page_blob(sparse_image, store, container, "disk.vhd")
+    assert result.resumed and result.bytes_sent < rng.total_bytes(EXPECTED_RANGES)
+    assert is_upload_complete(store.get_properties(container, "disk.vhd"))
+
+
+def test_source_changed_during_upload(store, container, sparse_image: Path) -> None:
+    def touch(event: UploadProgress) -> None:
+        os.utime(sparse_image, ns=(1, 1))
+
+    with pytest.raises(StorageError, match="changed during the upload"):
+        upload_page_blob(sparse_image, store, container, "disk.vhd", progress=touch)
+    assert not is_upload_complete(store.get_properties(container, "disk.vhd"))
+
+
+def test_size_not_a_multiple_of_512_is_refused(
+    store, container, tmp_path: Path
+) -> None:
+    odd = tmp_path / "odd.img"
+    odd.write_bytes(b"x" * 1000)
+    with pytest.raises(UsageError, match="512-byte pages"):
+        upload_page_blob(odd, store, container, "odd.vhd")
+
+
+def test_verify_finds_a_differing_page(store, container, sparse_image: Path) -> None:
+    upload_page_blob(sparse_image, store, container, "disk.vhd")
+    store.put_pages(container, "disk.vhd", 30 * MIB, b"\x05" * 512)
+    result = verify_page_blob(sparse_image, store, container, "disk.vhd")
+    assert not result.ok and result.first_mismatch == 30 * MIB
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from shipyard.config.credentials import StorageLink
+    from shipyard.storage.store import open_store
+    from shipyard.storage.upload import upload_page_blob
+
+    args = json.loads(sys.argv[1])
+    store = open_store(StorageLink(**args["link"]), args["home"])
+    log = os.open(args["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    count = 0
+
+    def progress(event):
+        global count
+        if event.sent_range:
+            os.write(log, f"{event.sent_range[0]} {event.sent_range[1]}\\n".encode())
+            count += 1
+            if count == args["kill_after"]:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    upload_page_blob(args["path"], store, args["container"], "disk.vhd", parallelism=1, progress=progress)
+    """
+)
+
+
+def _link_args(link: StorageLink) -> dict:
+    return {
+        "account": link.account,
+        "account_key": link.account_key.get_secret_value()
+        if link.account_key
+        else None,
+        "endpoint": link.endpoint,
+        "blob_endpoint": link.blob_endpoint,
+    }
+
+
+def test_resume_after_sigkill(
+    links, store, home: Path, container, sparse_image: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "sent.log"
+    args = {
+        "link": _link_args(links["sa1"]),
+        "home": str(home),
+        "log": str(log),
+        "kill_after": 3,
+        "path": str(sparse_image),
+        "container": container,
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(args)],
+        check=False,
+        capture_output=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+
+    before = [tuple(map(int, line.split())) for line in log.read_text().splitlines()]
+    assert len(before) == 3
+    props = store.get_properties(container, "disk.vhd")
+    assert upload_state(props) == "in_progress" and not is_upload_complete(props)
+
+    again: list[tuple[int, int]] = []
+    result = upload_page_blob(
+        sparse_image,
+        store,
+        container,
+        "disk.vhd",
+        progress=lambda e: e.sent_range and again.append(e.sent_range),
+    )
+    planned = rng.plan_upload_ranges(sparse_image)
+    assert result.resumed
+    assert result.ranges_sent == len(again) == len(planned) - 3  # nothing sent twice
+    assert not set(again) & set(before)
+    assert sorted([*before, *again]) == planned
+    assert result.md5 == _md5(sparse_image)
+    props = store.get_properties(container, "disk.vhd")
+    assert is_upload_complete(props) and props.content_md5.hex() == result.md5
+    assert (
+        _download(store, container, "disk.vhd", result.size)
+        == sparse_image.read_bytes()
+    )

@@ -27,8 +27,8 @@ def _os_detected(evidence: Evidence, pool: PoolContext) -> Outcome:
     os_facts = evidence.facts.os
     if os_facts is None or not os_facts.id:
         return Outcome.bad("no operating system identified: /etc/os-release, /etc/lsb-release and /etc/redhat-release are missing or empty")
-    version = f" {os_facts.version_id}" if os_facts.version_id else ""
-    return Outcome.ok(f"{os_facts.name or os_facts.id}{version} (from {os_facts.source_file})")
+    name = os_facts.name or f"{os_facts.id} {os_facts.version_id or ''}".strip()
+    return Outcome.ok(f"{name} (from {os_facts.source_file})")
 
 
 def _needs_node_agent(evidence: Evidence, pool: PoolContext) -> str | None:

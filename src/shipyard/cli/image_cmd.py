@@ -1,0 +1,157 @@
+"""``shipyard image ...``: inspect, check, convert and build VHD images, offline."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from shipyard.cli import render
+from shipyard.cli.checks import check_options, render_results, validate_skips
+from shipyard.cli.node_cmd import pool_context
+from shipyard.cli.options import Settings, global_options, pass_settings
+from shipyard.cli.progress import progress_bar
+from shipyard.errors import UsageError
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``30G``, ``512MiB``, ``1048576`` -> bytes (binary units)."""
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise UsageError(f"--size {text!r}: expected a size such as 30G, 512M or a number of bytes")
+    number, unit = float(match[1]), match[2].lower()
+    return int(number * (1 << (10 * " kmgt".index(unit or " "))))
+
+
+@click.group("image")
+@global_options
+def image_group() -> None:
+    """Custom VM images, offline: inspect, check, convert, build."""
+
+
+@image_group.command("inspect")
+@click.argument("image", type=click.Path(path_type=Path))
+@global_options
+@pass_settings
+def inspect(settings: Settings, image: Path) -> int:
+    """Print an image's format report and the facts read from its root filesystem."""
+    from shipyard.image.inspect import inspect_image
+
+    result = inspect_image(image)
+    if settings.raw:
+        render.emit_json(result.as_dict())
+        return 0
+    _render_inspection(result.as_dict())
+    return 0
+
+
+def _render_inspection(data: dict[str, Any]) -> None:
+    fmt = data["format"]
+    rows: list[tuple[str, str]] = [
+        ("image", fmt["path"]),
+        ("format", f"{fmt['type']}, {fmt['virtual_size_bytes']:,} bytes, {fmt['partition_table']} partition table"),
+        ("root", f"{fmt['root']['location']} ({fmt['root']['filesystem']})"),
+    ]
+    for problem in fmt["azure_problems"]:
+        rows.append(("azure", f"{problem['id']}: {problem['message']}"))
+    os_facts = data["os"] or {}
+    rows.append(("os", f"{os_facts.get('name') or os_facts.get('id') or 'unknown'} (family {os_facts.get('family')})"))
+    rows.append(("node agent", data["node_agent"] or "none matches"))
+    packages = data["packages"]
+    rows.append(("packages", f"{len(packages['versions'])} ({packages['manager']})" if packages else "unknown"))
+    binaries = data["binaries"]
+    if binaries:
+        rows.append(("binaries", ", ".join(sorted(binaries["found"])) or "none"))
+    services = data["services"]
+    if services:
+        enabled = sorted(
+            name for name, unit in services["units"].items()
+            if unit["enabled"] and not unit["alias_of"] and name.endswith((".service", ".socket"))
+        )
+        rows.append(("enabled units", ", ".join(enabled) or "none"))
+    modules = data["kernel_modules"]
+    if modules:
+        rows.append(("boot kernel", str(modules["default_kernel"])))
+    sshd = data["sshd"]
+    if sshd:
+        rows.append(("sshd ports", ", ".join(map(str, sshd["ports"]))))
+    docker = data["docker"]
+    if docker:
+        rows.append(("docker", f"data-root {docker['data_root'] or '/var/lib/docker'}, runtimes "
+                     f"{', '.join(docker['runtimes']) or 'default'}"))
+    render.table(None, ("", ""), rows, header=False)
+
+
+@image_group.command("check")
+@click.argument("image", type=click.Path(path_type=Path))
+@check_options
+@global_options
+@pass_settings
+def check(
+    settings: Settings, image: Path, vm_size: str | None, node_agent: str | None,
+    skip_checks: tuple[str, ...], fail_level: str,
+) -> int:
+    """Run every custom-image rule on IMAGE before it is uploaded.
+
+    Without a pool spec (--configdir or --pool) the size-dependent rules skip unless --vm-size
+    is given. Exits 0 when nothing at or above the fail level fails, 1 when something does.
+    """
+    from shipyard.image.inspect import check_image
+
+    validate_skips(skip_checks)
+    results = check_image(image, pool_context(settings, vm_size, node_agent), skip=skip_checks)
+    return render_results("image", str(image), results, fail_level, settings.raw)
+
+
+@image_group.command("convert")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@global_options
+@pass_settings
+def convert(settings: Settings, src: Path, dst: Path, overwrite: bool) -> int:
+    """Convert a raw or dynamic VHD image to a fixed VHD rounded up to 1 MiB (sparse)."""
+    from shipyard.image.convert import convert_image
+    from shipyard.image.vhd import open_disk
+
+    with progress_bar(f"converting {src.name}", enabled=not settings.raw) as update:
+        convert_image(src, dst, overwrite=overwrite, progress=update)
+    with open_disk(dst) as disk:
+        summary = {"source": str(src), "path": str(dst), "format": disk.format, "size_bytes": disk.size_bytes}
+    if settings.raw:
+        render.emit_json(summary)
+    else:
+        render.line(f"wrote {dst}: fixed VHD, {summary['size_bytes']:,} bytes")
+    return 0
+
+
+@image_group.command("build")
+@click.argument("rootfs_dir", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+@click.option("--size", "size", metavar="SIZE", help="Virtual disk size (e.g. 30G); default: the tree plus headroom.")
+@click.option("--label", default="rootfs", show_default=True, help="Filesystem label.")
+@click.option("--table", type=click.Choice(["mbr", "gpt"]), default="mbr", show_default=True, help="Partition table.")
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@global_options
+@pass_settings
+def build(
+    settings: Settings, rootfs_dir: Path, dst: Path, size: str | None, label: str, table: str, overwrite: bool
+) -> int:
+    """Turn a root filesystem directory into an Azure-ready fixed VHD (ext4, no root needed)."""
+    from shipyard.image.build import build_image
+    from shipyard.image.vhd import open_disk
+
+    size_bytes = parse_size(size) if size else None
+    with progress_bar(f"building {dst.name}", enabled=not settings.raw) as update:
+        build_image(rootfs_dir, dst, size_bytes, label=label, table=table, overwrite=overwrite, progress=update)
+    with open_disk(dst) as disk:
+        summary = {"source": str(rootfs_dir), "path": str(dst), "format": disk.format, "size_bytes": disk.size_bytes}
+    if settings.raw:
+        render.emit_json(summary)
+    else:
+        render.line(f"wrote {dst}: fixed VHD, {summary['size_bytes']:,} bytes, ext4 on a {table} partition at 1 MiB")
+    return 0

@@ -1,0 +1,48 @@
+"""`image inspect` and `image check`: an image's facts and rule results, read offline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.facts import collect_facts
+from shipyard.facts.model import Facts
+from shipyard.image.root import open_image
+from shipyard.rules.context import PoolContext
+from shipyard.rules.evidence import Evidence
+from shipyard.rules.registry import evaluate_rules
+from shipyard.rules.result import CheckResult
+
+INSPECT_KEYS = (
+    "format", "os", "node_agent", "packages", "services", "binaries", "kernel_modules",
+    "docker", "sshd", "waagent", "firewall",
+)
+
+
+@dataclass(frozen=True)
+class ImageInspection:
+    format: dict[str, Any]
+    facts: Facts
+    evidence: Evidence
+    bytes_read: int
+
+    def as_dict(self) -> dict[str, Any]:
+        facts = self.facts.model_dump(mode="json")
+        return {"format": self.format, **{key: facts.get(key) for key in INSPECT_KEYS[1:]}}
+
+
+def inspect_image(path: str | Path) -> ImageInspection:
+    """Open the image, find its root filesystem and collect every fact from it."""
+    with open_image(path) as image:
+        facts = collect_facts(image.root)
+        return ImageInspection(
+            format=image.describe_format(),
+            facts=facts,
+            evidence=Evidence(facts=facts, image=image.report),
+            bytes_read=image.disk.bytes_read,
+        )
+
+
+def check_image(path: str | Path, pool: PoolContext, *, skip: tuple[str, ...] = ()) -> list[CheckResult]:
+    return evaluate_rules(inspect_image(path).evidence, pool, skip=skip)

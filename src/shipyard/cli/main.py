@@ -24,7 +24,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "config": ("shipyard.cli.config_cmd", "config_group", "Load and validate Batch Shipyard config files."),
     "pool": ("shipyard.cli.pool_cmd", "pool_group", "Pools: node agent SKUs."),
     "account": ("shipyard.cli.account_cmd", "account_group", "The Batch account: supported images."),
-    "node": ("shipyard.cli.node_cmd", "node_group", "Compute nodes: check a live node against the rules."),
+    "node": ("shipyard.cli.node_cmd", "node_group", "Compute nodes: check, prep (the start task), bundle."),
 }
 
 

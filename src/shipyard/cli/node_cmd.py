@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -14,13 +15,17 @@ from shipyard.errors import UsageError
 @click.group("node")
 @global_options
 def node_group() -> None:
-    """Compute nodes: check a live node against the custom-image rules."""
+    """Compute nodes: check a node, prepare it (the start task), bundle node prep."""
 
 
 def pool_context(settings: Settings, vm_size: str | None, node_agent: str | None):
     """The pool side of the rules from whatever config files were given (maybe none)."""
-    from shipyard.config.loader import load_config_set
     from shipyard.rules.context import PoolContext
+
+    if not (settings.configdir or settings.files or os.environ.get("SHIPYARD_CONFIGDIR")):
+        # no config given: skip importing the config models (pydantic), ~50 ms of `image check`
+        return PoolContext.from_config(None, vm_size=vm_size, node_agent=node_agent)
+    from shipyard.config.loader import load_config_set
 
     paths = settings.config_paths()
     config = None
@@ -49,3 +54,67 @@ def check(
         raise UsageError(f"--root {root}: not a directory")
     results = check_node(root, pool_context(settings, vm_size, node_agent), skip=skip_checks)
     return render_results("root", root, results, fail_level, settings.raw)
+
+
+@node_group.command("prep")
+@click.option("--root", default="/", show_default=True, metavar="DIR", help="Root of the system to prepare.")
+@click.option("--state-dir", metavar="DIR", help="Where the marker goes [default: $AZ_BATCH_NODE_ROOT_DIR/volatile/shipyard].")
+@click.option("--vm-size", metavar="SIZE", help="VM size (default: the pool's vm_size).")
+@click.option("--node-agent", metavar="SKU", help="Node agent SKU id (default: the pool's node_agent).")
+@click.option("--force", is_flag=True, help="Check again even if a marker says the node is prepared.")
+@global_options
+@pass_settings
+def prep(
+    settings: Settings, root: str, state_dir: str | None, vm_size: str | None, node_agent: str | None, force: bool
+) -> int:
+    """The start task's node preparation: check the custom-image contract; install nothing.
+
+    Each failed error-level rule is one line on stderr (the start task's stderr.txt) and the exit
+    status is 1. A marker makes a re-run after a reboot cheap.
+    """
+    import sys
+
+    from shipyard.cli import render
+    from shipyard.node.prep import default_state_dir, run_node_prep
+
+    if not Path(root).is_dir():
+        raise UsageError(f"--root {root}: not a directory")
+    pool = pool_context(settings, vm_size, node_agent)
+    result = run_node_prep(root, pool, Path(state_dir) if state_dir else default_state_dir(), force=force)
+    if settings.raw:
+        render.emit_json(result.as_dict())
+    elif result.status == "skipped":
+        sys.stdout.write(f"shipyard: node prep: already done ({result.marker}); nothing to check\n")
+    else:
+        for line in result.failure_lines():
+            sys.stderr.write(f"shipyard: node prep: {line}\n")
+        verdict = "node is ready" if result.status == "ok" else f"{len(result.failures)} check(s) failed"
+        sys.stdout.write(f"shipyard: node prep: {verdict} ({len(result.results)} checks; marker {result.marker})\n")
+    return 0 if result.status in ("ok", "skipped") else 1
+
+
+@node_group.command("bundle")
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--python", "pythons", multiple=True, metavar="X.Y",
+              help="Target CPython version of the nodes (repeatable) [default: 3.9 3.10 3.11 3.12].")
+@click.option("--machine", default="x86_64", show_default=True, help="Node CPU architecture (x86_64 or aarch64).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it is not empty.")
+@global_options
+@pass_settings
+def bundle(settings: Settings, out_dir: Path, pythons: tuple[str, ...], machine: str, overwrite: bool) -> int:
+    """Build the node prep bundle: a stdlib-only bootstrap and the wheels it unpacks on the node.
+
+    Upload OUT_DIR as the start task's resource files; the start task runs `python3 nodeprep.py`.
+    """
+    from shipyard.cli import render
+    from shipyard.node.bundle import DEFAULT_PYTHONS, build_bundle
+
+    result = build_bundle(out_dir, pythons=pythons or DEFAULT_PYTHONS, machine=machine, overwrite=overwrite)
+    summary = {"path": str(result.path), "command": result.command, "pythons": list(result.pythons),
+               "wheels": list(result.wheels)}
+    if settings.raw:
+        render.emit_json(summary)
+    else:
+        render.line(f"wrote {result.path}: {len(result.wheels)} wheels for python {', '.join(result.pythons)}")
+        render.line(f"start task command: {result.command}")
+    return 0

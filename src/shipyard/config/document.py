@@ -11,11 +11,11 @@ import datetime as _dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Tuple, Union
 
 from shipyard.errors import ConfigError
 
-KeyPath = tuple[str | int, ...]
+KeyPath = Tuple[Union[str, int], ...]  # typing spelling: node prep runs on older python3
 
 
 def format_path(path: KeyPath) -> str:

@@ -71,12 +71,7 @@ def read_rpmdb_sqlite(data: bytes) -> dict[str, str]:
         raise ValueError("not an SQLite database")
     if data[18:20] == b"\x02\x02":
         data = data[:18] + b"\x01\x01" + data[20:]
-    connection = sqlite3.connect(":memory:")
-    try:
-        connection.deserialize(data)
-        rows = connection.execute("SELECT blob FROM Packages").fetchall()
-    finally:
-        connection.close()
+    rows = _query_sqlite_bytes(data, "SELECT blob FROM Packages")
     versions: dict[str, str] = {}
     for (blob,) in rows:
         tags = parse_rpm_header(blob)
@@ -90,6 +85,29 @@ def read_rpmdb_sqlite(data: bytes) -> dict[str, str]:
         key = name if name not in versions else f"{name}:{tags.get(TAG_ARCH, '')}"
         versions[key] = version
     return versions
+
+
+def _query_sqlite_bytes(data: bytes, query: str) -> list[tuple]:
+    """Run ``query`` on an SQLite database given as bytes: in memory (Python 3.11+), or from a
+    private temporary copy on older Pythons that lack ``Connection.deserialize`` (node prep
+    runs on the node's own python3)."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        if hasattr(connection, "deserialize"):
+            connection.deserialize(data)
+            return connection.execute(query).fetchall()
+    finally:
+        connection.close()
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".sqlite") as copy:
+        copy.write(data)
+        copy.flush()
+        connection = sqlite3.connect(f"file:{copy.name}?mode=ro", uri=True)
+        try:
+            return connection.execute(query).fetchall()
+        finally:
+            connection.close()
 
 
 def parse_rpm_header(blob: bytes) -> dict[int, str | int]:

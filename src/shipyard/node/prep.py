@@ -1,0 +1,106 @@
+"""`node prep`: what the pool's start task runs on every node. It checks; it does not install.
+
+Every error-level rule that fails becomes one line for the start task's ``stderr.txt`` and a
+non-zero exit. A marker in the state directory makes a re-run after a reboot cheap: when the
+same shipyard version already prepared the node for the same pool settings, nothing is checked
+again. A failed run leaves a failure marker, and the next run checks again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard import __version__
+from shipyard.rules.context import PoolContext
+from shipyard.rules.result import CheckResult, Severity
+
+MARKER_NAME = "nodeprep.json"
+
+
+def default_state_dir() -> Path:
+    """Batch's per-node volatile directory when running as a start task, else /var/lib/shipyard."""
+    batch_root = os.environ.get("AZ_BATCH_NODE_ROOT_DIR")
+    if batch_root:
+        return Path(batch_root) / "volatile" / "shipyard"
+    return Path("/var/lib/shipyard")
+
+
+def pool_digest(pool: PoolContext) -> str:
+    """A digest of the pool settings the checks depended on; a change means checking again."""
+    fields = {k: sorted(v) if isinstance(v, frozenset) else v for k, v in dataclasses.asdict(pool).items()}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PrepResult:
+    status: str  # "ok", "skipped" (already prepared) or "failed"
+    marker: Path
+    results: tuple[CheckResult, ...] = ()
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        return tuple(r for r in self.results if r.fails_at(Severity.ERROR))
+
+    def failure_lines(self) -> list[str]:
+        return [f"{r.id}: {r.message}; fix: {r.fix}" for r in self.failures]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "marker": str(self.marker),
+            "failed": [r.id for r in self.failures],
+            "checks": [r.as_dict() for r in self.results],
+        }
+
+
+def _read_marker(path: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_marker(path: Path, data: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=2))
+    os.replace(partial, path)
+
+
+def run_node_prep(
+    root: str | Path, pool: PoolContext, state_dir: str | Path, *, force: bool = False
+) -> PrepResult:
+    """Check the node rooted at ``root``; record the outcome in ``state_dir``."""
+    from shipyard.node.check import check_node
+
+    marker = Path(state_dir) / MARKER_NAME
+    digest = pool_digest(pool)
+    previous = _read_marker(marker)
+    if (
+        not force
+        and previous is not None
+        and previous.get("ok") is True
+        and previous.get("shipyard_version") == __version__
+        and previous.get("pool_digest") == digest
+    ):
+        return PrepResult("skipped", marker)
+    results = tuple(check_node(root, pool))
+    ok = not any(r.fails_at(Severity.ERROR) for r in results)
+    _write_marker(
+        marker,
+        {
+            "ok": ok,
+            "shipyard_version": __version__,
+            "pool_digest": digest,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "checks": [r.as_dict() for r in results],
+        },
+    )
+    return PrepResult("ok" if ok else "failed", marker, results)

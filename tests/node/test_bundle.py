@@ -1,0 +1,94 @@
+"""`node bundle`: the bootstrap runs node prep on a python3 with nothing but the standard library.
+
+Builds a real bundle (pip download from the package index), then runs ``nodeprep.py`` with
+``python -I -S`` so not even this virtual environment's packages are visible.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from fixtures.trees import write_files, write_ubuntu_2204
+
+HERE_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def interpreter(version: str) -> str | None:
+    """A working python<version> on this machine (pyenv shims may exist without one)."""
+    candidates = [shutil.which(f"python{version}"), *sorted(Path("/root/.pyenv/versions").glob(f"{version}.*/bin/python"))]
+    for candidate in filter(None, candidates):
+        done = subprocess.run([str(candidate), "-c", "import sys"], capture_output=True, check=False)
+        if done.returncode == 0:
+            return str(candidate)
+    return None
+
+
+OLDER = {v: interpreter(v) for v in ("3.9", "3.10") if interpreter(v)}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from shipyard.node.bundle import build_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "nodeprep"
+    build_bundle(out, pythons=(HERE_PYTHON, *OLDER))  # older node pythons where this machine has them
+    return out
+
+
+@pytest.fixture(scope="module")
+def node_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = write_ubuntu_2204(tmp_path_factory.mktemp("node") / "root")
+    write_files(root, {"/etc/docker/daemon.json": '{"data-root": "/mnt/docker"}'})
+    return root
+
+
+def test_bundle_layout(bundle: Path) -> None:
+    wheels = bundle / "wheels"
+    own = wheels / "shipyard-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(own) as wheel:
+        names = wheel.namelist()
+    assert "shipyard/node/prep.py" in names and "shipyard/catalog/node_agents.json" in names
+    assert "shipyard-0.1.0.dist-info/RECORD" in names
+    per_version = {p.name for p in wheels.iterdir() if p.is_dir()}
+    assert f"cp{HERE_PYTHON.replace('.', '')}" in per_version
+    for directory in per_version:
+        assert any(n.name.startswith("pydantic_core-") for n in (wheels / directory).iterdir())
+    assert not any("azure" in p.name for p in wheels.rglob("*.whl"))  # node prep needs no storage SDK
+
+
+@pytest.mark.parametrize("python", [sys.executable, *OLDER.values()])
+def test_bootstrap_runs_node_prep_with_only_the_stdlib(bundle: Path, node_root: Path, tmp_path: Path, python: str) -> None:
+    state = tmp_path / "state"
+    command = [python, "-I", "-S", str(bundle / "nodeprep.py"), "--root", str(node_root), "--state-dir", str(state), "--raw"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "ok" and report["failed"] == []
+    again = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert json.loads(again.stdout)["status"] == "skipped"
+
+
+def test_missing_python_version_is_one_clear_line(bundle: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy, ignore=shutil.ignore_patterns("site-py*"))
+    for directory in (copy / "wheels").iterdir():
+        if directory.is_dir():
+            shutil.rmtree(directory)
+    done = subprocess.run([sys.executable, "-I", "-S", str(copy / "nodeprep.py")], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("shipyard: error: this node prep bundle has no wheels for python")
+    assert done.stderr.count("\n") == 1
+
+
+def test_refuses_a_non_empty_out_dir(cli, tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("keep me")
+    result = cli("node", "bundle", tmp_path)
+    assert result.code == 2 and "not empty" in result.err
+    assert (tmp_path / "x").read_text() == "keep me"

@@ -14,7 +14,7 @@ from shipyard.errors import ImageFormatError
 from shipyard.image.device import FileDevice, RangeDevice
 from shipyard.image.fs import open_filesystem
 from shipyard.image.fs.ext import ExtSource
-from shipyard.image.fs.resolver import kind_of_mode
+from shipyard.sources.resolving import kind_of_mode
 from shipyard.sources.base import FileKind
 from shipyard.sources.directory import DirectorySource
 

@@ -3,7 +3,7 @@
 ``ext2py`` parses the on-disk structures (superblock, 32/64-bit group descriptors, inodes,
 extent trees, block maps, inline data, htree directories read linearly). This module only
 adapts it: it feeds ext2py a ``DeviceStream`` so every read goes through the ``BlockDevice``,
-resolves paths with the shared resolver, and turns ext2py's errors into ``ImageFormatError``.
+resolves paths with the shared ``ResolvingSource``, and turns ext2py's errors into ``ImageFormatError``.
 It calls two of ext2py's underscored methods (``_dir_entries``, ``_readlink``: by inode, where
 the public ones take a path); the exact pin and the debugfs cross-check tests guard them.
 """
@@ -19,7 +19,7 @@ from ext2py import ExtError, ExtFS, Inode
 
 from shipyard.errors import ImageFormatError
 from shipyard.image.device import BlockDevice
-from shipyard.image.fs.resolver import ResolvingSource, missing_error, not_directory_error
+from shipyard.sources.resolving import ResolvingSource, missing_error, not_directory_error
 from shipyard.image.fs.signature import classify_ext
 from shipyard.image.fs.stream import DeviceStream
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from shipyard.errors import ImageFormatError
 from shipyard.image.device import BlockDevice
-from shipyard.image.fs.resolver import ResolvingSource, missing_error, not_directory_error
+from shipyard.sources.resolving import ResolvingSource, missing_error, not_directory_error
 from shipyard.image.fs.stream import DeviceStream
 
 XFS_EXTRA_MESSAGE = "XFS support needs the optional extra: pip install 'shipyard[xfs]'"

@@ -1,9 +1,9 @@
-"""Path resolution shared by the filesystem readers, mirroring ``DirectorySource`` exactly.
+"""The one path-resolution algorithm behind every ``FileSource``: a host directory or an image.
 
-A reader supplies four primitives over *physical* paths (no symlink in any component but
+A source supplies a few primitives over *physical* paths (no symlink in any component but
 perhaps the last, which is never followed). This base class turns them into the
-``FileSource`` API: symlinks resolve inside the image, an absolute target against the image
-root, and more than ``MAX_SYMLINK_DEPTH`` links raise ``OSError``.
+``FileSource`` API: symlinks resolve inside the source, an absolute target against the source's
+root (never the host's), and more than ``MAX_SYMLINK_DEPTH`` links raise ``OSError``.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class ResolvingSource(Generic[Node]):
         return stat_mod.S_ISLNK(self._read_mode(node))
 
     def resolve(self, path: str) -> str:
-        """The path with every symlink component resolved inside the image."""
+        """The path with every symlink component resolved inside the source."""
         path = normalize(path)
         parts = [p for p in path.split("/") if p]
         resolved = "/"

@@ -124,6 +124,8 @@ CASES: list[tuple[str, Mutation, dict, Status]] = [
     ("storage.glusterfs_client", lambda r: write_executables(r, "/usr/sbin/glusterfs"),
      {"storage_cluster_types": frozenset({"glusterfs"})}, Status.PASS),
     ("storage.glusterfs_client", nothing, {}, Status.SKIP),
+    ("storage.glusterfs_client", nothing, {"storage_cluster_types": frozenset({"unknown"})}, Status.UNKNOWN),
+    ("storage.nfs_client", nothing, {"storage_cluster_types": frozenset({"unknown"})}, Status.PASS),
     ("storage.cifs_client", nothing, {"azure_file": True}, Status.FAIL),
     ("storage.cifs_client", lambda r: write_executables(r, "/usr/sbin/mount.cifs"), {"azure_file": True}, Status.PASS),
     ("storage.cifs_client", nothing, {}, Status.SKIP),

@@ -18,21 +18,54 @@ def node_group() -> None:
     """Compute nodes: check a node, prepare it (the start task), bundle node prep."""
 
 
-def pool_context(settings: Settings, vm_size: str | None, node_agent: str | None):
-    """The pool side of the rules from whatever config files were given (maybe none)."""
-    from shipyard.rules.context import PoolContext
-
+def load_config(settings: Settings):
+    """Whatever config files were given (maybe none), loaded and valid, or None."""
     if not (settings.configdir or settings.files or os.environ.get("SHIPYARD_CONFIGDIR")):
-        # no config given: skip importing the config models (pydantic), ~50 ms of `image check`
-        return PoolContext.from_config(None, vm_size=vm_size, node_agent=node_agent)
+        return None  # no config given: skip importing the config models, ~50 ms of `image check`
     from shipyard.config.loader import load_config_set
 
     paths = settings.config_paths()
-    config = None
-    if paths:
-        config = load_config_set(paths)
-        config.require()
+    if not paths:
+        return None
+    config = load_config_set(paths)
+    config.require()
+    return config
+
+
+def pool_context(settings: Settings, vm_size: str | None, node_agent: str | None, config=None):
+    """The pool side of the rules from the config files given (maybe none) and the overrides."""
+    from shipyard.rules.context import PoolContext
+
+    config = config if config is not None else load_config(settings)
     return PoolContext.from_config(config, vm_size=vm_size, node_agent=node_agent)
+
+
+def azurefile_setup(config, root: str, shared_dir: Path, state_dir: Path):
+    """Node prep's minimal set-up: mount the Azure File volumes (only on the real root)."""
+    from shipyard.node.azurefile import mount_azurefile, plan_azurefile_mounts
+    from shipyard.node.probes import mounted_paths, run_command
+    from shipyard.sources import DirectorySource
+
+    mounts = plan_azurefile_mounts(config.general if config else None, config.credentials if config else None, shared_dir)
+    if not mounts:
+        return None
+    live = os.path.realpath(root) == "/"
+
+    def setup() -> list[dict[str, str]]:
+        done = []
+        mounted = mounted_paths(DirectorySource(root)) or frozenset()
+        for mount in mounts:
+            state = "planned (not the real root)"
+            if live:
+                link = config.credentials.storage[mount.link]
+                key = link.account_key.get_secret_value() if link.account_key else ""
+                state = mount_azurefile(mount, key, mounted=mounted, credentials_dir=state_dir / "cifs",
+                                        runner=run_command)
+            done.append({"volume": mount.volume, "source": mount.source, "mount_point": str(mount.mount_point),
+                         "state": state})
+        return done
+
+    return setup
 
 
 @node_group.command("check")
@@ -61,16 +94,19 @@ def check(
 @click.option("--state-dir", metavar="DIR", help="Where the marker goes [default: $AZ_BATCH_NODE_ROOT_DIR/volatile/shipyard].")
 @click.option("--vm-size", metavar="SIZE", help="VM size (default: the pool's vm_size).")
 @click.option("--node-agent", metavar="SKU", help="Node agent SKU id (default: the pool's node_agent).")
+@click.option("--shared-dir", metavar="DIR", help="Where volumes are mounted [default: $AZ_BATCH_NODE_SHARED_DIR].")
 @click.option("--force", is_flag=True, help="Check again even if a marker says the node is prepared.")
 @global_options
 @pass_settings
 def prep(
-    settings: Settings, root: str, state_dir: str | None, vm_size: str | None, node_agent: str | None, force: bool
+    settings: Settings, root: str, state_dir: str | None, vm_size: str | None, node_agent: str | None,
+    shared_dir: str | None, force: bool,
 ) -> int:
     """The start task's node preparation: check the custom-image contract; install nothing.
 
     Each failed error-level rule is one line on stderr (the start task's stderr.txt) and the exit
-    status is 1. A marker makes a re-run after a reboot cheap.
+    status is 1. When the checks pass, the Azure File shared data volumes are mounted (only on
+    the real root). A marker makes a re-run after a reboot cheap.
     """
     import sys
 
@@ -79,8 +115,12 @@ def prep(
 
     if not Path(root).is_dir():
         raise UsageError(f"--root {root}: not a directory")
-    pool = pool_context(settings, vm_size, node_agent)
-    result = run_node_prep(root, pool, Path(state_dir) if state_dir else default_state_dir(), force=force)
+    config = load_config(settings)
+    pool = pool_context(settings, vm_size, node_agent, config)
+    state = Path(state_dir) if state_dir else default_state_dir()
+    shared = Path(shared_dir or os.environ.get("AZ_BATCH_NODE_SHARED_DIR") or state / "shared")
+    setup = azurefile_setup(config, root, shared, state)
+    result = run_node_prep(root, pool, state, force=force, setup=setup)
     if settings.raw:
         render.emit_json(result.as_dict())
     elif result.status == "skipped":

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,13 +43,16 @@ class PrepResult:
     status: str  # "ok", "skipped" (already prepared) or "failed"
     marker: Path
     results: tuple[CheckResult, ...] = ()
+    setup: tuple[dict[str, str], ...] = ()  # what the minimal set-up did (Azure File mounts)
+    setup_error: str | None = None
 
     @property
     def failures(self) -> tuple[CheckResult, ...]:
         return tuple(r for r in self.results if r.fails_at(Severity.ERROR))
 
     def failure_lines(self) -> list[str]:
-        return [f"{r.id}: {r.message}; fix: {r.fix}" for r in self.failures]
+        lines = [f"{r.id}: {r.message}; fix: {r.fix}" for r in self.failures]
+        return lines + ([f"setup: {self.setup_error}"] if self.setup_error else [])
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -56,6 +60,8 @@ class PrepResult:
             "marker": str(self.marker),
             "failed": [r.id for r in self.failures],
             "checks": [r.as_dict() for r in self.results],
+            "setup": list(self.setup),
+            "setup_error": self.setup_error,
         }
 
 
@@ -74,10 +80,15 @@ def _write_marker(path: Path, data: dict[str, object]) -> None:
     os.replace(partial, path)
 
 
+Setup = Callable[[], "list[dict[str, str]]"]
+
+
 def run_node_prep(
-    root: str | Path, pool: PoolContext, state_dir: str | Path, *, force: bool = False
+    root: str | Path, pool: PoolContext, state_dir: str | Path, *, force: bool = False, setup: Setup | None = None
 ) -> PrepResult:
-    """Check the node rooted at ``root``; record the outcome in ``state_dir``."""
+    """Check the node rooted at ``root``; when the checks pass, run ``setup`` (the minimal
+    installs: Azure File mounts); record the outcome in ``state_dir``."""
+    from shipyard.errors import ShipyardError
     from shipyard.node.check import check_node
 
     marker = Path(state_dir) / MARKER_NAME
@@ -93,6 +104,13 @@ def run_node_prep(
         return PrepResult("skipped", marker)
     results = tuple(check_node(root, pool))
     ok = not any(r.fails_at(Severity.ERROR) for r in results)
+    done: list[dict[str, str]] = []
+    setup_error = None
+    if ok and setup is not None:
+        try:
+            done = setup()
+        except ShipyardError as exc:
+            ok, setup_error = False, str(exc)
     _write_marker(
         marker,
         {
@@ -101,6 +119,8 @@ def run_node_prep(
             "pool_digest": digest,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "checks": [r.as_dict() for r in results],
+            "setup": done,
+            "setup_error": setup_error,
         },
     )
-    return PrepResult("ok" if ok else "failed", marker, results)
+    return PrepResult("ok" if ok else "failed", marker, results, tuple(done), setup_error)

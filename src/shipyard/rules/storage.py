@@ -5,7 +5,7 @@ from __future__ import annotations
 from shipyard.rules.base import Rule, binary_state
 from shipyard.rules.context import PoolContext
 from shipyard.rules.evidence import Evidence
-from shipyard.rules.result import Outcome, Severity
+from shipyard.rules.result import Outcome, Severity, Status
 
 
 def _tools(evidence: Evidence, needed: dict[str, tuple[str, ...]]) -> Outcome:
@@ -43,16 +43,27 @@ def _applies_gluster_on_compute(evidence: Evidence, pool: PoolContext) -> str | 
     return None if pool.glusterfs_on_compute else "no glusterfs_on_compute shared data volume"
 
 
+def _cluster_client(kind: str, needed: dict[str, tuple[str, ...]]):
+    def evaluate(evidence: Evidence, pool: PoolContext) -> Outcome:
+        outcome = _tools(evidence, needed)
+        if kind in pool.storage_cluster_types or outcome.status is not Status.FAIL:
+            return outcome
+        # only clusters of unknown type: a missing client may be fine
+        return Outcome.unknown(f"a storage cluster's type is unknown (no fs.yaml given); {outcome.message}")
+
+    return evaluate
+
+
 RULES = (
     Rule(
         "storage.nfs_client", Severity.ERROR, "an NFSv4 client when an NFS storage cluster is mounted",
         "install nfs-common (Debian/Ubuntu) or nfs-utils (RHEL family)",
-        lambda e, p: _tools(e, {"mount.nfs4": ("mount.nfs4", "mount.nfs")}), _applies_cluster("nfs"),
+        _cluster_client("nfs", {"mount.nfs4": ("mount.nfs4", "mount.nfs")}), _applies_cluster("nfs"),
     ),
     Rule(
         "storage.glusterfs_client", Severity.ERROR, "a GlusterFS client when a GlusterFS storage cluster is mounted",
         "install glusterfs-client (Debian/Ubuntu) or glusterfs-fuse (RHEL family)",
-        lambda e, p: _tools(e, {"glusterfs": ("glusterfs",)}), _applies_cluster("glusterfs"),
+        _cluster_client("glusterfs", {"glusterfs": ("glusterfs",)}), _applies_cluster("glusterfs"),
     ),
     Rule(
         "storage.cifs_client", Severity.ERROR, "a CIFS client when an Azure File shared data volume is used",

@@ -40,6 +40,20 @@ def pool_context(settings: Settings, vm_size: str | None, node_agent: str | None
     return PoolContext.from_config(config, vm_size=vm_size, node_agent=node_agent)
 
 
+def storage_key(config, link_name: str) -> str:
+    """A storage link's key, decrypted with the pool certificate when encryption is enabled."""
+    link = config.credentials.storage[link_name]
+    key = link.account_key.get_secret_value() if link.account_key else ""
+    encryption = config.general.batch_shipyard.encryption if config.general else None
+    if key and encryption and encryption.enabled:
+        from shipyard.node.secrets import certificates_dir, decrypt_secret, load_certificate_key
+
+        if not (encryption.pfx and encryption.pfx.sha1_thumbprint):
+            raise UsageError("encryption is enabled but batch_shipyard.encryption.pfx.sha1_thumbprint is not set")
+        key = decrypt_secret(key, load_certificate_key(encryption.pfx.sha1_thumbprint, certificates_dir()))
+    return key
+
+
 def azurefile_setup(config, root: str, shared_dir: Path, state_dir: Path):
     """Node prep's minimal set-up: mount the Azure File volumes (only on the real root)."""
     from shipyard.node.azurefile import mount_azurefile, plan_azurefile_mounts
@@ -57,8 +71,7 @@ def azurefile_setup(config, root: str, shared_dir: Path, state_dir: Path):
         for mount in mounts:
             state = "planned (not the real root)"
             if live:
-                link = config.credentials.storage[mount.link]
-                key = link.account_key.get_secret_value() if link.account_key else ""
+                key = storage_key(config, mount.link)
                 state = mount_azurefile(mount, key, mounted=mounted, credentials_dir=state_dir / "cifs",
                                         runner=run_command)
             done.append({"volume": mount.volume, "source": mount.source, "mount_point": str(mount.mount_point),

@@ -28,6 +28,7 @@ NODE_REQUIREMENTS = (
     "ruamel.yaml>=0.18,<0.20",
     "rich>=13,<16",
     "eval_type_backport>=0.2",  # pydantic on python 3.9 reads `X | None` annotations with it
+    "cryptography>=41",  # decrypts credentials encrypted for the pool certificate
 )
 DEFAULT_PYTHONS = ("3.9", "3.10", "3.11", "3.12")
 START_TASK_COMMAND = "python3 nodeprep.py"

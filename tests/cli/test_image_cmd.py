@@ -60,6 +60,7 @@ def test_inspect_raw_has_the_stable_keys(cli, ubuntu_vhd: Path) -> None:
     assert data["os"]["id"] == "ubuntu" and data["node_agent"] == "batch.node.ubuntu 22.04"
     assert data["format"]["type"] == "vhd-fixed" and data["format"]["azure_problems"] == []
     assert data["format"]["root"] == {"location": "partition 1", "filesystem": "ext4"}
+    assert data["format"]["geometry"]["matches_spec"] is True
     assert data["services"]["units"]["docker.service"]["enabled"] is True
     assert hashlib.sha256(ubuntu_vhd.read_bytes()).hexdigest() == before  # read-only
 

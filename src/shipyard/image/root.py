@@ -17,7 +17,7 @@ from shipyard.image.device import BlockDevice
 from shipyard.image.fs import EXT_TYPES, open_filesystem, probe_filesystem
 from shipyard.image.lvm import open_logical_volume, read_volume_group
 from shipyard.image.partitions import PartitionTable, read_partition_table
-from shipyard.image.vhd import DiskImage, open_disk
+from shipyard.image.vhd import DiskImage, compute_chs_geometry, open_disk
 from shipyard.rules.evidence import FormatProblem, ImageReport
 from shipyard.sources.base import FileSource
 
@@ -64,12 +64,22 @@ class OpenedImage:
     def describe_format(self) -> dict[str, Any]:
         """The container report: the ``format`` key of ``image inspect``."""
         footer = self.disk.footer
+        geometry = None
+        if footer is not None:
+            chs = (footer.cylinders, footer.heads, footer.sectors_per_track)
+            geometry = {
+                "cylinders": chs[0], "heads": chs[1], "sectors_per_track": chs[2],
+                # the VHD spec's CHS algorithm; only the footer's size matters to Azure
+                "matches_spec": chs == compute_chs_geometry(footer.current_size_bytes),
+                "creator_application": footer.creator_application,
+            }
         return {
             "path": str(self.path),
             "type": self.disk.format,
             "virtual_size_bytes": self.disk.size_bytes,
             "file_size_bytes": self.disk.file_size_bytes,
             "footer_checksum_valid": footer.checksum_valid if footer else None,
+            "geometry": geometry,
             "partition_table": self.table.scheme,
             "volumes": [
                 {"location": v.location, "size_bytes": v.device.size_bytes, "filesystem": v.filesystem,

@@ -154,3 +154,33 @@ def test_no_root_filesystem(cli, tmp_path: Path) -> None:
 def test_size_parsing(cli, ubuntu_tree: Path, tmp_path: Path) -> None:
     result = cli("image", "build", ubuntu_tree, tmp_path / "y.vhd", "--size", "lots")
     assert result.code == 2 and "expected a size" in result.err
+
+
+def test_bad_checksum_truncation_and_bat_past_the_end(cli, ubuntu_vhd: Path, tmp_path: Path) -> None:
+    data = bytearray(ubuntu_vhd.read_bytes())
+    bad_checksum = tmp_path / "checksum.vhd"
+    data[-512 + 64] ^= 0xFF  # the footer's checksum field
+    bad_checksum.write_bytes(bytes(data))
+    inspected = cli("image", "inspect", bad_checksum)
+    assert inspected.code == 2 and "checksum" in inspected.err and inspected.err.count("\n") == 1
+    checked = cli("image", "check", bad_checksum, "--raw")
+    assert checked.code == 1 and statuses(checked)["vhd.footer"] == "fail"
+    assert statuses(checked)["docker.installed"] == "pass"  # the rest of the image is still read
+
+    truncated = tmp_path / "truncated.vhd"
+    truncated.write_bytes(ubuntu_vhd.read_bytes()[: 3 << 20])
+    for command in ("inspect", "check"):
+        result = cli("image", command, truncated)
+        assert result.code == 2 and result.err.count("\n") == 1 and "Traceback" not in result.err
+
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(ubuntu_vhd.read_bytes()[:-512])
+    dynamic = bytearray(write_dynamic_vhd(raw, tmp_path / "dyn.vhd").read_bytes())
+    bat = 512 + 1024  # the fixture's BAT offset: point the first allocated entry past the end
+    entries = [int.from_bytes(dynamic[bat + 4 * i: bat + 4 * i + 4], "big") for i in range(8)]
+    first = next(i for i, e in enumerate(entries) if e != 0xFFFFFFFF)
+    dynamic[bat + 4 * first: bat + 4 * first + 4] = (0x7FFFFFF0).to_bytes(4, "big")
+    broken = tmp_path / "bat.vhd"
+    broken.write_bytes(bytes(dynamic))
+    result = cli("image", "inspect", broken)
+    assert result.code == 2 and "past the end" in result.err

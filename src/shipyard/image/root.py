@@ -115,13 +115,14 @@ def _is_root(source: FileSource) -> bool:
     return any(source.exists(marker) for marker in ROOT_MARKERS)
 
 
-def open_image(path: str | Path) -> OpenedImage:
+def open_image(path: str | Path, *, allow_bad_checksum: bool = False) -> OpenedImage:
     """Open ``path`` and find its root filesystem. One-line ``ImageFormatError`` otherwise.
 
-    A bad footer checksum does not stop inspection: it is reported as ``vhd.footer``.
+    With ``allow_bad_checksum`` a bad footer checksum does not stop the reading: ``image check``
+    reports it as the ``vhd.footer`` result instead.
     """
     path = Path(path)
-    disk = open_disk(path, allow_bad_checksum=True)
+    disk = open_disk(path, allow_bad_checksum=allow_bad_checksum)
     try:
         table = read_partition_table(disk)
         volumes = list(_volumes(disk, table))

@@ -1,6 +1,7 @@
 """Open an image file down to its root filesystem: container -> partitions -> LVM -> filesystem.
 
-The root is the filesystem that holds ``/etc/os-release`` (or another release file). Everything
+The root is the filesystem that holds ``/etc/os-release`` (or another release file), or else
+the only filesystem with ``/etc`` and ``/usr``. Everything
 is read-only, and only metadata and the few files the collectors ask for are read.
 """
 
@@ -127,6 +128,7 @@ def open_image(path: str | Path, *, allow_bad_checksum: bool = False) -> OpenedI
         table = read_partition_table(disk)
         volumes = list(_volumes(disk, table))
         unreadable: list[str] = []
+        rootlike: list[tuple[Volume, FileSource]] = []
         for volume in volumes:
             if volume.problem:
                 unreadable.append(f"{volume.location}: {volume.problem}")
@@ -138,6 +140,11 @@ def open_image(path: str | Path, *, allow_bad_checksum: bool = False) -> OpenedI
             source = open_filesystem(volume.device)
             if _is_root(source):
                 return OpenedImage(path, disk, table, volumes, source, volume.location, volume.filesystem)
+            if source.exists("/etc") and source.exists("/usr"):
+                rootlike.append((volume, source))
+        if len(rootlike) == 1:  # a root without release files: still read, and os.detected fails
+            volume, source = rootlike[0]
+            return OpenedImage(path, disk, table, volumes, source, volume.location, volume.filesystem)
         detail = "; ".join(unreadable)
         raise ImageFormatError(
             "no root filesystem found: no readable partition holds /etc/os-release"

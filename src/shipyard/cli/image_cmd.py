@@ -30,7 +30,7 @@ def parse_size(text: str) -> int:
 @click.group("image")
 @global_options
 def image_group() -> None:
-    """Custom VM images, offline: inspect, check, convert, build."""
+    """Custom VM images: build, convert, inspect and check offline; upload and replicate."""
 
 
 @image_group.command("inspect")
@@ -155,3 +155,10 @@ def build(
     else:
         render.line(f"wrote {dst}: fixed VHD, {summary['size_bytes']:,} bytes, ext4 on a {table} partition at 1 MiB")
     return 0
+
+
+# Storage commands live in their own module; they join the `image` group here.
+from shipyard.cli.storage_cmd import replicate, upload  # noqa: E402
+
+image_group.add_command(upload)
+image_group.add_command(replicate)

@@ -20,7 +20,7 @@ from shipyard.redact import redact
 
 # name -> (module, attribute, one-line help). Add a group here when it has working commands.
 GROUPS: dict[str, tuple[str, str, str]] = {
-    "image": ("shipyard.cli.image_cmd", "image_group", "Custom VM images, offline: inspect, check, convert, build."),
+    "image": ("shipyard.cli.image_cmd", "image_group", "Custom VM images: build, convert, inspect, check, upload, replicate."),
     "config": ("shipyard.cli.config_cmd", "config_group", "Load and validate Batch Shipyard config files."),
     "pool": ("shipyard.cli.pool_cmd", "pool_group", "Pools: node agent SKUs."),
     "account": ("shipyard.cli.account_cmd", "account_group", "The Batch account: supported images."),

@@ -1,0 +1,381 @@
+"""``shipyard image upload`` and ``shipyard image replicate``: the image into page blobs.
+
+The storage library does the work (``shipyard.storage.upload`` and ``.replicate``); this module
+loads the credentials and pool files, checks the image, shows progress, prints the results and,
+for ``replicate --update-pool``, rewrites ``image_uris`` in the pool file (comments and key order
+kept). Heavy imports (the Azure SDK, ruamel.yaml) happen only inside the commands.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from shipyard.cli import render
+from shipyard.cli.options import Settings, global_options, pass_settings
+from shipyard.config.kinds import ConfigKind
+from shipyard.errors import ImageFormatError, UsageError
+
+if TYPE_CHECKING:
+    from shipyard.config.credentials import StorageLink
+    from shipyard.config.loader import ConfigSet
+    from shipyard.storage.replicate import ReplicationPlan
+
+DEFAULT_CONTAINER = "vhds"
+_REFUSED_PROBLEMS = ("vhd.format", "vhd.alignment", "vhd.footer")
+
+
+# -- shared helpers -------------------------------------------------------------------------------
+
+def load_needed(settings: Settings, *kinds: ConfigKind) -> ConfigSet:
+    """Load only the config files this command needs (a broken jobs.yaml does not block upload)."""
+    from shipyard.config.loader import ConfigPaths, load_config_set
+
+    found = settings.config_paths().files
+    config = load_config_set(ConfigPaths({kind: found[kind] for kind in kinds if kind in found}))
+    config.require(*kinds)
+    return config
+
+
+def storage_links(config: ConfigSet) -> dict[str, StorageLink]:
+    credentials = config.credentials
+    links = dict(credentials.storage) if credentials else {}
+    if not links:
+        raise UsageError("credentials.yaml has no storage links (credentials.storage)")
+    return links
+
+
+def pick_link(links: dict[str, StorageLink], name: str) -> StorageLink:
+    if name not in links:
+        raise UsageError(
+            f"unknown storage link '{name}'",
+            hint=f"credentials.yaml names: {', '.join(sorted(links))}",
+        )
+    return links[name]
+
+
+def check_upload_format(image: Path) -> None:
+    """The format rules an upload needs: a fixed VHD, 1 MiB aligned, a valid footer, a size that fits."""
+    from shipyard.image.azure import azure_problems
+    from shipyard.image.vhd import (
+        CONVERT_HINT,
+        FOOTER_BYTES,
+        PAGE_BLOB_MAX_BYTES,
+        open_disk,
+    )
+
+    if not image.exists():
+        raise UsageError(f"{image}: no such file")
+    with open_disk(image, allow_bad_checksum=True) as disk:
+        problems = azure_problems(disk)
+        too_big = disk.size_bytes + FOOTER_BYTES > PAGE_BLOB_MAX_BYTES
+    refused = [p for p in problems if p.id in _REFUSED_PROBLEMS]
+    if refused:
+        first = refused[0]
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise ImageFormatError(
+            f"{image.name} cannot be uploaded as is: {first.id}: {first.found}, needs {first.required}{more}",
+            field=first.id,
+            hint=f"{CONVERT_HINT} (shipyard image convert writes a fixed VHD rounded up to 1 MiB)",
+        )
+    if too_big:
+        raise ImageFormatError(f"{image.name} is larger than a page blob can hold (8 TiB)", field="vhd.size")
+
+
+# -- upload ---------------------------------------------------------------------------------------
+
+@click.command("upload")
+@click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--storage-account", "link_name", required=True, metavar="LINK",
+              help="The storage link (a key of credentials.storage) to upload into.")
+@click.option("--container", default=DEFAULT_CONTAINER, show_default=True, help="Blob container.")
+@click.option("--name", "blob", metavar="BLOB", help="Blob name [default: the image's file name].")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Concurrent Put Page calls.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing blob, or one from a different source.")
+@click.option("--verify", is_flag=True, help="Read the written ranges back and compare them with the image.")
+@global_options
+@pass_settings
+def upload(
+    settings: Settings, image: Path, link_name: str, container: str, blob: str | None,
+    parallelism: int, overwrite: bool, verify: bool,
+) -> int:
+    """Upload a fixed VHD as a page blob, sending only its non-zero pages.
+
+    Resumable: a rerun sends only what the blob is missing. The blob's Content-MD5 is the MD5 of
+    the whole image, computed in the same pass. The bare URI printed goes into image_uris.
+    """
+    from shipyard.cli.progress import transfer_bar
+    from shipyard.storage.store import open_store
+    from shipyard.storage.upload import upload_page_blob, verify_page_blob
+    from shipyard.storage.uri import BlobUriError, _split_container_blob
+
+    config = load_needed(settings, ConfigKind.CREDENTIALS)
+    link = pick_link(storage_links(config), link_name)
+    blob = blob or image.name
+    try:
+        _split_container_blob(f"/{container}/{blob}", "blob")
+    except BlobUriError as exc:
+        raise UsageError(f"--container {container}: {exc}") from None
+    check_upload_format(image)
+    store = open_store(link)
+    with transfer_bar(f"uploading {image.name}", enabled=not settings.raw) as update:
+        result = upload_page_blob(
+            image, store, container, blob, parallelism=parallelism, overwrite=overwrite,
+            progress=lambda p: update(p.bytes_sent, p.bytes_skipped, p.size_bytes),
+        )
+    verified = None
+    if verify:
+        from shipyard.errors import StorageError
+
+        verified = verify_page_blob(image, store, container, blob, parallelism=parallelism)
+        if not verified.ok:
+            where = (f"first difference at byte {verified.first_mismatch}"
+                     if verified.first_mismatch is not None else
+                     "size differs" if not verified.size_ok else "the blob is not marked complete")
+            raise StorageError(f"verify failed for {result.uri}: {where}")
+    if settings.raw:
+        render.emit_json(result.to_json())
+        return 0
+    state = "resumed, " if result.resumed else ""
+    render.line(
+        f"uploaded {image.name} to {result.uri} ({state}{result.bytes_sent:,} bytes sent, "
+        f"{result.bytes_skipped:,} skipped, {result.seconds:.1f} s)"
+    )
+    render.line(f"md5 {result.md5}")
+    if verified is not None:
+        render.line(f"verified: {verified.bytes_compared:,} bytes read back and compared")
+    return 0
+
+
+# -- replicate ------------------------------------------------------------------------------------
+
+def _split_accounts(values: tuple[str, ...]) -> list[str] | None:
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return names or None
+
+
+def _plan_json(plan: ReplicationPlan, pool_id: str) -> dict[str, Any]:
+    from shipyard.config.rules import nodes_per_vhd
+
+    return {
+        "pool": pool_id,
+        "nodes": plan.nodes,
+        "node_agent": plan.node_agent,
+        "nodes_per_vhd": nodes_per_vhd(plan.node_agent),
+        "required": plan.required,
+        "source": {"link": plan.source_link, "uri": plan.source_uri},
+        "targets": [{"link": t.link, "uri": t.uri} for t in plan.targets],
+    }
+
+
+def _render_plan(plan: dict[str, Any]) -> None:
+    render.line(
+        f"pool {plan['pool']}: up to {plan['nodes']} nodes ({plan['node_agent']}), one VHD per "
+        f"{plan['nodes_per_vhd']} nodes: {plan['required']} VHD{'s' if plan['required'] != 1 else ''} "
+        "in distinct storage accounts"
+    )
+    rows = [("source", plan["source"]["link"], plan["source"]["uri"])]
+    rows += [("copy to", t["link"], t["uri"]) for t in plan["targets"]]
+    render.table(None, ("", "link", "uri"), rows)
+    if not plan["targets"]:
+        render.line("nothing to copy: the source alone serves this pool")
+
+
+@click.command("replicate")
+@click.option("--source", metavar="URI", help="The uploaded image [default: the pool's first image_uris entry].")
+@click.option("--accounts", "accounts", multiple=True, metavar="LINK",
+              help="Storage links to copy to, in order of preference (repeat, or comma-separate) "
+                   "[default: every link in credentials].")
+@click.option("--update-pool", is_flag=True, help="Rewrite image_uris in the pool file (comments kept).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
+@click.option("--parallelism", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Replicas copied at once.")
+@global_options
+@pass_settings
+def replicate(
+    settings: Settings, source: str | None, accounts: tuple[str, ...], update_pool: bool, dry_run: bool,
+    parallelism: int,
+) -> int:
+    """Copy the image to enough storage accounts for the pool: one VHD per 40 Linux or 20 Windows nodes.
+
+    Copies server side where the service can, else streams the non-zero pages. Replicas already
+    identical are skipped. Uses the largest node count the pool can reach (autoscale included).
+    """
+    from shipyard.storage.replicate import plan_replication
+    from shipyard.storage.uri import BlobUriError, has_query, parse_blob_uri
+
+    config = load_needed(settings, ConfigKind.CREDENTIALS, ConfigKind.POOL)
+    links = storage_links(config)
+    pool = config.pool
+    assert pool is not None
+    custom = pool.vm_configuration.custom_image
+    if custom is None:
+        raise UsageError(f"pool '{pool.id}' has no custom_image: nothing to replicate")
+    if source is None:
+        if not custom.image_uris:
+            raise UsageError(f"pool '{pool.id}' lists no image_uris: pass --source URI (see `image upload`)")
+        source = custom.image_uris[0]
+    if has_query(source):
+        raise UsageError("--source must be a bare blob URI, with no query string (no SAS)")
+    try:
+        parsed = parse_blob_uri(source, links)
+    except BlobUriError as exc:
+        raise UsageError(f"source image URI: {exc}") from None
+    if parsed.link is None:
+        raise UsageError(
+            f"source image {source} is in none of the credentials' storage links",
+            hint=f"credentials.yaml names: {', '.join(sorted(links))}",
+        )
+    plan = plan_replication(
+        parsed.link, parsed.container, parsed.blob, links, nodes=pool.max_node_count,
+        node_agent=custom.node_agent, accounts=_split_accounts(accounts),
+    )
+    plan_data = _plan_json(plan, pool.id)
+    pool_path = config.files[ConfigKind.POOL].document.path
+    if not settings.raw:
+        _render_plan(plan_data)
+    if dry_run:
+        if settings.raw:
+            render.emit_json({"plan": plan_data, "dry_run": True})
+        else:
+            render.line("dry run: nothing copied" + (f", {pool_path} unchanged" if update_pool else ""))
+        return 0
+    if update_pool and not (settings.yes or settings.raw):
+        question = f"copy to {len(plan.targets)} account(s) and rewrite image_uris in {pool_path}?"
+        if not click.confirm(question, default=False, err=True):
+            render.line("nothing done", stderr=True)
+            return 1
+    result = _run_replication(plan, links, settings, parallelism)
+    updated = False
+    if update_pool:
+        updated = rewrite_image_uris(pool_path, result.uris)
+    data = {"plan": plan_data, **result.to_json(), "pool_updated": str(pool_path) if updated else None}
+    if settings.raw:
+        render.emit_json(data)
+        return 0
+    rows = [(r["link"], r["uri"], r["mode"], f"{r['bytes_sent']:,}", f"{r['seconds']:.1f}") for r in data["replicas"]]
+    if rows:
+        render.table(None, ("link", "replica", "mode", "bytes sent", "seconds"), rows)
+    if update_pool:
+        render.line(f"{pool_path}: image_uris " + ("updated" if updated else "already up to date"))
+    else:
+        render.line("image_uris: " + ", ".join(result.uris))
+        render.line("pass --update-pool to write them into the pool file")
+    return 0
+
+
+def _run_replication(plan: ReplicationPlan, links: dict[str, StorageLink], settings: Settings, parallelism: int):
+    from shipyard.cli.progress import progress_bars
+    from shipyard.storage.replicate import ReplicationProgress, replicate_image
+
+    with progress_bars(enabled=not settings.raw) as update:
+        def report(event: ReplicationProgress) -> None:
+            label = f"{event.mode.replace('_', ' ')} {event.uri}"
+            update(label, event.bytes_done, event.bytes_total)
+
+        return replicate_image(plan, links, parallelism=parallelism, progress=report)
+
+
+# -- the pool file --------------------------------------------------------------------------------
+
+def rewrite_image_uris(path: Path, uris: list[str]) -> bool:
+    """Set ``pool_specification.vm_configuration.custom_image.image_uris`` to ``uris`` in place.
+
+    YAML goes through ruamel's round trip (comments, key order, quoting and indentation kept);
+    JSON is rewritten as JSON with its indentation. Atomic (a temporary file, then a rename).
+    Returns False when the file already lists exactly ``uris``.
+    """
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        new_text = _rewrite_json(text, uris)
+    else:
+        new_text = _rewrite_yaml(text, uris)
+    if new_text is None:
+        return False
+    tmp = path.with_name(f".{path.name}.shipyard-tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    try:
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _custom_image(data: Any, path_name: str) -> Any:
+    try:
+        custom = data["pool_specification"]["vm_configuration"]["custom_image"]
+    except (KeyError, TypeError):
+        custom = None
+    if not isinstance(custom, dict):
+        raise UsageError(f"{path_name}: pool_specification.vm_configuration.custom_image is missing")
+    return custom
+
+
+def _rewrite_yaml(text: str, uris: list[str]) -> str | None:
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    _, seq_indent, seq_offset = load_yaml_guess_indent(text)
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never fold long URIs
+    # ruamel guesses the sequence layout ("- " and its offset) but not the mapping indent
+    yaml.indent(mapping=_mapping_indent(text), sequence=seq_indent or 2, offset=seq_offset or 0)
+    data = yaml.load(text)
+    custom = _custom_image(data, "pool file")
+    current = custom.get("image_uris")
+    if current is not None and list(current) == uris:
+        return None
+    if current is None or not hasattr(current, "__setitem__"):
+        custom["image_uris"] = uris
+    else:
+        # keep the sequence object itself: its style (flow or block) and its comments
+        common = min(len(current), len(uris))
+        for i in range(common):
+            if current[i] != uris[i]:
+                current[i] = uris[i]
+        del current[common:]
+        for uri in uris[common:]:
+            current.append(uri)
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def _mapping_indent(text: str) -> int:
+    """The indent of the first nested mapping key (2 when there is none)."""
+    previous: int | None = None
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        if not stripped or stripped.startswith(("#", "- ", "---")):
+            continue
+        column = len(line) - len(stripped)
+        if previous is not None and column > previous:
+            return column - previous
+        previous = column if stripped.rstrip().endswith(":") else None
+    return 2
+
+
+def _rewrite_json(text: str, uris: list[str]) -> str | None:
+    import json
+
+    data = json.loads(text)
+    custom = _custom_image(data, "pool file")
+    if custom.get("image_uris") == uris:
+        return None
+    custom["image_uris"] = uris
+    indent = 2
+    for line in text.splitlines()[1:]:
+        stripped = line.lstrip(" ")
+        if stripped and len(stripped) < len(line):
+            indent = len(line) - len(stripped)
+            break
+    return json.dumps(data, indent=indent, ensure_ascii=False) + ("\n" if text.endswith("\n") else "")

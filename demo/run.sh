@@ -45,6 +45,23 @@ rc=${PIPESTATUS[0]}
 set -e
 echo "exit status: $rc"; test "$rc" -eq 1
 
+# The embedded local store: storage accounts are folders under $SHIPYARD_HOME.
+export SHIPYARD_HOME="$work/home"
+cfg="$work/config"
+mkdir "$cfg"; cp demo/config/*.yaml "$cfg"/
+# start from one URI: replicate plans the second from the pool size
+sed -i '/localstore2/d' "$cfg/pool.yaml"
+
+step shipyard image upload ubuntu2204.vhd --storage-account store1
+$shipyard image upload "$work/ubuntu2204.vhd" --storage-account store1 --configdir "$cfg"
+step shipyard image upload ubuntu2204.vhd --storage-account store1 "(again: resumes, sends nothing)"
+$shipyard image upload "$work/ubuntu2204.vhd" --storage-account store1 --configdir "$cfg" --raw
+
+step shipyard image replicate --configdir CFG --update-pool -y "(60 nodes: 2 copies)"
+$shipyard image replicate --configdir "$cfg" --update-pool -y
+grep -A3 image_uris "$cfg/pool.yaml"
+$shipyard config check --configdir "$cfg" | tail -1
+
 step shipyard node prep --root rootfs "(the start task, on the tree as if it were a node)"
 $shipyard node prep --root "$work/rootfs" --state-dir "$work/state" --configdir demo/config
 $shipyard node prep --root "$work/rootfs" --state-dir "$work/state" --configdir demo/config

@@ -28,7 +28,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from shipyard.config.credentials import StorageLink
-from shipyard.errors import StorageError, UsageError
+from shipyard.errors import StorageError
 from shipyard.redact import redact
 from shipyard.storage import ranges as rng
 from shipyard.storage.azure_retry import TransientOnlyRetry
@@ -176,10 +176,7 @@ class AzurePageBlobStore:
         overwrite: bool = False,
         metadata: dict[str, str] | None = None,
     ) -> None:
-        if size_bytes < 0 or size_bytes % rng.PAGE_BYTES:
-            raise UsageError(
-                f"page blob size {size_bytes} is not a multiple of 512 bytes"
-            )
+        rng.check_page_blob_size(size_bytes)
         kwargs: dict[str, Any] = {"metadata": dict(metadata or {})}
         if not overwrite:
             kwargs["if_none_match"] = "*"
@@ -210,14 +207,7 @@ class AzurePageBlobStore:
         data: bytes,
         md5: bytes | None = None,
     ) -> None:
-        if (
-            offset % rng.PAGE_BYTES
-            or len(data) % rng.PAGE_BYTES
-            or len(data) > rng.MAX_PUT_PAGE_BYTES
-        ):
-            raise StorageError(
-                f"put pages at {offset} (+{len(data)}): not 512-aligned or over 4 MiB"
-            )
+        rng.check_page_write(offset, len(data))
         kwargs: dict[str, Any] = {}
         if md5 is not None:
             import base64

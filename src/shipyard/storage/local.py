@@ -137,10 +137,7 @@ class LocalPageBlobStore:
         overwrite: bool = False,
         metadata: dict[str, str] | None = None,
     ) -> None:
-        if size_bytes < 0 or size_bytes % rng.PAGE_BYTES:
-            raise UsageError(
-                f"page blob size {size_bytes} is not a multiple of 512 bytes"
-            )
+        rng.check_page_blob_size(size_bytes)
         self._require_container(container)
         path = self._data_path(container, blob)
         with self._lock:
@@ -178,14 +175,7 @@ class LocalPageBlobStore:
         data: bytes,
         md5: bytes | None = None,
     ) -> None:
-        if (
-            offset % rng.PAGE_BYTES
-            or len(data) % rng.PAGE_BYTES
-            or len(data) > rng.MAX_PUT_PAGE_BYTES
-        ):
-            raise StorageError(
-                f"put pages at {offset} (+{len(data)}): not 512-aligned or over 4 MiB"
-            )
+        rng.check_page_write(offset, len(data))
         if md5 is not None:
             import hashlib
 

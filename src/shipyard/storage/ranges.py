@@ -219,3 +219,19 @@ def block_put_ranges(
     """
     pages = find_nonzero_pages(buf, base)
     return subtract_coalesced(pages, have) if have else pages
+
+
+def check_page_blob_size(size_bytes: int) -> None:
+    """A page blob's size must be a non-negative multiple of 512 bytes (both stores enforce it)."""
+    from shipyard.errors import UsageError
+
+    if size_bytes < 0 or size_bytes % PAGE_BYTES:
+        raise UsageError(f"page blob size {size_bytes} is not a multiple of 512 bytes")
+
+
+def check_page_write(offset: int, length: int) -> None:
+    """One Put Page: 512-byte aligned and at most 4 MiB (Azurite accepts more; Azure does not)."""
+    from shipyard.errors import StorageError
+
+    if offset % PAGE_BYTES or length % PAGE_BYTES or length > MAX_PUT_PAGE_BYTES:
+        raise StorageError(f"put pages at {offset} (+{length}): not 512-aligned or over 4 MiB")

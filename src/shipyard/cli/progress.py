@@ -10,28 +10,8 @@ from contextlib import contextmanager
 @contextmanager
 def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
     """Yields ``update(done_bytes, total_bytes)`` for the library's progress callbacks."""
-    if not (enabled and sys.stderr.isatty()):
-        yield lambda done, total: None
-        return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns = (
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-        TransferSpeedColumn(), TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=True, console=None) as progress:
-        task = progress.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield update
+    with progress_bars(enabled=enabled) as update:
+        yield lambda done, total: update(description, done, total)
 
 
 def _bytes_text(count: float) -> str:

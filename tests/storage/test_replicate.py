@@ -195,3 +195,17 @@ def test_an_unfinished_source_is_not_replicated(
     )
     with pytest.raises(StorageError, match="not a finished upload"):
         replicate_image(plan, links, home=home)
+
+
+def test_replicas_stay_in_the_source_subscription_and_region() -> None:
+    links = {
+        "src": StorageLink(account="src1", location="westeurope", subscription_id="sub-a"),
+        "far": StorageLink(account="far1", location="eastus", subscription_id="sub-a"),
+        "other": StorageLink(account="oth1", location="westeurope", subscription_id="sub-b"),
+        "near": StorageLink(account="near1", location="West Europe"),
+        "unknown": StorageLink(account="unk1"),
+    }
+    plan = plan_replication("src", "vhds", "img.vhd", links, nodes=120, node_agent="batch.node.ubuntu 22.04")
+    assert [t.link for t in plan.targets] == ["near", "unknown"]
+    with pytest.raises(StorageError, match=r"only 3 are available \(far, other in another subscription or region\)"):
+        plan_replication("src", "vhds", "img.vhd", links, nodes=160, node_agent="batch.node.ubuntu 22.04")

@@ -81,6 +81,9 @@ class StorageLink(Model):
     # shipyard extension: a full blob endpoint, for an emulator such as Azurite
     # (``http://127.0.0.1:10000/<account>``). Takes precedence over ``endpoint``.
     blob_endpoint: str | None = None
+    # shipyard extension: where the account lives, so replicas stay in one subscription and region
+    subscription_id: str | None = None
+    location: str | None = None
 
     @field_validator("endpoint", mode="before")
     @classmethod

@@ -110,6 +110,15 @@ def _account_key(link: StorageLink) -> str:
     return link.blob_base_url.lower()
 
 
+def _same_place(source: StorageLink, target: StorageLink) -> bool:
+    """Same subscription and region as the source, where both links say (unknown is no objection)."""
+    for field in ("subscription_id", "location"):
+        mine, theirs = getattr(source, field), getattr(target, field)
+        if mine and theirs and mine.replace(" ", "").lower() != theirs.replace(" ", "").lower():
+            return False
+    return True
+
+
 def plan_replication(
     source_link: str,
     container: str,
@@ -136,9 +145,13 @@ def plan_replication(
     source = links[source_link]
     seen = {_account_key(source)}
     targets: list[ReplicaTarget] = []
+    elsewhere: list[str] = []
     for name in accounts if accounts is not None else list(links):
         link = links[name]
         if len(targets) >= required - 1 or _account_key(link) in seen:
+            continue
+        if not _same_place(source, link):
+            elsewhere.append(name)
             continue
         seen.add(_account_key(link))
         targets.append(
@@ -147,9 +160,10 @@ def plan_replication(
             )
         )
     if len(targets) < required - 1:
+        skipped = f" ({', '.join(elsewhere)} in another subscription or region)" if elsewhere else ""
         raise StorageError(
             f"{nodes} nodes need {required} VHDs (one per {nodes_per_vhd(node_agent)} nodes) in distinct "
-            f"storage accounts, but only {len(targets) + 1} are available",
+            f"storage accounts, but only {len(targets) + 1} are available{skipped}",
             hint="add storage accounts (same subscription and region) to credentials.yaml, or lower the node count",
         )
     return ReplicationPlan(

@@ -111,13 +111,13 @@ def upload(
     from shipyard.cli.progress import transfer_bar
     from shipyard.storage.store import open_store
     from shipyard.storage.upload import upload_page_blob, verify_page_blob
-    from shipyard.storage.uri import BlobUriError, _split_container_blob
+    from shipyard.storage.uri import BlobUriError, split_container_blob
 
     config = load_needed(settings, ConfigKind.CREDENTIALS)
     link = pick_link(storage_links(config), link_name)
     blob = blob or image.name
     try:
-        _split_container_blob(f"/{container}/{blob}", "blob")
+        split_container_blob(f"/{container}/{blob}", "blob")
     except BlobUriError as exc:
         raise UsageError(f"--container {container}: {exc}") from None
     check_upload_format(image)

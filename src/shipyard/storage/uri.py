@@ -34,7 +34,7 @@ def has_query(uri: str) -> bool:
     return "?" in uri
 
 
-def _split_container_blob(path: str, uri_kind: str) -> tuple[str, str]:
+def split_container_blob(path: str, uri_kind: str) -> tuple[str, str]:
     parts = path.lstrip("/").split("/", 1)
     if len(parts) < 2 or not parts[0] or not parts[1]:
         raise BlobUriError(f"{uri_kind} URI must name a container and a blob: .../<container>/<blob>")
@@ -64,12 +64,12 @@ def parse_blob_uri(uri: str, links: Mapping[str, StorageLink] | None = None) -> 
         if link.blob_endpoint:
             base = link.blob_endpoint.rstrip("/") + "/"
             if uri.startswith(base):
-                container, blob = _split_container_blob(uri[len(base) - 1 :], "blob")
+                container, blob = split_container_blob(uri[len(base) - 1 :], "blob")
                 return BlobUri(link.account, container, blob, name)
 
     if scheme == "local":
         account = parts.netloc
-        container, blob = _split_container_blob(parts.path, "local store")
+        container, blob = split_container_blob(parts.path, "local store")
         for name, link in (links or {}).items():
             if link.is_local and link.account == account:
                 return BlobUri(account, container, blob, name)
@@ -80,7 +80,7 @@ def parse_blob_uri(uri: str, links: Mapping[str, StorageLink] | None = None) -> 
     host = (parts.hostname or "").lower()
     if ".blob." in host:
         account, suffix = host.split(".blob.", 1)
-        container, blob = _split_container_blob(parts.path, "blob")
+        container, blob = split_container_blob(parts.path, "blob")
         for name, link in (links or {}).items():
             if link.account.lower() == account and link.endpoint.lower() == suffix and not link.is_local:
                 return BlobUri(account, container, blob, name)
@@ -89,5 +89,5 @@ def parse_blob_uri(uri: str, links: Mapping[str, StorageLink] | None = None) -> 
     segments = parts.path.lstrip("/").split("/", 1)
     if len(segments) < 2:
         raise BlobUriError("blob URI must be https://<account>.blob.<endpoint>/<container>/<blob>")
-    container, blob = _split_container_blob(segments[1], "blob")
+    container, blob = split_container_blob(segments[1], "blob")
     return BlobUri(segments[0], container, blob)

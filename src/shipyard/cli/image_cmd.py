@@ -116,16 +116,22 @@ def check(
 def convert(settings: Settings, src: Path, dst: Path, overwrite: bool) -> int:
     """Convert a raw or dynamic VHD image to a fixed VHD rounded up to 1 MiB (sparse)."""
     from shipyard.image.convert import convert_image
-    from shipyard.image.vhd import open_disk
 
     with progress_bar(f"converting {src.name}", enabled=not settings.raw) as update:
         convert_image(src, dst, overwrite=overwrite, progress=update)
+    return report_written(settings, src, dst)
+
+
+def report_written(settings: Settings, source: Path, dst: Path, detail: str = "") -> int:
+    """What `convert` and `build` print: the new image, read back from disk."""
+    from shipyard.image.vhd import open_disk
+
     with open_disk(dst) as disk:
-        summary = {"source": str(src), "path": str(dst), "format": disk.format, "size_bytes": disk.size_bytes}
+        summary = {"source": str(source), "path": str(dst), "format": disk.format, "size_bytes": disk.size_bytes}
     if settings.raw:
         render.emit_json(summary)
     else:
-        render.line(f"wrote {dst}: fixed VHD, {summary['size_bytes']:,} bytes")
+        render.line(f"wrote {dst}: fixed VHD, {summary['size_bytes']:,} bytes{detail}")
     return 0
 
 
@@ -143,18 +149,11 @@ def build(
 ) -> int:
     """Turn a root filesystem directory into an Azure-ready fixed VHD (ext4, no root needed)."""
     from shipyard.image.build import build_image
-    from shipyard.image.vhd import open_disk
 
     size_bytes = parse_size(size) if size else None
     with progress_bar(f"building {dst.name}", enabled=not settings.raw) as update:
         build_image(rootfs_dir, dst, size_bytes, label=label, table=table, overwrite=overwrite, progress=update)
-    with open_disk(dst) as disk:
-        summary = {"source": str(rootfs_dir), "path": str(dst), "format": disk.format, "size_bytes": disk.size_bytes}
-    if settings.raw:
-        render.emit_json(summary)
-    else:
-        render.line(f"wrote {dst}: fixed VHD, {summary['size_bytes']:,} bytes, ext4 on a {table} partition at 1 MiB")
-    return 0
+    return report_written(settings, rootfs_dir, dst, f", ext4 on a {table} partition at 1 MiB")
 
 
 # Storage commands live in their own module; they join the `image` group here.

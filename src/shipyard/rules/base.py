@@ -43,6 +43,15 @@ def yes_no_unknown(value: bool | None, ok: str, bad: str, unknown: str) -> Outco
     return Outcome.ok(ok) if value else Outcome.bad(bad)
 
 
+def boot_outcome(enabled: bool | None, what: str, via: str | None = None) -> Outcome:
+    """Whether a service starts on boot, as an outcome (``via``: the wants link that does it)."""
+    if enabled:
+        return Outcome.ok(f"{what} starts on boot" + (f" (via {via})" if via else ""))
+    if enabled is None:
+        return Outcome.unknown(f"whether {what} starts on boot cannot be decided offline")
+    return Outcome.bad(f"{what} is installed but not enabled: it will not start on boot")
+
+
 def binary_state(evidence: Evidence, *names: str) -> tuple[bool | None, str | None]:
     """Whether any of ``names`` is installed on the standard paths, and where."""
     binaries = evidence.facts.binaries

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shipyard.rules.base import Rule, binary_state, linux_only
+from shipyard.rules.base import Rule, binary_state, boot_outcome, linux_only
 from shipyard.rules.context import PoolContext
 from shipyard.rules.evidence import Evidence
 from shipyard.rules.result import Outcome, Severity
@@ -32,13 +32,8 @@ def _enabled(evidence: Evidence, pool: PoolContext) -> Outcome:
         return Outcome.bad("docker.service is masked")
     if not services.is_present("docker.service", "docker.socket"):
         return Outcome.bad("no docker.service unit")
-    enabled = services.is_enabled("docker.service", "docker.socket")
-    if enabled:
-        unit = services.unit("docker.service") or services.unit("docker.socket")
-        return Outcome.ok(f"docker starts on boot (via {unit.via})")
-    if enabled is None:
-        return Outcome.unknown("whether docker starts on boot cannot be decided offline")
-    return Outcome.bad("docker.service is installed but not enabled: it will not start on boot")
+    unit = services.unit("docker.service") or services.unit("docker.socket")
+    return boot_outcome(services.is_enabled("docker.service", "docker.socket"), "docker", unit.via)
 
 
 def _socket(evidence: Evidence, pool: PoolContext) -> Outcome:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shipyard.rules.base import Rule, binary_state, linux_only
+from shipyard.rules.base import Rule, binary_state, boot_outcome, linux_only
 from shipyard.rules.context import PoolContext
 from shipyard.rules.evidence import Evidence
 from shipyard.rules.result import Outcome, Severity
@@ -27,12 +27,7 @@ def _enabled(evidence: Evidence, pool: PoolContext) -> Outcome:
         return Outcome.bad("no ssh.service or sshd.service unit")
     if services.is_masked("ssh.service", "sshd.service") and not services.is_enabled("ssh.socket", "sshd.socket"):
         return Outcome.bad("the ssh service is masked")
-    enabled = services.is_enabled(*SSH_UNITS)
-    if enabled:
-        return Outcome.ok("the SSH server starts on boot")
-    if enabled is None:
-        return Outcome.unknown("whether the SSH server starts on boot cannot be decided offline")
-    return Outcome.bad("the SSH server is installed but not enabled: it will not start on boot")
+    return boot_outcome(services.is_enabled(*SSH_UNITS), "the SSH server")
 
 
 def _port(evidence: Evidence, pool: PoolContext) -> Outcome:

@@ -9,6 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Tests never depend on timing: no per-example deadline, even on a loaded 2-core machine.
+settings.register_profile("shipyard", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shipyard")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"

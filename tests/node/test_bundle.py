@@ -87,6 +87,15 @@ def test_missing_python_version_is_one_clear_line(bundle: Path, tmp_path: Path) 
     assert done.stderr.count("\n") == 1
 
 
+def test_a_failed_build_leaves_nothing_behind(cli, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    result = cli("node", "bundle", out, "--python", "3.11", "--python", "2.0")
+    assert result.code == 1 and "pip download for python 2.0 failed" in result.err
+    assert not out.exists() and not (tmp_path / "bundle.partial").exists()
+    bad = cli("node", "bundle", out, "--python", "abc")
+    assert bad.code == 2 and not out.exists()
+
+
 def test_refuses_a_non_empty_out_dir(cli, tmp_path: Path) -> None:
     (tmp_path / "x").write_text("keep me")
     result = cli("node", "bundle", tmp_path)

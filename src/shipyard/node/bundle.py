@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -73,10 +74,14 @@ def write_shipyard_wheel(directory: Path) -> Path:
     return path
 
 
-def download_wheels(directory: Path, python: str, machine: str) -> None:
-    """Binary wheels of the node requirements for one CPython version, with ``pip download``."""
+def check_python_version(python: str) -> None:
     if not python.replace(".", "").isdigit() or python.count(".") != 1:
         raise UsageError(f"--python {python}: expected a version such as 3.10")
+
+
+def download_wheels(directory: Path, python: str, machine: str) -> None:
+    """Binary wheels of the node requirements for one CPython version, with ``pip download``."""
+    check_python_version(python)
     digits = python.replace(".", "")
     command = [
         sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
@@ -97,19 +102,31 @@ def build_bundle(
     overwrite: bool = False,
 ) -> Bundle:
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise UsageError(f"{out} exists and is not empty", hint="pass --overwrite to replace it")
-        shutil.rmtree(out)
-    wheels = out / "wheels"
-    wheels.mkdir(parents=True)
-    write_shipyard_wheel(wheels)
     for python in pythons:
-        target = wheels / f"cp{python.replace('.', '')}"
-        target.mkdir()
-        download_wheels(target, python, machine)
-    bootstrap = resources.files("shipyard.node").joinpath("bootstrap.py").read_text("utf-8")
-    (out / "nodeprep.py").write_text(bootstrap)
-    (out / "nodeprep.py").chmod(0o755)
-    names = sorted(p.relative_to(wheels).as_posix() for p in wheels.rglob("*.whl"))
+        check_python_version(python)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise UsageError(f"{out} exists and is not empty", hint="pass --overwrite to replace it")
+    # build beside the destination and move it in whole: a failed build leaves nothing behind
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    wheels = partial / "wheels"
+    try:
+        wheels.mkdir(parents=True)
+        write_shipyard_wheel(wheels)
+        for python in pythons:
+            target = wheels / f"cp{python.replace('.', '')}"
+            target.mkdir()
+            download_wheels(target, python, machine)
+        bootstrap = resources.files("shipyard.node").joinpath("bootstrap.py").read_text("utf-8")
+        (partial / "nodeprep.py").write_text(bootstrap)
+        (partial / "nodeprep.py").chmod(0o755)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out.is_dir():
+        shutil.rmtree(out)
+    elif out.exists():
+        out.unlink()
+    os.replace(partial, out)
+    names = sorted(p.relative_to(out / "wheels").as_posix() for p in (out / "wheels").rglob("*.whl"))
     return Bundle(out, tuple(names), tuple(pythons))

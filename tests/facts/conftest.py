@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixtures.trees import write_rhel_9, write_ubuntu_2204
+from fixtures.rhel import write_rhel_9
+from fixtures.trees import write_ubuntu_2204
 
 from shipyard.sources.directory import DirectorySource
 

@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from fixtures.trees import RHEL_PACKAGES, dpkg_stanza, write_files, write_real_rpmdb, write_synthetic_rpmdb
+from fixtures.rhel import RHEL_PACKAGES, write_real_rpmdb, write_synthetic_rpmdb
+from fixtures.trees import dpkg_stanza, write_files
 
 from shipyard.facts.collectors.packages import collect_packages, parse_dpkg_status, parse_rpm_header, read_rpmdb_sqlite
 from shipyard.sources.directory import DirectorySource

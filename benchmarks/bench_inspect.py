@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from fixtures.trees import _unit, enable_unit, link, write_files, write_ubuntu_2204
+from fixtures.trees import enable_unit, link, unit_file, write_files, write_ubuntu_2204
 
 from shipyard.image.build import build_image
 
@@ -128,13 +128,13 @@ def add_units(root: Path) -> tuple[int, int]:
         if (vendor / name).exists():
             continue
         stem = name.removesuffix(".service")
-        write_files(root, {f"{VENDOR}/{name}": _unit(
+        write_files(root, {f"{VENDOR}/{name}": unit_file(
             f"{stem} daemon",
             f"After=network-online.target\nWants=network-online.target\n\n[Service]\nType=simple\n"
             f"ExecStart=/usr/sbin/{stem} --foreground\nRestart=on-failure\n",
             "WantedBy=multi-user.target")})
         if name.startswith("bench-agent-") and int(stem[-3:]) % 5 == 0:
-            write_files(root, {f"{VENDOR}/{stem}.timer": _unit(
+            write_files(root, {f"{VENDOR}/{stem}.timer": unit_file(
                 f"{stem} periodic run", "\n[Timer]\nOnCalendar=daily\nPersistent=true\n", "WantedBy=timers.target")})
             written.append(f"{stem}.timer")
         written.append(name)

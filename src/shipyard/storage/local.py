@@ -167,6 +167,13 @@ class LocalPageBlobStore:
                 },
             )
 
+    def _open_data(self, container: str, blob: str, flags: int) -> int:
+        """A file descriptor on the blob's sparse data file; a missing blob is a StorageError."""
+        try:
+            return os.open(self._data_path(container, blob), flags)
+        except FileNotFoundError:
+            raise StorageError(f"blob {self.blob_uri(container, blob)} does not exist") from None
+
     def put_pages(
         self,
         container: str,
@@ -183,13 +190,7 @@ class LocalPageBlobStore:
                 raise StorageError(
                     f"put pages at {offset}: the data does not match its MD5"
                 )
-        path = self._data_path(container, blob)
-        try:
-            fd = os.open(path, os.O_WRONLY)
-        except FileNotFoundError:
-            raise StorageError(
-                f"blob {self.blob_uri(container, blob)} does not exist"
-            ) from None
+        fd = self._open_data(container, blob, os.O_WRONLY)
         try:
             if offset + len(data) > os.fstat(fd).st_size:
                 raise StorageError(
@@ -207,13 +208,7 @@ class LocalPageBlobStore:
             os.close(fd)
 
     def get_page_ranges(self, container: str, blob: str) -> list[tuple[int, int]]:
-        path = self._data_path(container, blob)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise StorageError(
-                f"blob {self.blob_uri(container, blob)} does not exist"
-            ) from None
+        fd = self._open_data(container, blob, os.O_RDONLY)
         try:
             size = os.fstat(fd).st_size
             found: list[tuple[int, int]] = []
@@ -250,12 +245,7 @@ class LocalPageBlobStore:
         self._update_meta(container, blob, content_md5=base64.b64encode(md5).decode())
 
     def read_range(self, container: str, blob: str, offset: int, length: int) -> bytes:
-        try:
-            fd = os.open(self._data_path(container, blob), os.O_RDONLY)
-        except FileNotFoundError:
-            raise StorageError(
-                f"blob {self.blob_uri(container, blob)} does not exist"
-            ) from None
+        fd = self._open_data(container, blob, os.O_RDONLY)
         try:
             return os.pread(fd, length, offset)
         finally:

@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 AZURITE := node_modules/.bin/azurite-blob
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ $(AZURITE): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(AZURITE)
 
-test: $(STAMP) $(AZURITE)
+lint: $(STAMP)
+	$(PY) -m ruff check src tests
+	$(PY) -m mypy
+
+test: $(STAMP) $(AZURITE) lint
 	$(PY) -m pytest
 
 clean:

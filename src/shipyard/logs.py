@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 from shipyard.redact import redact
 
@@ -29,7 +30,7 @@ class StderrHandler(logging.StreamHandler):
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
     @property  # type: ignore[override]
-    def stream(self):  # noqa: ANN201
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
@@ -38,7 +39,16 @@ class StderrHandler(logging.StreamHandler):
 
 
 def configure_logging(level: int) -> None:
+    """Log shipyard's records at ``level`` and above to stderr (``-v``: INFO, ``-vv``: DEBUG)."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
     if not any(isinstance(h, StderrHandler) for h in logger.handlers):
         logger.addHandler(StderrHandler())
+
+
+def reset_logging() -> None:
+    """Undo :func:`configure_logging`: the end of one CLI invocation (tests run many in-process)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in [h for h in logger.handlers if isinstance(h, StderrHandler)]:
+        logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)

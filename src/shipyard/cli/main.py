@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from shipyard import __version__
-from shipyard.cli.options import global_options
+from shipyard.cli.options import Settings, global_options
 from shipyard.errors import ExitStatus, ShipyardError
 from shipyard.redact import redact
 
@@ -61,12 +61,27 @@ def _error_line(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit status. Every error ends here, as one line."""
+    """Run the CLI and return its exit status. Every error ends here, as one line.
+
+    The ``Settings`` object made here is the click context object of the whole invocation: the
+    global options' callbacks fill it wherever the options appear, and ``--debug`` is read from
+    it (never from argv, where ``--debug`` may be the value of another option).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
+    settings = Settings()
     try:
-        result: Any = cli.main(args=args, prog_name="shipyard", standalone_mode=False)
+        return _run(args, settings)
+    finally:
+        from shipyard.logs import reset_logging
+
+        reset_logging()  # -v belongs to this invocation only
+
+
+def _run(args: list[str], settings: Settings) -> int:
+    try:
+        result: Any = cli.main(args=args, prog_name="shipyard", standalone_mode=False, obj=settings)
     except ShipyardError as exc:
-        if "--debug" in args:
+        if settings.debug:
             traceback.print_exc()
         message = str(exc) + (f"; {exc.hint}" if exc.hint else "")
         _error_line(message)
@@ -91,8 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return int(ExitStatus.FAILED)
-    except Exception as exc:  # a bug: still one line, the traceback only on --debug
-        if "--debug" in args:
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, the traceback only on --debug
+        if settings.debug:
             traceback.print_exc()
         _error_line(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return int(ExitStatus.FAILED)

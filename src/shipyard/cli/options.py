@@ -1,7 +1,9 @@
 """Global options, accepted before or after any subcommand (``shipyard pool add --configdir .``).
 
 Each option is attached to the root group and to every command; its callback stores the value
-in the one ``Settings`` object shared by the whole invocation, so the position does not matter.
+in the one ``Settings`` object shared by the whole invocation (``cli.main`` creates it and passes
+it to click as the context object), so the position does not matter. ``--debug`` and ``-v`` are
+read from there and nowhere else.
 """
 
 from __future__ import annotations
@@ -54,13 +56,16 @@ def _store(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     return callback
 
 
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
 def _configure_logging(verbosity: int) -> None:
     from shipyard.logs import configure_logging
 
     configure_logging(logging.DEBUG if verbosity > 1 else logging.INFO)
 
 
-def _file_option(kind: ConfigKind) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _file_option(kind: ConfigKind) -> Decorator:
     return click.option(
         f"--{kind.value}",
         kind.value,
@@ -75,7 +80,7 @@ def _file_option(kind: ConfigKind) -> Callable[[Callable[..., Any]], Callable[..
 
 def global_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Attach the global options to a command or group."""
-    options = [
+    options: list[Decorator] = [
         click.option(
             "--configdir",
             metavar="DIR",

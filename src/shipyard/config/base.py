@@ -1,10 +1,16 @@
-"""Shared pieces of the typed config models."""
+"""Shared pieces of the typed config models.
+
+The models are strict, as Batch Shipyard's pykwalify schemas are: an ``int`` is an integer (not
+``"2"``, not ``true``), a ``bool`` is ``true`` or ``false`` (not ``"yes"``, not ``1``). Loose
+types remain only where the schema has them: ``text`` (a string or a number) and ``float`` (a
+number, or a string that reads as one; never a boolean).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
 
 def _scalar_to_str(value: Any) -> Any:
@@ -14,17 +20,27 @@ def _scalar_to_str(value: Any) -> Any:
     return value
 
 
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, found a boolean")
+    return value
+
+
 Text = Annotated[str, BeforeValidator(_scalar_to_str)]
+SecretText = Annotated[SecretStr, BeforeValidator(_scalar_to_str)]
+# pykwalify's ``float``: a number, or a string such as "1e-06"; never true/false.
+Float = Annotated[float, Field(strict=False), BeforeValidator(_no_bool)]
 
 
 class Model(BaseModel):
-    """Frozen, and keeps keys the product does not act on yet (``model_extra``).
+    """Frozen, strict, and keeps keys the product does not act on (``model_extra``).
 
-    A key written as ``null`` (``license_type: null`` in the templates) means "not set": the
-    field takes its default.
+    Every unknown key is reported as a warning by ``config.unknown_keys``. A key written as
+    ``null`` (``license_type: null`` in the templates) means "not set": the field takes its
+    default.
     """
 
-    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True, strict=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -5,11 +5,12 @@ Secrets are ``SecretStr`` so that no repr, log line or error can show them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from shipyard.config.base import Model, Text
+from shipyard.config.base import Model, SecretText
+from shipyard.config.document import KeyPath
 
 DEFAULT_ENDPOINT = "core.windows.net"
 LOCAL_ENDPOINT = "local"
@@ -73,7 +74,7 @@ class BatchCredentials(Model):
 class StorageLink(Model):
     """One named storage account. ``endpoint: local`` selects the embedded local store."""
 
-    account: Text
+    account: str
     account_key: SecretStr | None = None
     account_key_keyvault_secret_id: str | None = None
     endpoint: str = DEFAULT_ENDPOINT
@@ -121,7 +122,28 @@ class KeyVault(Model):
     uri: str | None = None
 
 
+class GrafanaAdmin(Model):
+    username: str
+    password: SecretStr | None = None
+    password_keyvault_secret_id: str | None = None
+
+
+class Grafana(Model):
+    admin: GrafanaAdmin
+
+
+class MonitoringCredentials(Model):
+    grafana: Grafana | None = None
+
+
+class SlurmCredentials(Model):
+    db_password: SecretText
+
+
 class Credentials(Model):
+    # ``storage_aad`` is written ``storage.aad`` (see ``_split_storage_aad``)
+    key_paths: ClassVar[dict[str, KeyPath]] = {"storage_aad": ("storage", "aad")}
+
     aad: Aad | None = None
     batch: BatchCredentials | None = None
     storage: dict[str, StorageLink] = Field(default_factory=dict)
@@ -130,8 +152,8 @@ class Credentials(Model):
     singularity_registry: dict[str, Registry] = Field(default_factory=dict)
     management: Management | None = None
     keyvault: KeyVault | None = None
-    monitoring: dict[str, Any] | None = None
-    slurm: dict[str, Any] | None = None
+    monitoring: MonitoringCredentials | None = None
+    slurm: SlurmCredentials | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -8,19 +8,24 @@ first as a ``ConfigError`` for commands that simply need valid files.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from shipyard.config.advice import Note, empty_work
 from shipyard.config.credentials import Credentials, CredentialsFile
 from shipyard.config.document import Document, KeyPath, format_path, load_document
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.jobs import JobsFile, JobSpecification
-from shipyard.config.other import FederationFile, FsFile, MonitorFile, RemoteFs, SlurmFile
+from shipyard.config.legacy import legacy_forms
+from shipyard.config.other import FsFile, RemoteFs
 from shipyard.config.pool import PoolFile, PoolSpecification
+from shipyard.config.services import FederationFile, MonitorFile, SlurmFile
 from shipyard.config.settings import GeneralConfig
+from shipyard.config.unknown_keys import misspelled_required, unknown_keys
 from shipyard.errors import ConfigError, UsageError
 from shipyard.redact import is_secret_key
 
@@ -157,7 +162,7 @@ def _describe(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _schema_message(error: dict[str, Any], path: KeyPath) -> str:
+def _schema_message(error: Mapping[str, Any], path: KeyPath) -> str:
     kind = error["type"]
     value = error.get("input")
     secret = any(isinstance(p, str) and is_secret_key(p) for p in path)
@@ -170,10 +175,14 @@ def _schema_message(error: dict[str, Any], path: KeyPath) -> str:
         op = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[kind]
         found = f", found {value}" if isinstance(value, (int, float)) and not secret else ""
         return f"must be {op} {bound}{found}"
+    if kind == "too_short":
+        return "must have at least one entry"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
     if kind in _FRIENDLY:
         text = _FRIENDLY[kind]
         return text if kind == "missing" else f"{text}, found {_describe(value)}"
-    return error["msg"]
+    return str(error["msg"])
 
 
 def _loc_to_path(top: KeyPath, loc: tuple[Any, ...]) -> KeyPath:
@@ -187,7 +196,11 @@ def _loc_to_path(top: KeyPath, loc: tuple[Any, ...]) -> KeyPath:
 
 
 def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[Finding]]:
-    """Validate one document as ``kind``: its model (or None) and its schema findings."""
+    """Validate one document as ``kind``: its model (or None when an error was found) and its findings.
+
+    Errors: what the schema forbids. Warnings: unknown keys (with the closest known key), keys
+    of Batch Shipyard 2.x (read as the 3.x form), a pool of 0 nodes and a job with no task.
+    """
     data = document.data
     top = kind.top_key
     if top not in data:
@@ -196,23 +209,29 @@ def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[F
         return None, [
             Finding("error", f"missing top-level key '{top}'{found}", file=str(document.path), line=1)
         ]
+    notes = list(legacy_forms(kind, data))
+    model: BaseModel | None = None
     try:
         model = MODELS[kind].model_validate(data)
     except ValidationError as exc:
-        findings = []
         for error in exc.errors(include_url=False):
             path = _loc_to_path((), error["loc"])
-            findings.append(
-                Finding(
-                    "error",
-                    _schema_message(error, path),
-                    file=str(document.path),
-                    line=document.line_of(path),
-                    path=format_path(path),
-                )
-            )
-        return None, findings
-    return model, []
+            typo = misspelled_required(document, path) if error["type"] == "missing" else None
+            notes.append(typo or Note("error", _schema_message(error, path), path))
+    if model is not None:
+        notes.extend(unknown_keys(model))
+        notes.extend(empty_work(model))
+    findings = [
+        Finding(
+            note.severity,
+            note.message,
+            file=str(document.path),
+            line=note.line if note.line is not None else document.line_of(note.path),
+            path=format_path(note.path),
+        )
+        for note in notes
+    ]
+    return model, findings
 
 
 @dataclass

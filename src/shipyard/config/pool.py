@@ -9,18 +9,24 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from shipyard.config.base import Model, Text
+from shipyard.config.base import Float, Model, Text
+from shipyard.config.data import PoolInputData, ResourceFile
 
 NodeCommunicationMode = Literal["classic", "simplified"]
+LEGACY_NODE_PREP_KEYS = (
+    "additional_node_prep_commands",
+    "additional_node_prep_commands_pre",
+    "additional_node_prep_commands_post",
+)
 
 
 class PlatformImage(Model):
     publisher: str
     offer: str
     sku: Text
-    version: Text | None = None
+    version: str | None = None
     native: bool | None = None
     license_type: Literal["windows_server"] | None = None
 
@@ -56,14 +62,21 @@ class MaxVmCount(Model):
         return (self.dedicated or 0) + (self.low_priority or 0)
 
 
-class TimeRange(Model):
-    start: int
-    end: int
+class Weekdays(Model):
+    """0 is Monday, 6 is Sunday."""
+
+    start: int = Field(ge=0, le=6)
+    end: int = Field(ge=0, le=6)
+
+
+class WorkHours(Model):
+    start: int = Field(ge=0, le=23)
+    end: int = Field(ge=0, le=23)
 
 
 class TimeRanges(Model):
-    weekdays: TimeRange | None = None
-    work_hours: TimeRange | None = None
+    weekdays: Weekdays | None = None
+    work_hours: WorkHours | None = None
 
 
 class AutoscaleScenario(Model):
@@ -79,10 +92,10 @@ class AutoscaleScenario(Model):
     maximum_vm_increment_per_evaluation: MaxVmCount | None = None
     node_deallocation_option: Literal["requeue", "retaineddata", "taskcompletion", "terminate"] | None = None
     sample_lookback_interval: str | None = None
-    required_sample_percentage: float | None = Field(default=None, ge=0, le=100)
+    required_sample_percentage: Float | None = Field(default=None, ge=0, le=100)
     bias_last_sample: bool | None = None
     bias_node_type: Literal["dedicated", "low_priority"] | None = None
-    rebalance_preemption_percentage: float | None = Field(default=None, ge=0, le=100)
+    rebalance_preemption_percentage: Float | None = Field(default=None, ge=0, le=100)
     time_ranges: TimeRanges | None = None
 
 
@@ -90,35 +103,6 @@ class Autoscale(Model):
     evaluation_interval: str | None = None
     scenario: AutoscaleScenario | None = None
     formula: str | None = None
-
-
-class AzureBatchInput(Model):
-    job_id: str
-    task_id: str
-    destination: str | None = None
-    include: list[str] | None = None
-    exclude: list[str] | None = None
-
-
-class AzureStorageInput(Model):
-    storage_account_settings: str
-    remote_path: str | None = None
-    local_path: str | None = None
-    is_file_share: bool | None = None
-    include: list[str] | None = None
-    exclude: list[str] | None = None
-    blobxfer_extra_options: str | None = None
-
-
-class InputData(Model):
-    azure_batch: list[AzureBatchInput] = Field(default_factory=list)
-    azure_storage: list[AzureStorageInput] = Field(default_factory=list)
-
-
-class ResourceFile(Model):
-    blob_source: str
-    file_path: str
-    file_mode: str | None = None
 
 
 class Ssh(Model):
@@ -215,23 +199,39 @@ class PoolSpecification(Model):
     upload_diagnostics_logs_on_unusable: bool | None = None
     block_until_all_global_resources_loaded: bool | None = None
     transfer_files_on_pool_creation: bool | None = None
-    input_data: InputData | None = None
+    input_data: PoolInputData | None = None
     resource_files: list[ResourceFile] | None = None
     ssh: Ssh | None = None
     rdp: Rdp | None = None
     remote_access_control: RemoteAccessControl | None = None
     virtual_network: VirtualNetwork | None = None
     public_ips: list[str] | None = None
-    certificates: dict[str, CertificateSpec] | None = None
+    certificates: dict[Text, CertificateSpec] | None = Field(default=None, min_length=1)
     gpu: Gpu | None = None
     additional_node_prep: AdditionalNodePrep | None = None
-    # Batch Shipyard 2.x spelling, kept for old files.
-    additional_node_prep_commands: list[str] | None = None
     batch_insights_enabled: bool | None = None
     prometheus: Prometheus | None = None
     container_runtimes: ContainerRuntimes | None = None
     # The guide's node communication model; ``classic`` unless the pool says otherwise.
     node_communication_mode: NodeCommunicationMode = "classic"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _node_prep_from_2x(cls, data: Any) -> Any:
+        # 2.x: ``additional_node_prep_commands`` (run after shipyard's own prep); early 3.x:
+        # ``additional_node_prep_commands_pre``/``_post``. Today: ``additional_node_prep.commands``.
+        if not isinstance(data, dict) or "additional_node_prep" in data:
+            return data
+        old = {
+            "pre": data.get("additional_node_prep_commands_pre"),
+            "post": data.get("additional_node_prep_commands_post", data.get("additional_node_prep_commands")),
+        }
+        commands = {when: value for when, value in old.items() if value is not None}
+        if not commands:
+            return data
+        data = {k: v for k, v in data.items() if k not in LEGACY_NODE_PREP_KEYS}
+        data["additional_node_prep"] = {"commands": commands}
+        return data
 
     @field_validator("vm_count", mode="before")
     @classmethod

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from shipyard.config.base import Model
+from shipyard.config.base import Model, Text
 
 VolumeDriver = Literal[
     "azureblob", "azurefile", "custom_linux_mount", "glusterfs_on_compute", "storage_cluster"
@@ -70,21 +70,85 @@ class DataVolume(Model):
 
 
 class Volumes(Model):
-    data_volumes: dict[str, DataVolume] = Field(default_factory=dict)
-    shared_data_volumes: dict[str, SharedDataVolume] = Field(default_factory=dict)
+    data_volumes: dict[Text, DataVolume] = Field(default_factory=dict)
+    shared_data_volumes: dict[Text, SharedDataVolume] = Field(default_factory=dict)
 
+
+class AdditionalRegistries(Model):
+    docker: list[str] | None = None
+    singularity: list[str] | None = None
+
+
+class Certificate(Model):
+    sha1_thumbprint: str
+
+
+class ImageEncryption(Model):
+    certificate: Certificate
+
+
+class UnsignedImage(Model):
+    image: str
+    encryption: ImageEncryption | None = None
+
+
+class SigningKey(Model):
+    fingerprint: str
+    file: str | None = None
+
+
+class SignedImage(UnsignedImage):
+    signing_key: SigningKey | None = None
+
+
+class SingularityImages(Model):
+    unsigned: list[UnsignedImage] | None = None
+    signed: list[SignedImage] | None = None
+
+
+class DataTransfer(Model):
+    method: Literal["multinode_rsync+ssh", "multinode_scp", "rsync+ssh", "scp"] | None = None
+    ssh_private_key: str | None = None
+    scp_ssh_extra_options: str | None = None
+    rsync_extra_options: str | None = None
+    split_files_megabytes: int | None = None
+    max_parallel_transfers_per_node: int | None = None
+    remote_path: str | None = None
+    is_file_share: bool | None = None
+    blobxfer_extra_options: str | None = None
+
+
+class FileDestination(Model):
+    relative_destination_path: str | None = None
+    shared_data_volume: str | None = None
+    storage_account_settings: str | None = None
+    data_transfer: DataTransfer | None = None
+
+
+class FileSource(Model):
+    path: str
+    include: list[str] | None = None
+    exclude: list[str] | None = None
+
+
+class GlobalFile(Model):
+    source: FileSource | None = None
+    destination: FileDestination | None = None
 
 
 class GlobalResources(Model):
     docker_images: list[str] = Field(default_factory=list)
-    singularity_images: dict[str, Any] | None = None
-    additional_registries: dict[str, Any] | None = None
+    singularity_images: SingularityImages | None = None
+    additional_registries: AdditionalRegistries | None = None
     volumes: Volumes = Field(default_factory=Volumes)
-    files: list[dict[str, Any]] | None = None
+    files: list[GlobalFile] | None = None
 
+
+class DataReplication(Model):
+    concurrent_source_downloads: int | None = None
 
 
 class GeneralConfig(Model):
     batch_shipyard: BatchShipyardSettings
-    data_replication: dict[str, Any] | None = None
+    data_replication: DataReplication | None = None
     global_resources: GlobalResources = Field(default_factory=GlobalResources)

@@ -1,0 +1,84 @@
+"""Keys that no model knows: kept (``extra="allow"``), but each one is a warning.
+
+A misspelled key is the worst case of a config file: ``vm_count.dedicted`` leaves a pool of 0
+nodes, ``tasks[0].comand`` a task without its command. Every unknown key is reported at its line
+with the closest known key; a required key that is missing next to a close misspelling is an
+error at the misspelled key's line.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel
+
+from shipyard.config.advice import Note
+from shipyard.config.document import Document, KeyPath
+
+CUTOFF = 0.75  # difflib's ratio for "close": dedicted/dedicated 0.94, image_uri/image_uris 0.95
+
+
+def field_key(model: type[BaseModel], name: str) -> str:
+    """The key a field is written as in the file (its alias: ``lambda`` for ``lambda_``)."""
+    return model.model_fields[name].alias or name
+
+
+def field_path(model: type[BaseModel], name: str) -> KeyPath:
+    """Where a field lives in the file, relative to its model (``storage_aad``: ``storage.aad``)."""
+    paths: dict[str, KeyPath] = getattr(model, "key_paths", {})
+    return paths.get(name, (field_key(model, name),))
+
+
+def known_keys(model: type[BaseModel]) -> list[str]:
+    paths: dict[str, KeyPath] = getattr(model, "key_paths", {})
+    return [field_key(model, name) for name in model.model_fields if name not in paths]
+
+
+def closest(key: str, candidates: list[str]) -> str | None:
+    found = difflib.get_close_matches(key, candidates, n=1, cutoff=CUTOFF)
+    return found[0] if found else None
+
+
+def unknown_keys(model: BaseModel, path: KeyPath = ()) -> Iterator[Note]:
+    """One warning for each key of the validated ``model`` tree that no field took."""
+    cls = type(model)
+    if model.model_extra and not getattr(cls, "open_keys", False):
+        known = known_keys(cls)
+        for key in model.model_extra:
+            guess = closest(str(key), known)
+            hint = f"; did you mean {guess}?" if guess else "; it is not a Batch Shipyard key and is ignored"
+            yield Note("warning", f"unknown key {key}{hint}", (*path, key))
+    for name in cls.model_fields:
+        yield from _values(getattr(model, name), (*path, *field_path(cls, name)))
+
+
+def _values(value: Any, path: KeyPath) -> Iterator[Note]:
+    if isinstance(value, BaseModel):
+        yield from unknown_keys(value, path)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _values(item, (*path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _values(item, (*path, key))
+
+
+def misspelled_required(document: Document, path: KeyPath) -> Note | None:
+    """For a missing required key at ``path``: an error at a sibling key that looks like its misspelling."""
+    parent: Any = document.data
+    for part in path[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    if not isinstance(parent, dict):
+        return None
+    missing = str(path[-1])
+    typo = closest(missing, [str(k) for k in parent if k != missing])
+    if typo is None:
+        return None
+    line = document.line_of((*path[:-1], typo))
+    at = f" at line {line}" if line else ""
+    return Note("error", f"required key {missing} is missing; found {typo}{at} — a misspelling?", path, line)

@@ -25,3 +25,5 @@ azurite = _storage.azurite
 Azurite = _storage.Azurite
 ACCOUNTS = _storage.ACCOUNTS
 make_image = _storage.make_image
+stalled_port = _storage.stalled_port
+silent_port = _storage.silent_port

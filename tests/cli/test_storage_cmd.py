@@ -1,7 +1,7 @@
 """``shipyard image upload`` and ``shipyard image replicate``, in-process, on the local store and Azurite.
 
-The commands live in ``shipyard.cli.storage_cmd``; the ``commands`` fixture registers them into
-the ``image`` group for the test (a no-op once ``image_cmd`` registers them itself).
+The commands live in ``shipyard.cli.storage_cmd``; ``shipyard.cli.image_cmd`` adds them to the
+``image`` group, and the tests run them through ``shipyard.cli.main`` as a user would.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 
 from fixtures.images import write_dynamic_vhd
 from shipyard.image.vhd import make_fixed_footer
+from shipyard.storage.ranges import find_data_extents, total_bytes
 
 MIB = 1024 * 1024
 LINUX = "batch.node.ubuntu 22.04"
@@ -44,14 +45,21 @@ def write_fixed_vhd(path: Path, size_mib: int = 24, writes=WRITES) -> Path:
     return path
 
 
-@pytest.fixture
-def commands(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from shipyard.cli import image_cmd
-    from shipyard.cli.storage_cmd import replicate, upload
+@pytest.fixture(autouse=True)
+def shipyard_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The local store lives under the test's own home."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SHIPYARD_HOME", str(home))
+    return home
 
-    monkeypatch.setitem(image_cmd.image_group.commands, "upload", upload)
-    monkeypatch.setitem(image_cmd.image_group.commands, "replicate", replicate)
-    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+
+def test_image_group_has_the_storage_commands(cli) -> None:
+    from shipyard.cli import image_cmd, storage_cmd
+
+    assert image_cmd.image_group.commands["upload"] is storage_cmd.upload
+    assert image_cmd.image_group.commands["replicate"] is storage_cmd.replicate
+    shown = cli("image", "upload", "--help")
+    assert shown.code == 0 and shown.out.startswith("Usage: shipyard image upload [OPTIONS] IMAGE")
 
 
 @pytest.fixture
@@ -118,7 +126,7 @@ def upload_raw(cli, configdir: Path, image: Path, *extra: str):
 # -- upload ---------------------------------------------------------------------------------------
 
 def test_upload_then_rerun_sends_nothing_again(
-    cli, commands, write_config, credentials: str, image: Path, container: str
+    cli, write_config, credentials: str, image: Path, container: str
 ) -> None:
     configdir = write_config(credentials=credentials)
     first = upload_raw(cli, configdir, image, "--verify", "--container", container)
@@ -141,7 +149,7 @@ def test_upload_then_rerun_sends_nothing_again(
     assert second["uri"] == data["uri"]
 
 
-def test_upload_prints_a_summary_for_people(cli, commands, write_config, image: Path) -> None:
+def test_upload_prints_a_summary_for_people(cli, write_config, image: Path) -> None:
     configdir = write_config(credentials=local_credentials())
     result = cli("image", "upload", image, "--storage-account", "sa2", "--configdir", configdir,
                  "--container", "images", "--name", "ubuntu.vhd", "--parallelism", "2")
@@ -149,7 +157,7 @@ def test_upload_prints_a_summary_for_people(cli, commands, write_config, image: 
     assert "local://acct2/images/ubuntu.vhd" in result.out and f"{DATA_BYTES:,} bytes sent" in result.out
 
 
-def test_upload_refuses_a_dynamic_vhd_and_names_convert(cli, commands, write_config, image: Path, tmp_path) -> None:
+def test_upload_refuses_a_dynamic_vhd_and_names_convert(cli, write_config, image: Path, tmp_path) -> None:
     dynamic = write_dynamic_vhd(image, tmp_path / "dynamic.vhd")
     result = cli("image", "upload", dynamic, "--storage-account", "sa1",
                  "--configdir", write_config(credentials=local_credentials()))
@@ -159,7 +167,7 @@ def test_upload_refuses_a_dynamic_vhd_and_names_convert(cli, commands, write_con
     assert not (tmp_path / "home" / "storage").exists() or not any((tmp_path / "home" / "storage").rglob("*.vhd"))
 
 
-def test_upload_refuses_a_misaligned_vhd(cli, commands, write_config, tmp_path: Path) -> None:
+def test_upload_refuses_a_misaligned_vhd(cli, write_config, tmp_path: Path) -> None:
     odd = tmp_path / "odd.vhd"
     size = 24 * MIB + 4096
     with open(odd, "wb") as handle:
@@ -178,18 +186,18 @@ def test_upload_refuses_a_misaligned_vhd(cli, commands, write_config, tmp_path: 
         (["--storage-account", "sa1", "--parallelism", "0"], "--parallelism"),
     ],
 )
-def test_upload_bad_input_is_one_line_exit_2(cli, commands, write_config, image: Path, args, needle) -> None:
+def test_upload_bad_input_is_one_line_exit_2(cli, write_config, image: Path, args, needle) -> None:
     result = cli("image", "upload", image, *args, "--configdir", write_config(credentials=local_credentials()))
     assert result.code == 2 and result.out == ""
     assert result.err.count("\n") == 1 and needle in result.err
 
 
-def test_upload_without_credentials_is_exit_2(cli, commands, image: Path) -> None:
+def test_upload_without_credentials_is_exit_2(cli, image: Path) -> None:
     result = cli("image", "upload", image, "--storage-account", "sa1")
     assert result.code == 2 and "credentials" in result.err
 
 
-def test_upload_of_a_changed_source_refuses_to_resume(cli, commands, write_config, image: Path) -> None:
+def test_upload_of_a_changed_source_refuses_to_resume(cli, write_config, image: Path) -> None:
     configdir = write_config(credentials=local_credentials())
     assert upload_raw(cli, configdir, image).code == 0
     os.pwrite(os.open(image, os.O_WRONLY), b"\x02" * 512, 0)
@@ -200,7 +208,7 @@ def test_upload_of_a_changed_source_refuses_to_resume(cli, commands, write_confi
 
 
 def test_upload_never_shows_the_account_key(
-    cli, commands, write_config, azurite, image: Path, caplog, container: str
+    cli, write_config, azurite, image: Path, caplog, container: str
 ) -> None:
     configdir = write_config(credentials=azurite_credentials(azurite))
     caplog.set_level(logging.DEBUG)
@@ -217,6 +225,79 @@ def test_upload_never_shows_the_account_key(
             assert key not in text
 
 
+def _log_lines(err: str) -> list[str]:
+    """stderr's log records without their timestamps: 'LEVEL logger: message'."""
+    return [line.split(" ", 2)[2] for line in err.splitlines() if line[:4].isdigit()]
+
+
+def test_upload_logs_each_network_operation_at_v(cli, write_config, azurite, image: Path, container: str) -> None:
+    configdir = write_config(credentials=azurite_credentials(azurite))
+    quiet = cli("image", "upload", image, "--storage-account", "sa1", "--configdir", configdir,
+                "--container", container, "--raw")
+    assert quiet.code == 0 and quiet.err == ""  # no -v: nothing logged
+    endpoint = azurite.endpoint("acct1")
+    uri = f"{endpoint}/{container}/disk.vhd"
+    verbose = cli("image", "upload", image, "--storage-account", "sa1", "--configdir", configdir,
+                  "--container", container, "--name", "v.vhd", "--raw", "-v")
+    assert verbose.code == 0, verbose.err
+    verbose.json()  # stdout stays JSON
+    uri = f"{endpoint}/{container}/v.vhd"
+    size = image.stat().st_size
+    with open(image, "rb") as handle:
+        extents = find_data_extents(handle.fileno(), size)  # what the filesystem holds: whole blocks
+    assert _log_lines(verbose.err) == [
+        f"INFO shipyard.storage.azure: storage account 'acct1' at {endpoint} (shared key; connect timeout 10 s, "
+        "read timeout 60 s, up to 5 retries)",
+        f"INFO shipyard.storage.azure: creating container '{container}' in {endpoint}",
+        f"INFO shipyard.storage.azure: reading the properties of {uri}",
+        f"INFO shipyard.storage.azure: checking that container '{container}' exists in {endpoint}",
+        f"INFO shipyard.storage.azure: {uri}: no such blob",
+        f"INFO shipyard.storage.azure: creating page blob {uri} ({size:,} bytes)",
+        f"INFO shipyard.storage.upload: uploading disk.vhd to {uri}: {len(extents)} data extents "
+        f"({total_bytes(extents):,} of {size:,} bytes), 4 at a time; holes are never read",
+        # the boot sector, the run across 4 MiB (two Put Pages), the lone page, the MiB, the footer
+        f"INFO shipyard.storage.upload: sent 6 ranges ({DATA_BYTES:,} bytes) to {uri}; "
+        f"{size - DATA_BYTES:,} bytes skipped (zeros, or already there)",
+        f"INFO shipyard.storage.azure: setting the Content-MD5 of {uri}",
+        f"INFO shipyard.storage.azure: setting the metadata of {uri}",
+    ]
+    debug = cli("image", "upload", image, "--storage-account", "sa1", "--configdir", configdir,
+                "--container", container, "--name", "vv.vhd", "--raw", "-vv")
+    puts = [line for line in _log_lines(debug.err) if line.startswith("DEBUG shipyard.storage.azure: PUT ")]
+    assert puts.count(f"DEBUG shipyard.storage.azure: PUT {endpoint}/{container}/vv.vhd (comp=page): 201") == 6
+    for key in azurite.keys.values():
+        assert key not in quiet.err + verbose.err + debug.err
+
+
+def test_upload_to_a_stalled_endpoint_gives_up_with_one_line(
+    cli, write_config, image: Path, stalled_port: int
+) -> None:
+    key = base64.b64encode(b"stalled-endpoint-key-0123456789!").decode()
+    endpoint = f"http://127.0.0.1:{stalled_port}/acct1"
+    configdir = write_config(credentials=(
+        "credentials:\n  storage:\n    sa1:\n      account: acct1\n"
+        f"      account_key: {key}\n      blob_endpoint: {endpoint}\n"
+    ))
+    result = cli("image", "upload", image, "--storage-account", "sa1", "--configdir", configdir,
+                 "--timeout", "0.2", "-v")
+    assert result.code == 1 and result.out == ""
+    last = result.err.splitlines()[-1]
+    assert last == (
+        f"shipyard: error: creating container 'vhds': cannot reach storage account 'acct1' at {endpoint}: "
+        "no connection within 0.2 s (3 attempts)"
+    )
+    retries = [line for line in _log_lines(result.err) if "retrying" in line]
+    assert [line.split(" (retry ")[1].split(",")[0] for line in retries] == ["1 of 2", "2 of 2"]
+    assert all("after no connection within 0.2 s" in line for line in retries)
+    assert key not in result.err
+
+
+def test_timeout_must_be_positive(cli, write_config, image: Path) -> None:
+    configdir = write_config(credentials=local_credentials())
+    result = cli("image", "upload", image, "--storage-account", "sa1", "--configdir", configdir, "--timeout", "0")
+    assert result.code == 2 and result.err.count("\n") == 1 and "--timeout" in result.err
+
+
 # -- replicate ------------------------------------------------------------------------------------
 
 def _uploaded(cli, configdir: Path, image: Path, *extra: str) -> str:
@@ -226,14 +307,14 @@ def _uploaded(cli, configdir: Path, image: Path, *extra: str) -> str:
 
 
 def test_replicate_100_linux_nodes_to_3_accounts_and_update_the_pool(
-    cli, commands, write_config, credentials: str, image: Path, container: str
+    cli, write_config, credentials: str, image: Path, container: str
 ) -> None:
     configdir = write_config(credentials=credentials)
     uri = _uploaded(cli, configdir, image, "--container", container)
     pool_file = configdir / "pool.yaml"
     pool_file.write_text(pool_yaml(100, uris=[uri]))
 
-    result = cli("image", "replicate", "--configdir", configdir, "--update-pool", "--raw")
+    result = cli("image", "replicate", "--configdir", configdir, "--update-pool", "--raw", "-y")
     assert result.code == 0, result.err
     data = result.json()
     assert data["plan"]["required"] == 3 and data["plan"]["nodes_per_vhd"] == 40
@@ -248,7 +329,7 @@ def test_replicate_100_linux_nodes_to_3_accounts_and_update_the_pool(
     before = pool_yaml(100, uris=[uri]).splitlines()
     after = text.splitlines()
     added = [f"        - {u}" for u in data["uris"][1:]]
-    assert after == before[:7] + [before[7]] + added + before[8:]  # every other line untouched
+    assert after == [*before[:8], *added, *before[8:]]  # every other line untouched
     from ruamel.yaml import YAML
 
     listed = YAML(typ="safe").load(text)["pool_specification"]["vm_configuration"]["custom_image"]["image_uris"]
@@ -256,13 +337,13 @@ def test_replicate_100_linux_nodes_to_3_accounts_and_update_the_pool(
     check = cli("config", "check", "--configdir", configdir, "--raw")
     assert not [e for e in check.json()["errors"] if e.get("check") == "custom_image.vhd_count"]
 
-    again = cli("image", "replicate", "--configdir", configdir, "--update-pool", "--raw")
+    again = cli("image", "replicate", "--configdir", configdir, "--update-pool", "--raw", "-y")
     assert again.code == 0, again.err
     assert [r["mode"] for r in again.json()["replicas"]] == ["skipped", "skipped"]
     assert again.json()["pool_updated"] is None and pool_file.read_text() == text
 
 
-def test_replicate_dry_run_prints_the_plan_and_stops(cli, commands, write_config, image: Path, tmp_path) -> None:
+def test_replicate_dry_run_prints_the_plan_and_stops(cli, write_config, image: Path, tmp_path) -> None:
     configdir = write_config(credentials=local_credentials())
     uri = _uploaded(cli, configdir, image)
     (configdir / "pool.yaml").write_text(pool_yaml(80, uris=[uri]))
@@ -289,7 +370,7 @@ def test_replicate_dry_run_prints_the_plan_and_stops(cli, commands, write_config
     ],
 )
 def test_replicate_plans_from_the_largest_node_count(
-    cli, commands, write_config, image: Path, nodes, agent, autoscale_max, required
+    cli, write_config, image: Path, nodes, agent, autoscale_max, required
 ) -> None:
     configdir = write_config(credentials=local_credentials())
     uri = _uploaded(cli, configdir, image)
@@ -302,7 +383,7 @@ def test_replicate_plans_from_the_largest_node_count(
 
 
 def test_replicate_windows_pool_streams_when_asked_accounts_and_source(
-    cli, commands, write_config, image: Path
+    cli, write_config, image: Path
 ) -> None:
     configdir = write_config(credentials=local_credentials())
     uri = _uploaded(cli, configdir, image)
@@ -314,7 +395,7 @@ def test_replicate_windows_pool_streams_when_asked_accounts_and_source(
     assert data["replicas"][0]["link"] == "sa3" and data["pool_updated"] is None
 
 
-def test_replicate_into_a_json_pool_file(cli, commands, write_config, image: Path) -> None:
+def test_replicate_into_a_json_pool_file(cli, write_config, image: Path) -> None:
     configdir = write_config(credentials=local_credentials())
     uri = _uploaded(cli, configdir, image)
     pool = {"pool_specification": {"id": "p", "vm_configuration": {"custom_image": {
@@ -329,22 +410,63 @@ def test_replicate_into_a_json_pool_file(cli, commands, write_config, image: Pat
     assert (configdir / "pool.json").read_text().startswith('{\n    "pool_specification"')
 
 
-def test_replicate_asks_before_rewriting_the_pool(cli, commands, write_config, image: Path, monkeypatch) -> None:
+class _Terminal(io.StringIO):
+    """Typed answers on a stdin that is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_replicate_asks_before_rewriting_the_pool(cli, write_config, image: Path, monkeypatch) -> None:
     configdir = write_config(credentials=local_credentials())
     uri = _uploaded(cli, configdir, image)
     (configdir / "pool.yaml").write_text(pool_yaml(80, uris=[uri]))
     before = (configdir / "pool.yaml").read_text()
-    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
     declined = cli("image", "replicate", "--configdir", configdir, "--update-pool")
     assert declined.code == 1 and "rewrite image_uris" in declined.err
     assert (configdir / "pool.yaml").read_text() == before
-    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
     accepted = cli("image", "replicate", "--configdir", configdir, "--update-pool")
     assert accepted.code == 0, accepted.err
     assert "local://acct2/vhds/disk.vhd" in (configdir / "pool.yaml").read_text()
 
 
-def test_replicate_flow_style_uris_keep_their_style(cli, commands, write_config, image: Path) -> None:
+@pytest.mark.parametrize("extra", [[], ["--raw"]])
+def test_replicate_update_pool_without_y_or_a_terminal_refuses(
+    cli, write_config, image: Path, shipyard_home: Path, monkeypatch, extra: list[str]
+) -> None:
+    """--raw picks an output format; only -y answers the prompt. No terminal, no -y: exit 2."""
+    configdir = write_config(credentials=local_credentials())
+    uri = _uploaded(cli, configdir, image)
+    (configdir / "pool.yaml").write_text(pool_yaml(80, uris=[uri]))
+    before = (configdir / "pool.yaml").read_text()
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # piped input is not an answer
+    refused = cli("image", "replicate", "--configdir", configdir, "--update-pool", *extra)
+    assert refused.code == 2
+    assert refused.err.count("\n") == 1 and refused.err.startswith("shipyard: error: ")
+    assert "-y" in refused.err and "pool.yaml" in refused.err
+    assert (configdir / "pool.yaml").read_text() == before
+    assert not (shipyard_home / "storage" / "acct2").exists() or not any(
+        (shipyard_home / "storage" / "acct2").rglob("disk.vhd*")
+    )  # nothing copied either
+
+
+def test_replicate_raw_on_a_terminal_still_asks_and_keeps_stdout_json(
+    cli, write_config, image: Path, monkeypatch
+) -> None:
+    configdir = write_config(credentials=local_credentials())
+    uri = _uploaded(cli, configdir, image)
+    (configdir / "pool.yaml").write_text(pool_yaml(80, uris=[uri]))
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
+    result = cli("image", "replicate", "--configdir", configdir, "--update-pool", "--raw")
+    assert result.code == 0, result.err
+    assert "rewrite image_uris" in result.err  # the question, on stderr
+    assert result.json()["pool_updated"] == str(configdir / "pool.yaml")
+    assert "local://acct2/vhds/disk.vhd" in (configdir / "pool.yaml").read_text()
+
+
+def test_replicate_flow_style_uris_keep_their_style(cli, write_config, image: Path) -> None:
     configdir = write_config(credentials=local_credentials())
     uri = _uploaded(cli, configdir, image)
     text = textwrap.dedent(f"""\
@@ -358,7 +480,7 @@ def test_replicate_flow_style_uris_keep_their_style(cli, commands, write_config,
           vm_count: 60
         """)
     (configdir / "pool.yaml").write_text(text)
-    assert cli("image", "replicate", "--configdir", configdir, "--update-pool", "--raw").code == 0
+    assert cli("image", "replicate", "--configdir", configdir, "--update-pool", "--raw", "-y").code == 0
     assert (configdir / "pool.yaml").read_text() == text.replace(
         f"[{uri}]  #", f"[{uri}, local://acct2/vhds/disk.vhd] #")
 
@@ -373,14 +495,14 @@ def test_replicate_flow_style_uris_keep_their_style(cli, commands, write_config,
         (pool_yaml(100, uris=["local://acct1/vhds/disk.vhd"]), ["--accounts", "nosuch"], "unknown storage link"),
     ],
 )
-def test_replicate_bad_input_is_one_line_exit_2(cli, commands, write_config, pool, args, needle) -> None:
+def test_replicate_bad_input_is_one_line_exit_2(cli, write_config, pool, args, needle) -> None:
     configdir = write_config(credentials=local_credentials(), pool=pool)
     result = cli("image", "replicate", "--configdir", configdir, *args)
     assert result.code == 2, result.err
     assert result.err.count("\n") == 1 and needle in result.err and "SECRETSIG" not in result.err
 
 
-def test_replicate_failures_are_exit_1(cli, commands, write_config, image: Path) -> None:
+def test_replicate_failures_are_exit_1(cli, write_config, image: Path) -> None:
     configdir = write_config(credentials=local_credentials(), pool=pool_yaml(200, uris=["local://acct1/vhds/disk.vhd"]))
     too_few = cli("image", "replicate", "--configdir", configdir, "--raw")
     assert too_few.code == 1 and "need 5 VHDs" in too_few.err and too_few.out == ""
@@ -390,7 +512,7 @@ def test_replicate_failures_are_exit_1(cli, commands, write_config, image: Path)
 
 
 def test_progress_displays_on_a_terminal_and_never_on_stdout(
-    cli, commands, write_config, image: Path, monkeypatch, capsys
+    cli, write_config, image: Path, monkeypatch, capsys
 ) -> None:
     import sys
 

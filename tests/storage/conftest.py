@@ -7,6 +7,7 @@ the tests that need it, with the command to run; it is never a skip.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import socket
@@ -110,6 +111,46 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def stalled_port() -> Iterator[int]:
+    """A port whose connections never complete: its accept queue is full, so SYNs are dropped.
+
+    The listening socket takes backlog 0 and a few connections that are never accepted; any
+    further connect() stalls (the kernel drops its SYN) until the client's own timeout.
+    """
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):  # never completes: nobody accepts
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    probe = socket.socket()
+    probe.settimeout(0.5)
+    try:
+        with pytest.raises(TimeoutError):  # the premise of every test that uses this port
+            probe.connect(("127.0.0.1", port))
+    finally:
+        probe.close()
+    yield port
+    for sock in (*fillers, server):
+        sock.close()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and reads requests but never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield server.getsockname()[1]
+    server.close()
 
 
 @pytest.fixture

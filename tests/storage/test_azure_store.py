@@ -6,6 +6,7 @@ import base64
 import hashlib
 import logging
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -241,3 +242,80 @@ def test_secrets_never_reach_logs(
     for key in azurite.keys.values():
         assert key not in text
     assert not re.search(r"sig=(?!\*|%2A|REDACTED|<redacted>)[A-Za-z0-9%]", text)
+
+
+# -- stalls, retries and what -v shows ----------------------------------------------------------------
+def _link_at(port: int, account: str = "acct") -> StorageLink:
+    return StorageLink(account=account, account_key=WRONG_KEY, blob_endpoint=f"http://127.0.0.1:{port}/{account}")
+
+
+def test_a_connection_that_never_completes_is_capped_with_one_line(stalled_port: int, caplog) -> None:
+    # the default retry budget (5), but a stalled connection gets only 2 retries
+    store = AzurePageBlobStore(_link_at(stalled_port), initial_backoff_s=0, connection_timeout_s=0.3)
+    caplog.set_level(logging.INFO, logger="shipyard")
+    with pytest.raises(StorageError) as caught:
+        store.get_properties("vhds", "x.vhd")
+    assert str(caught.value) == (
+        f"reading the properties of http://127.0.0.1:{stalled_port}/acct/vhds/x.vhd: cannot reach storage account "
+        f"'acct' at http://127.0.0.1:{stalled_port}/acct: no connection within 0.3 s (3 attempts)"
+    )
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert retries == [
+        f"retrying HEAD http://127.0.0.1:{stalled_port}/acct/vhds/x.vhd after no connection within 0.3 s "
+        f"(retry {n} of 2, waiting 0.0 s)"
+        for n in (1, 2)
+    ]
+    assert WRONG_KEY not in caplog.text
+
+
+def test_a_server_that_never_answers_is_capped_with_one_line(silent_port: int) -> None:
+    store = AzurePageBlobStore(_link_at(silent_port), initial_backoff_s=0, read_timeout_s=0.3)
+    with pytest.raises(StorageError) as caught:
+        store.create_page_blob("vhds", "a.vhd", 4096)
+    assert str(caught.value) == (
+        f"creating http://127.0.0.1:{silent_port}/acct/vhds/a.vhd: cannot reach storage account 'acct' at "
+        f"http://127.0.0.1:{silent_port}/acct: no answer within 0.3 s (3 attempts)"
+    )
+
+
+def test_a_refused_connection_names_the_endpoint_and_the_attempts() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    store = AzurePageBlobStore(_link_at(free), initial_backoff_s=0, retry_total=1)
+    with pytest.raises(StorageError) as caught:
+        store.ensure_container("vhds")
+    assert str(caught.value) == (
+        f"creating container 'vhds': cannot reach storage account 'acct' at http://127.0.0.1:{free}/acct: "
+        "connection refused (2 attempts)"
+    )
+
+
+def test_retries_are_logged_with_the_reason_and_the_backoff(scripted, caplog) -> None:
+    handler, port = scripted
+    handler.statuses = [503, 500]
+    caplog.set_level(logging.INFO, logger="shipyard")
+    AzurePageBlobStore(_link_at(port), retry_total=4, initial_backoff_s=0).create_page_blob("vhds", "a.vhd", 4096)
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("shipyard.storage")]
+    uri = f"http://127.0.0.1:{port}/acct/vhds/a.vhd"
+    assert messages == [
+        f"storage account 'acct' at http://127.0.0.1:{port}/acct (shared key; connect timeout 10 s, "
+        "read timeout 60 s, up to 4 retries)",
+        f"creating page blob {uri} (4,096 bytes)",
+        f"retrying PUT {uri} after 503 ServerBusy (retry 1 of 4, waiting 0.0 s)",
+        f"retrying PUT {uri} after 500 ServerBusy (retry 2 of 4, waiting 0.0 s)",
+    ]
+
+
+def test_each_request_is_logged_at_debug_without_its_query_or_headers(scripted, caplog) -> None:
+    _, port = scripted
+    caplog.set_level(logging.DEBUG, logger="shipyard")
+    store = AzurePageBlobStore(_link_at(port), initial_backoff_s=0)
+    store.put_pages("vhds", "a.vhd", 512, b"\x01" * 512)
+    records = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("shipyard.storage")]
+    uri = f"http://127.0.0.1:{port}/acct/vhds/a.vhd"
+    assert records[1:] == [
+        ("DEBUG", f"writing 512 bytes at 512 of {uri}"),
+        ("DEBUG", f"PUT {uri} (comp=page): 201"),
+    ]
+    assert "Authorization" not in caplog.text and "SharedKey" not in caplog.text

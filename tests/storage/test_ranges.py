@@ -60,7 +60,9 @@ def test_subtract(ranges, present, expected) -> None:
 def test_subtract_matches_a_set_model(raw, raw_present) -> None:
     ranges = rng.coalesce_ranges((s * 512, (s + n) * 512) for s, n in raw)
     present = [(s * 512, (s + n) * 512) for s, n in raw_present]
-    pages = lambda rs: {p for s, e in rs for p in range(s, e, 512)}
+    def pages(rs):
+        return {p for s, e in rs for p in range(s, e, 512)}
+
     result = rng.subtract_ranges(ranges, present)
     assert pages(result) == pages(ranges) - pages(present)
     assert result == rng.coalesce_ranges(result)

@@ -51,7 +51,7 @@ def test_plan_counts_distinct_accounts_only() -> None:
     plan = plan_replication("sa1", "vhds", "d.vhd", links, nodes=80, node_agent=LINUX)
     assert [t.link for t in plan.targets] == ["sa3"]
     with pytest.raises(
-        StorageError, match="120 nodes need 3 VHDs .* only 2 are available"
+        StorageError, match=r"120 nodes need 3 VHDs \(one per 40 nodes\) in distinct storage accounts, but only 2 are available"
     ):
         plan_replication("sa1", "vhds", "d.vhd", links, nodes=120, node_agent=LINUX)
 

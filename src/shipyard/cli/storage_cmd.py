@@ -9,6 +9,8 @@ kept). Heavy imports (the Azure SDK, ruamel.yaml) happen only inside the command
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,8 @@ from shipyard.errors import ImageFormatError, UsageError
 if TYPE_CHECKING:
     from shipyard.config.credentials import StorageLink
     from shipyard.config.loader import ConfigSet
-    from shipyard.storage.replicate import ReplicationPlan
+    from shipyard.storage.replicate import ReplicationPlan, ReplicationResult
+    from shipyard.storage.store import PageBlobStore
 
 DEFAULT_CONTAINER = "vhds"
 _REFUSED_PROBLEMS = ("vhd.format", "vhd.alignment", "vhd.footer")
@@ -85,6 +88,25 @@ def check_upload_format(image: Path) -> None:
         raise ImageFormatError(f"{image.name} is larger than a page blob can hold (8 TiB)", field="vhd.size")
 
 
+def timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+        help="How long a storage request may stall, connecting or waiting for an answer, before it is "
+             "retried (twice, then it fails) [default: 10 to connect, 60 for an answer].",
+    )(func)
+
+
+def store_options(timeout_s: float | None) -> dict[str, Any]:
+    """Options for the Azure store (the local store takes none)."""
+    return {} if timeout_s is None else {"connection_timeout_s": timeout_s, "read_timeout_s": timeout_s}
+
+
+def open_link(link: StorageLink, timeout_s: float | None) -> PageBlobStore:
+    from shipyard.storage.store import open_store
+
+    return open_store(link, **store_options(timeout_s))
+
+
 # -- upload ---------------------------------------------------------------------------------------
 
 @click.command("upload")
@@ -97,11 +119,12 @@ def check_upload_format(image: Path) -> None:
               help="Concurrent Put Page calls.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing blob, or one from a different source.")
 @click.option("--verify", is_flag=True, help="Read the written ranges back and compare them with the image.")
+@timeout_option
 @global_options
 @pass_settings
 def upload(
     settings: Settings, image: Path, link_name: str, container: str, blob: str | None,
-    parallelism: int, overwrite: bool, verify: bool,
+    parallelism: int, overwrite: bool, verify: bool, timeout_s: float | None,
 ) -> int:
     """Upload a fixed VHD as a page blob, sending only its non-zero pages.
 
@@ -109,7 +132,6 @@ def upload(
     the whole image, computed in the same pass. The bare URI printed goes into image_uris.
     """
     from shipyard.cli.progress import transfer_bar
-    from shipyard.storage.store import open_store
     from shipyard.storage.upload import upload_page_blob, verify_page_blob
     from shipyard.storage.uri import BlobUriError, split_container_blob
 
@@ -121,7 +143,7 @@ def upload(
     except BlobUriError as exc:
         raise UsageError(f"--container {container}: {exc}") from None
     check_upload_format(image)
-    store = open_store(link)
+    store = open_link(link, timeout_s)
     with transfer_bar(f"uploading {image.name}", enabled=not settings.raw) as update:
         result = upload_page_blob(
             image, store, container, blob, parallelism=parallelism, overwrite=overwrite,
@@ -194,16 +216,19 @@ def _render_plan(plan: dict[str, Any]) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
 @click.option("--parallelism", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Replicas copied at once.")
+@timeout_option
 @global_options
 @pass_settings
 def replicate(
     settings: Settings, source: str | None, accounts: tuple[str, ...], update_pool: bool, dry_run: bool,
-    parallelism: int,
+    parallelism: int, timeout_s: float | None,
 ) -> int:
     """Copy the image to enough storage accounts for the pool: one VHD per 40 Linux or 20 Windows nodes.
 
     Copies server side where the service can, else streams the non-zero pages. Replicas already
     identical are skipped. Uses the largest node count the pool can reach (autoscale included).
+    --update-pool asks before it rewrites the pool file; -y answers yes, and without a terminal
+    to ask on, -y is required.
     """
     from shipyard.storage.replicate import plan_replication
     from shipyard.storage.uri import BlobUriError, has_query, parse_blob_uri
@@ -236,6 +261,9 @@ def replicate(
     )
     plan_data = _plan_json(plan, pool.id)
     pool_path = config.files[ConfigKind.POOL].document.path
+    ask = update_pool and not dry_run and not settings.yes
+    if ask and not _can_prompt():
+        raise UsageError(f"--update-pool rewrites {pool_path}: pass -y to confirm (there is no terminal to ask on)")
     if not settings.raw:
         _render_plan(plan_data)
     if dry_run:
@@ -244,16 +272,16 @@ def replicate(
         else:
             render.line("dry run: nothing copied" + (f", {pool_path} unchanged" if update_pool else ""))
         return 0
-    if update_pool and not (settings.yes or settings.raw):
+    if ask:  # only -y answers this; --raw only chooses the output format
         question = f"copy to {len(plan.targets)} account(s) and rewrite image_uris in {pool_path}?"
         if not click.confirm(question, default=False, err=True):
             render.line("nothing done", stderr=True)
             return 1
-    result = _run_replication(plan, links, settings, parallelism)
+    result = _run_replication(plan, links, settings, parallelism, timeout_s)
     updated = False
     if update_pool:
         updated = rewrite_image_uris(pool_path, result.uris)
-    data = {"plan": plan_data, **result.to_json(), "pool_updated": str(pool_path) if updated else None}
+    data: dict[str, Any] = {"plan": plan_data, **result.to_json(), "pool_updated": str(pool_path) if updated else None}
     if settings.raw:
         render.emit_json(data)
         return 0
@@ -268,7 +296,19 @@ def replicate(
     return 0
 
 
-def _run_replication(plan: ReplicationPlan, links: dict[str, StorageLink], settings: Settings, parallelism: int):
+def _can_prompt() -> bool:
+    """A person can answer: stdin is a terminal (piped input is never taken as an answer)."""
+    stdin = sys.stdin
+    try:
+        return stdin is not None and stdin.isatty()
+    except (AttributeError, ValueError):  # closed or replaced by something without a terminal
+        return False
+
+
+def _run_replication(
+    plan: ReplicationPlan, links: dict[str, StorageLink], settings: Settings, parallelism: int,
+    timeout_s: float | None,
+) -> ReplicationResult:
     from shipyard.cli.progress import progress_bars
     from shipyard.storage.replicate import ReplicationProgress, replicate_image
 
@@ -277,7 +317,10 @@ def _run_replication(plan: ReplicationPlan, links: dict[str, StorageLink], setti
             label = f"{event.mode.replace('_', ' ')} {event.uri}"
             update(label, event.bytes_done, event.bytes_total)
 
-        return replicate_image(plan, links, parallelism=parallelism, progress=report)
+        return replicate_image(
+            plan, links, parallelism=parallelism, progress=report,
+            store_factory=lambda link: open_link(link, timeout_s),
+        )
 
 
 # -- the pool file --------------------------------------------------------------------------------
@@ -290,10 +333,7 @@ def rewrite_image_uris(path: Path, uris: list[str]) -> bool:
     Returns False when the file already lists exactly ``uris``.
     """
     text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        new_text = _rewrite_json(text, uris)
-    else:
-        new_text = _rewrite_yaml(text, uris)
+    new_text = _rewrite_json(text, uris) if path.suffix.lower() == ".json" else _rewrite_yaml(text, uris)
     if new_text is None:
         return False
     tmp = path.with_name(f".{path.name}.shipyard-tmp")

@@ -6,6 +6,11 @@
   ``http://127.0.0.1:PORT/<account>``), else ``https://<account>.blob.<endpoint>``.
 - Retries: only transient failures (5xx but 501/505, timeouts, connection resets) with capped
   exponential backoff and jitter; a 4xx is never retried (:class:`TransientOnlyRetry`).
+- Stalls: a connection attempt may take ``connection_timeout_s`` (10 s), a response
+  ``read_timeout_s`` (60 s); a stalled or refused connection is retried twice, then it is one
+  error naming the endpoint, the reason and the attempts.
+- Logging (``-v``): each operation at INFO (which endpoint and blob), each retry at INFO with its
+  reason and backoff, each HTTP request and its status at DEBUG; never a key, a token or a SAS.
 - Errors: every SDK exception becomes one-line :class:`StorageError` with secrets redacted.
 
 The SDK is imported here only, so the CLI's start-up does not pay for it.
@@ -13,7 +18,9 @@ The SDK is imported here only, so the CLI's start-up does not pay for it.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 from typing import Any
 
 from azure.core.exceptions import (
@@ -29,19 +36,25 @@ from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError
-from shipyard.redact import redact
+from shipyard.redact import redact, strip_query
 from shipyard.storage import ranges as rng
-from shipyard.storage.azure_retry import TransientOnlyRetry
+from shipyard.storage.azure_retry import DEFAULT_CONNECT_RETRIES, TransientOnlyRetry, failure_reason
 from shipyard.storage.store import (
     BlobProperties,
     CopyRefusedError,
     CopyState,
+    CopyStatus,
     PageBlobStore,
 )
 
 __all__ = ["AzurePageBlobStore", "TransientOnlyRetry"]
 
+log = logging.getLogger(__name__)
+
 SAS_LIFETIME = timedelta(hours=2)  # long enough for a cross-account copy of a large VHD
+CONNECTION_TIMEOUT_S = 10.0  # a connection attempt that takes longer is given up (and retried)
+READ_TIMEOUT_S = 60.0  # the longest wait for the first byte of an answer
+_LOGGED_QUERY_KEYS = ("restype", "comp")  # never the rest: a SAS lives in the query string
 _AUTH_CODES = {
     "AuthenticationFailed",
     "AuthorizationFailure",
@@ -61,18 +74,22 @@ class AzurePageBlobStore:
         link: StorageLink,
         *,
         retry_total: int = 5,
+        retry_connect: int = DEFAULT_CONNECT_RETRIES,
         initial_backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
-        connection_timeout_s: float = 20.0,
-        read_timeout_s: float = 120.0,
+        connection_timeout_s: float = CONNECTION_TIMEOUT_S,
+        read_timeout_s: float = READ_TIMEOUT_S,
         credential: Any = None,
         **client_options: Any,
     ) -> None:
         self.link = link
         self.account = link.account
         self.account_url = link.blob_base_url
+        self.connection_timeout_s = connection_timeout_s
+        self.read_timeout_s = read_timeout_s
         key = link.account_key.get_secret_value() if link.account_key else None
         self._secrets: tuple[str, ...] = (key,) if key else ()
+        self._shared_key = key is not None and credential is None
         if credential is None:
             if key:
                 credential = {"account_name": link.account, "account_key": key}
@@ -80,18 +97,32 @@ class AzurePageBlobStore:
                 from azure.identity import DefaultAzureCredential
 
                 credential = DefaultAzureCredential()
-        self._shared_key = key is not None
+        if not self._shared_key and not self.account_url.lower().startswith("https://"):
+            raise StorageError(
+                f"storage account '{self.account}' at {self.account_url}: Azure AD credentials are only "
+                "sent over https",
+                hint="use an https blob_endpoint, or give the link an account_key",
+            )
         self._service = BlobServiceClient(
             self.account_url,
             credential=credential,
             retry_policy=TransientOnlyRetry(
                 retry_total=retry_total,
+                retry_connect=retry_connect,
                 initial_backoff_s=initial_backoff_s,
                 max_backoff_s=max_backoff_s,
+                connect_timeout_s=connection_timeout_s,
+                read_timeout_s=read_timeout_s,
             ),
             connection_timeout=connection_timeout_s,
             read_timeout=read_timeout_s,
+            raw_response_hook=_log_response,
             **client_options,
+        )
+        log.info(
+            "storage account '%s' at %s (%s; connect timeout %g s, read timeout %g s, up to %d retries)",
+            self.account, self.account_url, "shared key" if self._shared_key else "Azure AD",
+            connection_timeout_s, read_timeout_s, retry_total,
         )
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -131,12 +162,13 @@ class AzurePageBlobStore:
         ):
             return StorageError(f"{what}: blob not found in {where}")
         if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-            first = redact(
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                self._secrets,
+            reason = failure_reason(
+                exc, connect_timeout_s=self.connection_timeout_s, read_timeout_s=self.read_timeout_s
             )
+            attempts = getattr(exc, "shipyard_attempts", None)
+            tail = f" ({attempts} attempt{'s' if attempts != 1 else ''})" if attempts else ""
             return StorageError(
-                f"{what}: cannot reach {where} at {self.account_url} ({first})"
+                redact(f"{what}: cannot reach {where} at {self.account_url}: {reason}{tail}", self._secrets)
             )
         message = getattr(exc, "reason", None) or ""
         detail = code or message or type(exc).__name__
@@ -148,8 +180,9 @@ class AzurePageBlobStore:
         return StorageError(redact(text.replace("\n", " "), self._secrets))
 
     def _call(
-        self, what: str, container: str | None, func: Any, *args: Any, **kwargs: Any
+        self, what: str, container: str | None, func: Any, *args: Any, level: int = logging.INFO, **kwargs: Any
     ) -> Any:
+        log.log(level, "%s", what)
         try:
             return func(*args, **kwargs)
         except AzureError as exc:
@@ -157,15 +190,15 @@ class AzurePageBlobStore:
 
     # -- interface ---------------------------------------------------------------------------------
     def ensure_container(self, container: str) -> None:
+        what = f"creating container '{container}'"
+        log.info("%s in %s", what, self.account_url)
         client = self._service.get_container_client(container)
         try:
             client.create_container()
         except ResourceExistsError:
-            pass
+            log.debug("container '%s' exists already", container)
         except AzureError as exc:
-            raise self._error(
-                exc, f"creating container '{container}'", container
-            ) from None
+            raise self._error(exc, what, container) from None
 
     def create_page_blob(
         self,
@@ -177,27 +210,21 @@ class AzurePageBlobStore:
         metadata: dict[str, str] | None = None,
     ) -> None:
         rng.check_page_blob_size(size_bytes)
+        uri = self.blob_uri(container, blob)
         kwargs: dict[str, Any] = {"metadata": dict(metadata or {})}
         if not overwrite:
             kwargs["if_none_match"] = "*"
+        log.info("creating page blob %s (%s bytes)", uri, f"{size_bytes:,}")
         try:
             self._blob(container, blob).create_page_blob(size_bytes, **kwargs)
         except ResourceExistsError:
-            raise StorageError(
-                f"blob {self.blob_uri(container, blob)} already exists"
-            ) from None
+            raise StorageError(f"blob {uri} already exists") from None
         except HttpResponseError as exc:
             if exc.status_code == 412:
-                raise StorageError(
-                    f"blob {self.blob_uri(container, blob)} already exists"
-                ) from None
-            raise self._error(
-                exc, f"creating {self.blob_uri(container, blob)}", container
-            ) from None
+                raise StorageError(f"blob {uri} already exists") from None
+            raise self._error(exc, f"creating {uri}", container) from None
         except AzureError as exc:
-            raise self._error(
-                exc, f"creating {self.blob_uri(container, blob)}", container
-            ) from None
+            raise self._error(exc, f"creating {uri}", container) from None
 
     def put_pages(
         self,
@@ -213,19 +240,23 @@ class AzurePageBlobStore:
             import base64
 
             kwargs["headers"] = {"Content-MD5": base64.b64encode(md5).decode()}
+        uri = self.blob_uri(container, blob)
+        log.debug("writing %d bytes at %d of %s", len(data), offset, uri)
         self._call(
-            f"writing pages at {offset} of {self.blob_uri(container, blob)}",
+            f"writing pages at {offset} of {uri}",
             container,
             self._blob(container, blob).upload_page,
             data,
             offset=offset,
             length=len(data),
+            level=logging.NOTSET,  # the line above says it; one per Put Page is -vv only
             **kwargs,
         )
 
     def get_page_ranges(self, container: str, blob: str) -> list[tuple[int, int]]:
         client = self._blob(container, blob)
         what = f"listing the page ranges of {self.blob_uri(container, blob)}"
+        log.info("%s", what)
         try:
             if hasattr(client, "list_page_ranges"):
                 found = [
@@ -239,25 +270,26 @@ class AzurePageBlobStore:
                 ]
         except AzureError as exc:
             raise self._error(exc, what, container) from None
-        return rng.coalesce_ranges(found)
+        ranges = rng.coalesce_ranges(found)
+        log.info("%s: %d ranges, %s bytes", self.blob_uri(container, blob), len(ranges),
+                 f"{rng.total_bytes(ranges):,}")
+        return ranges
 
     def get_properties(self, container: str, blob: str) -> BlobProperties | None:
+        what = f"reading the properties of {self.blob_uri(container, blob)}"
+        log.info("%s", what)
         try:
             props = self._blob(container, blob).get_blob_properties()
         except ResourceNotFoundError as exc:
-            if (
-                exc.error_code or ""
-            ) == "ContainerNotFound" or not self._container_exists(container):
+            code = getattr(exc, "error_code", None) or ""
+            if code == "ContainerNotFound" or not self._container_exists(container):
                 raise StorageError(
                     f"container '{container}' does not exist in storage account '{self.account}'"
                 ) from None
+            log.info("%s: no such blob", self.blob_uri(container, blob))
             return None
         except AzureError as exc:
-            raise self._error(
-                exc,
-                f"reading the properties of {self.blob_uri(container, blob)}",
-                container,
-            ) from None
+            raise self._error(exc, what, container) from None
         copy = None
         if props.copy and props.copy.status:
             copied = total = None
@@ -268,7 +300,7 @@ class AzurePageBlobStore:
                 if props.copy.status_description
                 else None
             )
-            copy = CopyState(props.copy.status, copied, total, description)
+            copy = CopyState(_copy_status(props.copy.status), copied, total, description)
         md5 = props.content_settings.content_md5 if props.content_settings else None
         return BlobProperties(
             size_bytes=props.size,
@@ -278,6 +310,7 @@ class AzurePageBlobStore:
         )
 
     def _container_exists(self, container: str) -> bool:
+        log.info("checking that container '%s' exists in %s", container, self.account_url)
         try:
             return bool(self._service.get_container_client(container).exists())
         except AzureError:
@@ -303,33 +336,37 @@ class AzurePageBlobStore:
         )
 
     def read_range(self, container: str, blob: str, offset: int, length: int) -> bytes:
+        what = f"reading {length:,} bytes at {offset} of {self.blob_uri(container, blob)}"
         downloader = self._call(
-            f"reading {self.blob_uri(container, blob)}",
+            what,
             container,
             self._blob(container, blob).download_blob,
             offset=offset,
             length=length,
             max_concurrency=1,
+            level=logging.DEBUG,
         )
-        return self._call(
-            f"reading {self.blob_uri(container, blob)}", container, downloader.readall
-        )
+        data: bytes = self._call(what, container, downloader.readall, level=logging.NOTSET)
+        return data
 
     def delete_blob(self, container: str, blob: str) -> None:
+        uri = self.blob_uri(container, blob)
+        log.info("deleting %s", uri)
         try:
             self._blob(container, blob).delete_blob(delete_snapshots="include")
         except ResourceNotFoundError:
             pass
         except AzureError as exc:
-            raise self._error(
-                exc, f"deleting {self.blob_uri(container, blob)}", container
-            ) from None
+            raise self._error(exc, f"deleting {uri}", container) from None
 
     # -- server-side copy --------------------------------------------------------------------------
     def read_sas_url(
         self, container: str, blob: str, lifetime: timedelta = SAS_LIFETIME
     ) -> str:
-        """A URL with a short-lived read-only SAS. It is a secret: never print or log it."""
+        """A URL with a short-lived read-only SAS. It is a secret: never print or log it.
+
+        Signed with the account key, or (Azure AD) with a user delegation key.
+        """
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
         start = datetime.now(UTC) - timedelta(minutes=5)  # clock skew
@@ -339,16 +376,19 @@ class AzurePageBlobStore:
             "start": start,
             "expiry": expiry,
         }
-        if self.link.account_key:
+        if self._shared_key and self.link.account_key:
             kwargs["account_key"] = self.link.account_key.get_secret_value()
         else:
-            kwargs["user_delegation_key"] = self._call(
-                "getting a user delegation key",
+            delegation = self._call(
+                f"getting a user delegation key from {self.account_url}",
                 None,
                 self._service.get_user_delegation_key,
                 start,
                 expiry,
             )
+            if delegation.value:
+                self._secrets = tuple(dict.fromkeys((*self._secrets, delegation.value)))
+            kwargs["user_delegation_key"] = delegation
         token = generate_blob_sas(self.account, container, blob, **kwargs)
         self._secrets = tuple(dict.fromkeys((*self._secrets, token)))
         return f"{self._blob(container, blob).url}?{token}"
@@ -368,6 +408,10 @@ class AzurePageBlobStore:
         url = source.read_sas_url(source_container, source_blob)
         secrets = (*self._secrets, *source._secrets, url.split("?", 1)[1])
         what = f"copying into {self.blob_uri(container, blob)}"
+        log.info(
+            "starting a server-side copy of %s into %s (a read-only SAS, not shown)",
+            source.blob_uri(source_container, source_blob), self.blob_uri(container, blob),
+        )
         try:
             result = self._blob(container, blob).start_copy_from_url(url, retry_total=1)
         except AzureError as exc:
@@ -377,10 +421,12 @@ class AzurePageBlobStore:
                 code in _AUTH_CODES and "CopySource" not in code
             ):
                 raise error from None
+            log.info("%s: the service refused the server-side copy", self.blob_uri(container, blob))
             raise CopyRefusedError(
                 redact(error.message, secrets), hint="falling back to a streamed copy"
             ) from None
-        status = (result or {}).get("copy_status") or "pending"
+        status = _copy_status((result or {}).get("copy_status") or "pending")
+        log.info("server-side copy into %s: %s", self.blob_uri(container, blob), status)
         return CopyState(status)
 
     def copy_status(self, container: str, blob: str) -> CopyState:
@@ -388,3 +434,31 @@ class AzurePageBlobStore:
         if props is None:
             raise StorageError(f"blob {self.blob_uri(container, blob)} does not exist")
         return props.copy or CopyState("success", props.size_bytes, props.size_bytes)
+
+
+_COPY_STATUSES: dict[str, CopyStatus] = {
+    "pending": "pending", "success": "success", "aborted": "aborted", "failed": "failed"
+}
+
+
+def _copy_status(value: object) -> CopyStatus:
+    """The SDK's copy status (a str or an enum of str) as one of the four the store knows."""
+    text = str(getattr(value, "value", value)).lower()
+    return _COPY_STATUSES.get(text, "failed")
+
+
+def _log_response(response: Any) -> None:
+    """The SDK's raw response hook: each HTTP exchange (retries included) at DEBUG, no secrets.
+
+    Only the method, the URL without its query (but ``restype``/``comp``, shown apart, which say
+    what the request was) and the status; never a header (Authorization, x-ms-copy-source carry secrets).
+    """
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    request = response.http_request
+    parts = urlsplit(request.url)
+    kinds = " ".join(f"{k}={v}" for k, v in parse_qsl(parts.query) if k in _LOGGED_QUERY_KEYS)
+    log.debug(
+        "%s %s%s: %s", request.method, strip_query(request.url), f" ({kinds})" if kinds else "",
+        response.http_response.status_code,
+    )

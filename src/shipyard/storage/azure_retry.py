@@ -1,44 +1,113 @@
-"""The Azure store's retry policy: transient failures only, capped exponential backoff."""
+"""The Azure store's retry policy: transient failures only, capped exponential backoff, logged.
+
+It is also where a stalled connection is bounded: a connection that cannot be made or a request
+that gets no answer (each capped by the client's ``connection_timeout``/``read_timeout``) is
+retried at most ``retry_connect`` times, fewer than a 503 is (the service said "busy"; a silent
+endpoint says nothing, and waiting on it longer helps nobody).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
 from typing import Any
 
+from azure.core.exceptions import (
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseTimeoutError,
+)
 from azure.storage.blob import ExponentialRetry
+
+from shipyard.redact import redact, strip_query
+
+log = logging.getLogger("shipyard.storage.azure")
+
+DEFAULT_CONNECT_RETRIES = 2
+_REASON = "shipyard_reason"
+
+
+def failure_reason(error: BaseException, *, connect_timeout_s: float | None = None,
+                   read_timeout_s: float | None = None) -> str:
+    """A short, secret-free phrase for a transport failure: what a person can act on."""
+    if isinstance(error, ServiceRequestTimeoutError):
+        return f"no connection within {connect_timeout_s:g} s" if connect_timeout_s else "connection timed out"
+    if isinstance(error, ServiceResponseTimeoutError):
+        return f"no answer within {read_timeout_s:g} s" if read_timeout_s else "no answer in time"
+    text = str(error)
+    lowered = text.lower()
+    if "connect timeout" in lowered or ("connection to" in lowered and "timed out" in lowered):
+        return f"no connection within {connect_timeout_s:g} s" if connect_timeout_s else "connection timed out"
+    if "read timed out" in lowered:
+        return f"no answer within {read_timeout_s:g} s" if read_timeout_s else "no answer in time"
+    for needle, phrase in (
+        ("name or service not known", "the host name does not resolve"),
+        ("nodename nor servname", "the host name does not resolve"),
+        ("temporary failure in name resolution", "the host name does not resolve (DNS unavailable)"),
+        ("getaddrinfo failed", "the host name does not resolve"),
+        ("connection refused", "connection refused"),
+        ("connection reset", "connection reset"),
+        ("remote end closed connection", "the server closed the connection"),
+        ("certificate verify failed", "TLS certificate not trusted"),
+        ("network is unreachable", "network unreachable"),
+        ("no route to host", "no route to host"),
+    ):
+        if needle in lowered:
+            return phrase
+    first = text.splitlines()[0] if text else type(error).__name__
+    return redact(first)
 
 
 class TransientOnlyRetry(ExponentialRetry):
-    """The SDK's exponential retry, capped, and never for a 4xx response.
+    """The SDK's exponential retry, capped, never for a 4xx response, and logged at INFO.
 
     The SDK's own policy also retries 408 and some 4xx copy-source errors; shipyard does not.
     Backoff: ``initial_backoff_s * 2**n`` with ±25 % jitter, at most ``max_backoff_s``.
+    A failure that is given up on carries ``shipyard_attempts`` (how many tries were made).
     """
 
     def __init__(
         self,
         *,
         retry_total: int = 5,
+        retry_connect: int = DEFAULT_CONNECT_RETRIES,
         initial_backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
+        connect_timeout_s: float | None = None,
+        read_timeout_s: float | None = None,
     ) -> None:
+        transport_retries = min(retry_total, retry_connect)
         super().__init__(
             initial_backoff=0,
             increment_base=2,
             retry_total=retry_total,
             random_jitter_range=0,
-            retry_connect=retry_total,
-            retry_read=retry_total,
+            retry_connect=transport_retries,
+            retry_read=transport_retries,
             retry_status=retry_total,
         )
         self.initial_backoff_s = initial_backoff_s
         self.max_backoff_s = max_backoff_s
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
 
     def get_backoff_time(self, settings: dict[str, Any]) -> float:
         backoff = min(
             self.max_backoff_s, self.initial_backoff_s * (2 ** settings["count"])
         )
         return backoff * random.uniform(0.75, 1.25) if backoff > 0 else 0.0
+
+    def _budget(self, settings: dict[str, Any], error: Any) -> int:
+        """How many retries this kind of failure gets in all (for "retry N of M")."""
+        if error is None:
+            kind = "status"
+        elif isinstance(error, ServiceRequestError):
+            kind = "connect"
+        else:
+            kind = "read"
+        limit = {"connect": self.connect_retries, "read": self.read_retries, "status": self.status_retries}[kind]
+        return min(limit, self.total_retries)
 
     def increment(
         self,
@@ -50,4 +119,27 @@ class TransientOnlyRetry(ExponentialRetry):
         status = getattr(response, "status_code", None)
         if status is not None and 400 <= status < 500:
             return False
-        return super().increment(settings, request, response=response, error=error)
+        retrying = super().increment(settings, request, response=response, error=error)
+        if error is not None:
+            reason = failure_reason(
+                error, connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s
+            )
+        else:
+            code = response.headers.get("x-ms-error-code") if response is not None else None
+            reason = f"{status} {code}" if code else f"{status} {getattr(response, 'reason', '') or ''}".strip()
+        settings[_REASON] = (
+            f"retrying {request.method} {strip_query(request.url)} after {reason} "
+            f"(retry {settings['count']} of {self._budget(settings, error)}"
+        )
+        if not retrying and error is not None:
+            with contextlib.suppress(AttributeError):  # an exception type with __slots__
+                error.shipyard_attempts = settings["count"] + 1
+        return bool(retrying)
+
+    def sleep(self, settings: dict[str, Any], transport: Any) -> None:
+        backoff = self.get_backoff_time(settings)
+        message = settings.pop(_REASON, None)
+        if message:
+            log.info("%s, waiting %.1f s)", message, backoff)
+        if backoff > 0:
+            transport.sleep(backoff)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,8 @@ from shipyard.storage.upload import (
     _Sender,
     is_upload_complete,
 )
+
+log = logging.getLogger(__name__)
 
 ReplicaMode = Literal["server_copy", "streamed", "skipped"]
 
@@ -221,12 +224,14 @@ def replicate_image(
         store.ensure_container(plan.container)
         if _same_image(store.get_properties(plan.container, plan.blob), source_props):
             mode = "skipped"
+            log.info("replica %s is identical to the source (size and Content-MD5): skipped", target.uri)
         else:
             mode = "server_copy"
             if not server_copy or not _server_copy(
                 store, source, plan, target, source_props, progress, poll_interval_s
             ):
                 mode = "streamed"
+                log.info("replica %s: streaming the source's non-zero pages through this machine", target.uri)
                 sent = _streamed_copy(
                     store, source, plan, target, source_props, progress
                 )
@@ -306,6 +311,10 @@ def _streamed_copy(
     done = cursor = 0
     try:
         ranges = source.get_page_ranges(plan.container, plan.blob)
+        log.info(
+            "streaming %d ranges (%s bytes) of %s to %s",
+            len(ranges), f"{rng.total_bytes(ranges):,}", plan.source_uri, target.uri,
+        )
         # whole 4 MiB-aligned blocks, so a Put Page never crosses a 4 MiB boundary
         for start, end, is_data in rng.iter_segments(ranges, size):
             if not is_data:

@@ -17,6 +17,7 @@ the page ranges and sends only what is missing; a different source is refused un
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -29,6 +30,8 @@ from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
 from shipyard.storage.store import BlobProperties, PageBlobStore
 
+log = logging.getLogger(__name__)
+
 STATE_KEY = "shipyard_upload"
 STATE_IN_PROGRESS = "in_progress"
 STATE_COMPLETE = "complete"
@@ -36,7 +39,7 @@ _SIZE_KEY = "shipyard_source_size"
 _MTIME_KEY = "shipyard_source_mtime_ns"
 _FINGERPRINT_KEY = "shipyard_source_fingerprint"
 _FINGERPRINT_SPAN = 1024 * 1024
-DEFAULT_PARALLELISM = 4  # modest: 8×CPU (azure-vhd-utils' default) draws 503 ServerBusy
+DEFAULT_PARALLELISM = 4  # modest: 8 x CPU (azure-vhd-utils' default) draws 503 ServerBusy
 _ZEROS = bytes(rng.BLOCK_BYTES)
 
 
@@ -241,12 +244,20 @@ def upload_page_blob(
             _check_resumable(uri, props, identity)
             present = store.get_page_ranges(container, blob)
             resumed = True
+            log.info(
+                "resuming the upload to %s: the blob holds %d ranges (%s bytes) already",
+                uri, len(present), f"{rng.total_bytes(present):,}",
+            )
 
         digest, sender = (
             hashlib.md5(),
             _Sender(store, container, blob, size, parallelism, progress),
         )
         found = rng.find_data_extents(fd, size) if extents is None else list(extents)
+        log.info(
+            "uploading %s to %s: %d data extents (%s of %s bytes), %d at a time; holes are never read",
+            Path(path).name, uri, len(found), f"{rng.total_bytes(found):,}", f"{size:,}", parallelism,
+        )
         try:
             for start, end, is_data in rng.iter_segments(found, size):
                 if not is_data:
@@ -278,6 +289,10 @@ def upload_page_blob(
                 hint="rerun with overwrite once the image is final",
             )
         md5 = digest.digest()
+        log.info(
+            "sent %d ranges (%s bytes) to %s; %s bytes skipped (zeros, or already there)",
+            sender.ranges_sent, f"{sender.bytes_sent:,}", uri, f"{sender.bytes_skipped:,}",
+        )
         store.set_content_md5(container, blob, md5)
         store.set_metadata(
             container, blob, {**identity.metadata(), STATE_KEY: STATE_COMPLETE}

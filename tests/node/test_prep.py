@@ -35,7 +35,13 @@ def test_a_changed_pool_checks_again(cli, good_tree: Path, tmp_path: Path) -> No
     state = tmp_path / "state"
     assert cli("node", "prep", "--root", good_tree, "--state-dir", state).code == 0
     gpu = cli("node", "prep", "--root", good_tree, "--state-dir", state, "--vm-size", "Standard_NC6s_v3", "--raw")
-    assert gpu.json()["status"] in ("ok", "failed")  # checked again, not skipped
+    # checked again, not skipped: and on a GPU size the tree's docker lacks the nvidia runtime
+    assert gpu.code == 1
+    report = gpu.json()
+    assert report["status"] == "failed" and report["failed"] == ["gpu.container_runtime"]
+    marker = json.loads((state / "nodeprep.json").read_text())
+    assert marker["ok"] is False
+    assert [c["id"] for c in marker["checks"] if c["status"] == "fail"] == ["gpu.container_runtime"]
 
 
 def test_failures_are_one_line_each_on_stderr_and_exit_1(cli, good_tree: Path, tmp_path: Path) -> None:
@@ -60,3 +66,94 @@ def test_default_state_dir_follows_batch(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
     monkeypatch.setenv("AZ_BATCH_NODE_ROOT_DIR", str(tmp_path))
     assert default_state_dir() == tmp_path / "volatile" / "shipyard"
+    assert default_state_dir("/") == default_state_dir("/.") == tmp_path / "volatile" / "shipyard"
+    monkeypatch.delenv("AZ_BATCH_NODE_ROOT_DIR")
+    assert default_state_dir("/") == Path("/var/lib/shipyard")
+
+
+def test_another_root_keeps_its_state_under_that_root(
+    cli, good_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.node.prep import default_state_dir
+
+    root = tmp_path / "root"
+    shutil.copytree(good_tree, root, symlinks=True)
+    monkeypatch.setenv("AZ_BATCH_NODE_ROOT_DIR", str(tmp_path / "batch"))  # even inside a start task
+    assert default_state_dir(root) == root / "var" / "lib" / "shipyard"
+    host_marker = Path("/var/lib/shipyard/nodeprep.json")
+    host_before = host_marker.read_bytes() if host_marker.exists() else None
+    result = cli("node", "prep", "--root", root, "--raw")
+    assert result.code == 0, result.err
+    marker = root / "var" / "lib" / "shipyard" / "nodeprep.json"
+    assert result.json()["marker"] == str(marker)
+    assert json.loads(marker.read_text())["ok"] is True
+    assert not (tmp_path / "batch").exists()
+    assert (host_marker.read_bytes() if host_marker.exists() else None) == host_before  # the host's untouched
+    again = cli("node", "prep", "--root", root, "--raw")
+    assert again.json()["status"] == "skipped"  # the marker under the root is the one read back
+
+
+def _setup_failing_with(error: BaseException):
+    def make(config, root, shared_dir, state_dir):
+        def setup() -> list[dict[str, str]]:
+            raise error
+
+        return setup
+
+    return make
+
+
+def test_an_os_error_in_setup_is_recorded_one_line_exit_1(
+    cli, good_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what mkdir of a mount point under a read-only shared directory raises
+    denied = PermissionError(13, "Permission denied", "/mnt/batch/tasks/shared/azfile-acct1-models")
+    monkeypatch.setattr("shipyard.cli.node_cmd.azurefile_setup", _setup_failing_with(denied))
+    state = tmp_path / "state"
+    result = cli("node", "prep", "--root", good_tree, "--state-dir", state)
+    assert result.code == 1
+    assert result.err == (
+        "shipyard: node prep: setup: Permission denied: /mnt/batch/tasks/shared/azfile-acct1-models\n"
+    )
+    marker = json.loads((state / "nodeprep.json").read_text())
+    assert marker["ok"] is False
+    assert marker["setup_error"] == "Permission denied: /mnt/batch/tasks/shared/azfile-acct1-models"
+    raw = cli("node", "prep", "--root", good_tree, "--state-dir", state, "--raw")
+    assert raw.code == 1 and raw.json()["status"] == "failed"  # a failure is never skipped
+
+
+def test_a_crash_in_setup_still_leaves_a_failure_marker(
+    cli, good_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shipyard.cli.node_cmd.azurefile_setup", _setup_failing_with(KeyError("volume")))
+    state = tmp_path / "state"
+    result = cli("node", "prep", "--root", good_tree, "--state-dir", state)
+    assert result.code == 1
+    assert result.err == (
+        "shipyard: error: internal error: KeyError: 'volume' (run with --debug for the traceback)\n"
+    )
+    marker = json.loads((state / "nodeprep.json").read_text())
+    assert marker["ok"] is False and marker["error"] == "setup failed: KeyError: 'volume'"
+    assert len(marker["checks"]) > 20  # the checks that did run are kept
+
+
+def test_a_config_error_is_recorded_and_exit_2(cli, good_tree: Path, tmp_path: Path, write_config) -> None:
+    # an azurefile volume whose storage link is not in the credentials
+    configdir = write_config(config="""
+        batch_shipyard:
+          storage_account_settings: sa1
+        global_resources:
+          volumes:
+            shared_data_volumes:
+              models:
+                volume_driver: azurefile
+                storage_account_settings: sa1
+                azure_file_share_name: models
+                container_path: /models
+        """)
+    state = tmp_path / "state"
+    result = cli("node", "prep", "--root", good_tree, "--state-dir", state, "--configdir", configdir)
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and "storage link 'sa1' is not in the credentials" in result.err
+    marker = json.loads((state / "nodeprep.json").read_text())
+    assert marker["ok"] is False and "storage link 'sa1' is not in the credentials" in marker["error"]

@@ -104,7 +104,9 @@ def check(
 
 @node_group.command("prep")
 @click.option("--root", default="/", show_default=True, metavar="DIR", help="Root of the system to prepare.")
-@click.option("--state-dir", metavar="DIR", help="Where the marker goes [default: $AZ_BATCH_NODE_ROOT_DIR/volatile/shipyard].")
+@click.option("--state-dir", metavar="DIR",
+              help="Where the marker goes [default: $AZ_BATCH_NODE_ROOT_DIR/volatile/shipyard, else "
+                   "/var/lib/shipyard; for a --root other than /: ROOT/var/lib/shipyard].")
 @click.option("--vm-size", metavar="SIZE", help="VM size (default: the pool's vm_size).")
 @click.option("--node-agent", metavar="SKU", help="Node agent SKU id (default: the pool's node_agent).")
 @click.option("--shared-dir", metavar="DIR", help="Where volumes are mounted [default: $AZ_BATCH_NODE_SHARED_DIR].")
@@ -119,20 +121,27 @@ def prep(
 
     Each failed error-level rule is one line on stderr (the start task's stderr.txt) and the exit
     status is 1. When the checks pass, the Azure File shared data volumes are mounted (only on
-    the real root). A marker makes a re-run after a reboot cheap.
+    the real root). A marker makes a re-run after a reboot cheap; every failure, a bad config
+    included, leaves a failure marker.
     """
     import sys
 
     from shipyard.cli import render
-    from shipyard.node.prep import default_state_dir, run_node_prep
+    from shipyard.node.prep import default_state_dir, record_failure, run_node_prep
 
     if not Path(root).is_dir():
         raise UsageError(f"--root {root}: not a directory")
-    config = load_config(settings)
-    pool = pool_context(settings, vm_size, node_agent, config)
-    state = Path(state_dir) if state_dir else default_state_dir()
-    shared = Path(shared_dir or os.environ.get("AZ_BATCH_NODE_SHARED_DIR") or state / "shared")
-    setup = azurefile_setup(config, root, shared, state)
+    state = Path(state_dir) if state_dir else default_state_dir(root)
+    try:
+        config = load_config(settings)
+        pool = pool_context(settings, vm_size, node_agent, config)
+        shared = Path(shared_dir or os.environ.get("AZ_BATCH_NODE_SHARED_DIR") or state / "shared")
+        setup = azurefile_setup(config, root, shared, state)
+    except Exception as exc:  # recorded, then reported by the CLI as one line (a bad config is exit 2)
+        from shipyard.errors import ShipyardError
+
+        record_failure(state, str(exc) if isinstance(exc, ShipyardError) else f"{type(exc).__name__}: {exc}")
+        raise
     result = run_node_prep(root, pool, state, force=force, setup=setup)
     if settings.raw:
         render.emit_json(result.as_dict())

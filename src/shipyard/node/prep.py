@@ -24,8 +24,21 @@ from shipyard.rules.result import CheckResult, Severity
 MARKER_NAME = "nodeprep.json"
 
 
-def default_state_dir() -> Path:
-    """Batch's per-node volatile directory when running as a start task, else /var/lib/shipyard."""
+def is_live_root(root: str | Path) -> bool:
+    """True when ``root`` is this host's own ``/`` (however it is spelled)."""
+    return os.path.realpath(root) == "/"
+
+
+def default_state_dir(root: str | Path = "/") -> Path:
+    """Where the marker goes when ``--state-dir`` is not given.
+
+    For this host's own root: Batch's per-node volatile directory when running as a start task,
+    else /var/lib/shipyard. For any other root (an offline tree, a mounted image): under that
+    root, ``ROOT/var/lib/shipyard`` -- never in the host's /var/lib, whose marker would then
+    claim that the host was prepared.
+    """
+    if not is_live_root(root):
+        return Path(root) / "var" / "lib" / "shipyard"
     batch_root = os.environ.get("AZ_BATCH_NODE_ROOT_DIR")
     if batch_root:
         return Path(batch_root) / "volatile" / "shipyard"
@@ -102,7 +115,11 @@ def run_node_prep(
         and previous.get("pool_digest") == digest
     ):
         return PrepResult("skipped", marker)
-    results = tuple(check_node(root, pool))
+    try:
+        results = tuple(check_node(root, pool))
+    except BaseException as exc:  # a bug or an interrupt: still recorded, then raised
+        record_failure(state_dir, f"checking the node failed: {type(exc).__name__}: {exc}", pool)
+        raise
     ok = not any(r.fails_at(Severity.ERROR) for r in results)
     done: list[dict[str, str]] = []
     setup_error = None
@@ -111,16 +128,56 @@ def run_node_prep(
             done = setup()
         except ShipyardError as exc:
             ok, setup_error = False, str(exc)
-    _write_marker(
-        marker,
-        {
-            "ok": ok,
-            "shipyard_version": __version__,
-            "pool_digest": digest,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "checks": [r.as_dict() for r in results],
-            "setup": done,
-            "setup_error": setup_error,
-        },
-    )
+        except OSError as exc:  # a mount point that cannot be made, a credentials file not written
+            ok, setup_error = False, os_error_text(exc)
+        except BaseException as exc:
+            record_failure(state_dir, f"setup failed: {type(exc).__name__}: {exc}", pool, results)
+            raise
+    _write_marker(marker, _marker_data(ok, digest, results, done, setup_error))
     return PrepResult("ok" if ok else "failed", marker, results, tuple(done), setup_error)
+
+
+def os_error_text(exc: OSError) -> str:
+    """``Permission denied: /mnt/x`` -- the reason and the path, one line, no secret."""
+    from shipyard.redact import redact
+
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = f": {exc.filename}" if exc.filename else ""
+    return redact(f"{reason}{where}".replace("\n", " "))
+
+
+def _marker_data(
+    ok: bool, digest: str | None, results: tuple[CheckResult, ...], done: list[dict[str, str]],
+    setup_error: str | None, error: str | None = None,
+) -> dict[str, object]:
+    data: dict[str, object] = {
+        "ok": ok,
+        "shipyard_version": __version__,
+        "pool_digest": digest,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "checks": [r.as_dict() for r in results],
+        "setup": done,
+        "setup_error": setup_error,
+    }
+    if error is not None:
+        data["error"] = error
+    return data
+
+
+def record_failure(
+    state_dir: str | Path, error: str, pool: PoolContext | None = None, results: tuple[CheckResult, ...] = ()
+) -> Path | None:
+    """Write a failure marker for a run that could not finish (bad config, a crash).
+
+    The next run checks again. Returns the marker, or None when it cannot be written (the
+    caller is already failing; its own error says why).
+    """
+    from shipyard.redact import redact
+
+    marker = Path(state_dir) / MARKER_NAME
+    digest = pool_digest(pool) if pool is not None else None
+    try:
+        _write_marker(marker, _marker_data(False, digest, results, [], None, redact(error)))
+    except OSError:
+        return None
+    return marker

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import CORPUS
 from shipyard.config.document import load_document
-from shipyard.config.loader import SUFFIXES, ConfigKind, detect_kind
+from shipyard.config.loader import SUFFIXES, ConfigKind, detect_kind, validate_document
 
 INVALID_JSON = CORPUS / "recipes/HPMLA-CPU-OpenMPI/Data-Shredding/configuration-template.json"
 HISTORY_POOL = CORPUS / "_history/2.9.6/config_templates/pool.json"
@@ -88,3 +88,30 @@ def test_the_invalid_json_template_gets_one_clean_line(cli) -> None:
     lines = [line for line in result.out.splitlines() if line.startswith("error:")]
     assert lines == [f"error: {INVALID_JSON}:2: invalid JSON: Expecting value"]
     assert "Traceback" not in result.out + result.err
+
+
+# Every key of the corpus is modelled: the only warnings validation gives are these.
+CORPUS_WARNINGS = {
+    ("_history/2.9.6/config_templates/pool.json", "pool_specification.input_data.azure_storage[0].container"),
+    ("_history/2.9.6/config_templates/pool.json", "pool_specification.input_data.azure_storage[0].destination"),
+    ("_history/2.9.6/config_templates/pool.json", "pool_specification.additional_node_prep_commands"),
+    ("config_templates/slurm.yaml", "slurm.shared_data_volumes.nfs_server.mount_path"),  # for host_mount_path
+    ("recipes/OpenFOAM-Infiniband-IntelMPI/config/jobs.yaml", "job_specifications[0].auto_scratch"),
+    ("recipes/OpenFOAM-Infiniband-OpenMPI/config/jobs.yaml", "job_specifications[0].auto_scratch"),
+    ("recipes/OpenFOAM-TCP-OpenMPI/config/jobs.yaml", "job_specifications[0].auto_scratch"),
+    ("recipes/Slurm+NFS/config/pool.yaml", "pool_specification.vm_count"),  # 0 nodes: Slurm grows it
+}
+
+
+def test_the_corpus_is_fully_modelled() -> None:
+    warnings = set()
+    for path in corpus_files():
+        if path == INVALID_JSON:
+            continue
+        document = load_document(path)
+        kind = detect_kind(document)
+        assert kind is not None
+        model, findings = validate_document(kind, document)
+        assert model is not None, path
+        warnings |= {(str(path.relative_to(CORPUS)), f.path) for f in findings if f.severity == "warning"}
+    assert warnings == CORPUS_WARNINGS

@@ -180,3 +180,176 @@ def test_null_values_mean_unset(write_config) -> None:
     assert config.errors == []
     assert config.general.global_resources.docker_images == []
     assert config.general.global_resources.volumes.shared_data_volumes["nfs"].volume_driver == "storage_cluster"
+
+
+STRICT_POOL = """
+pool_specification:
+  id: p
+  vm_configuration:
+    platform_image: {publisher: Canonical, offer: UbuntuServer, sku: 18.04-LTS}
+  vm_size: STANDARD_D2_V2
+  vm_count:
+    dedicated: 2
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("dedicated: 2", 'dedicated: "2"', "7: pool_specification.vm_count.dedicated: must be an integer, found a string"),
+        ("dedicated: 2", "dedicated: true", "7: pool_specification.vm_count.dedicated: must be an integer, found a boolean"),
+        (
+            "  vm_count:",
+            "  inter_node_communication_enabled: 'yes'\n  vm_count:",
+            "6: pool_specification.inter_node_communication_enabled: must be true or false, found a string",
+        ),
+        (
+            "  vm_count:",
+            "  max_tasks_per_node: 1\n  reboot_on_start_task_failed: 1\n  vm_count:",
+            "7: pool_specification.reboot_on_start_task_failed: must be true or false, found an integer",
+        ),
+        (
+            "  vm_count:",
+            "  autoscale:\n    scenario:\n      name: workday\n      time_ranges:\n        weekdays: {start: 0, end: 7}\n  vm_count:",
+            "10: pool_specification.autoscale.scenario.time_ranges.weekdays.end: must be <= 6, found 7",
+        ),
+        (
+            "  vm_count:",
+            "  autoscale:\n    scenario:\n      name: workday\n      time_ranges:\n        work_hours:\n          start: 8\n          end: 24\n  vm_count:",
+            "12: pool_specification.autoscale.scenario.time_ranges.work_hours.end: must be <= 23, found 24",
+        ),
+        (
+            "  vm_count:",
+            "  resource_files:\n  - blob_source: https://x/y\n  vm_count:",
+            "7: pool_specification.resource_files[0].file_path: required key is missing",
+        ),
+        (
+            "  vm_count:",
+            "  autoscale:\n    scenario:\n      name: active_tasks\n      required_sample_percentage: true\n  vm_count:",
+            "9: pool_specification.autoscale.scenario.required_sample_percentage: must be a number, found a boolean",
+        ),
+    ],
+)
+def test_pool_types_ranges_and_subtrees_are_strict(write_config, old: str, new: str, expected: str) -> None:
+    directory = write_config(pool=STRICT_POOL.replace(old, new))
+    config = load_config_set(ConfigPaths.resolve(directory))
+    assert [str(f) for f in config.errors] == [f"{directory / 'pool.yaml'}:{expected}"]
+
+
+STRICT_JOBS = """
+job_specifications:
+- id: j
+  tasks:
+  - docker_image: busybox
+    command: /bin/true
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "    multi_instance:\n      num_instances: pool_current_dedicated\n      mpi:\n        runtime: lam",
+            "9: job_specifications[0].tasks[0].multi_instance.mpi.runtime: must be one of 'intelmpi', 'intelmpi-ofa',"
+            " 'mpich', 'mvapich' or 'openmpi', found 'lam'",
+        ),
+        (
+            "    resource_files:\n    - blob_source: https://x/y",
+            "7: job_specifications[0].tasks[0].resource_files[0].file_path: required key is missing",
+        ),
+        (
+            "    exit_conditions:\n      default:\n        exit_options:\n          job_action: explode",
+            "9: job_specifications[0].tasks[0].exit_conditions.default.exit_options.job_action: must be one of"
+            " 'none', 'disable' or 'terminate', found 'explode'",
+        ),
+        (
+            "    task_factory:\n      random:\n        seed: 1",
+            "7: job_specifications[0].tasks[0].task_factory.random.generate: required key is missing",
+        ),
+        (
+            "    output_data:\n      azure_storage:\n      - storage_account_settings: sa\n        remote_path: c\n        condition: sometimes",
+            "10: job_specifications[0].tasks[0].output_data.azure_storage[0].condition: must be one of"
+            " 'taskcompletion', 'taskfailure' or 'tasksuccess', found 'sometimes'",
+        ),
+        (
+            "  - docker_image: busybox\n    input_data:\n      azure_batch:\n      - job_id: other",
+            "9: job_specifications[0].tasks[1].input_data.azure_batch[0].task_id: required key is missing",
+        ),
+    ],
+)
+def test_task_subtrees_are_typed(write_config, extra: str, expected: str) -> None:
+    directory = write_config(jobs=STRICT_JOBS + extra + "\n")
+    config = load_config_set(ConfigPaths.resolve(directory))
+    assert [str(f) for f in config.errors] == [f"{directory / 'jobs.yaml'}:{expected}"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("  job_preparation: {}", "3: job_specifications[0].job_preparation.command: required key is missing"),
+        ("  auto_pool: {keep_alive: 'no'}", "3: job_specifications[0].auto_pool.keep_alive: must be true or false, found a string"),
+        (
+            "  recurrence:\n    job_manager:\n      run_exclusive: 0",
+            "5: job_specifications[0].recurrence.job_manager.run_exclusive: must be true or false, found an integer",
+        ),
+        (
+            "  user_identity:\n    specific_user: {uid: '1000'}",
+            "4: job_specifications[0].user_identity.specific_user.uid: must be an integer, found a string",
+        ),
+    ],
+)
+def test_job_subtrees_are_typed(write_config, extra: str, expected: str) -> None:
+    jobs = STRICT_JOBS.replace("  tasks:", extra + "\n  tasks:")
+    directory = write_config(jobs=jobs)
+    config = load_config_set(ConfigPaths.resolve(directory))
+    assert [str(f) for f in config.errors] == [f"{directory / 'jobs.yaml'}:{expected}"]
+
+
+def test_global_resources_and_data_replication_are_typed(write_config) -> None:
+    directory = write_config(
+        config="""
+        batch_shipyard:
+          storage_account_settings: sa
+        data_replication:
+          concurrent_source_downloads: "10"
+        global_resources:
+          files:
+          - source: {include: ["*.dat"]}
+          singularity_images:
+            unsigned:
+            - image: library://x
+              encryption: {certificate: {}}
+        """
+    )
+    config = load_config_set(ConfigPaths.resolve(directory))
+    path = directory / "config.yaml"
+    assert sorted(str(f) for f in config.errors) == [
+        f"{path}:11: global_resources.singularity_images.unsigned[0].encryption.certificate.sha1_thumbprint:"
+        " required key is missing",
+        f"{path}:4: data_replication.concurrent_source_downloads: must be an integer, found a string",
+        f"{path}:7: global_resources.files[0].source.path: required key is missing",
+    ]
+
+
+def test_slurm_and_monitoring_credentials_are_typed_and_secret(write_config) -> None:
+    directory = write_config(
+        credentials="""
+        credentials:
+          slurm:
+            db_password: [SlurmDbSecret==]
+          monitoring:
+            grafana:
+              admin: {password: GrafanaSecret==}
+        """
+    )
+    config = load_config_set(ConfigPaths.resolve(directory))
+    path = directory / "credentials.yaml"
+    rendered = sorted(str(f) for f in config.errors)
+    assert rendered == [
+        f"{path}:3: credentials.slurm.db_password: must be a string, found a list",
+        f"{path}:6: credentials.monitoring.grafana.admin.username: required key is missing",
+    ]
+    assert "Secret" not in " ".join(rendered)
+    directory = write_config(credentials="credentials:\n  slurm:\n    db_password: 12345\n")
+    creds = load_config_set(ConfigPaths.resolve(directory)).credentials
+    assert creds.slurm.db_password.get_secret_value() == "12345" and "12345" not in repr(creds)

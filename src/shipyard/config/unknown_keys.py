@@ -18,6 +18,7 @@ from shipyard.config.advice import Note
 from shipyard.config.document import Document, KeyPath
 
 CUTOFF = 0.75  # difflib's ratio for "close": dedicted/dedicated 0.94, image_uri/image_uris 0.95
+SHORT_CUTOFF = 0.6  # for keys of up to 4 letters, where one letter moves the ratio most: aa/a 0.67
 
 
 def field_key(model: type[BaseModel], name: str) -> str:
@@ -37,7 +38,7 @@ def known_keys(model: type[BaseModel]) -> list[str]:
 
 
 def closest(key: str, candidates: list[str]) -> str | None:
-    found = difflib.get_close_matches(key, candidates, n=1, cutoff=CUTOFF)
+    found = difflib.get_close_matches(key, candidates, n=1, cutoff=SHORT_CUTOFF if len(key) <= 4 else CUTOFF)
     return found[0] if found else None
 
 

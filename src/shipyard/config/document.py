@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Tuple, Union
@@ -102,7 +103,11 @@ def _yaml() -> Any:
 
 
 def load_document(path: str | Path) -> Document:
-    """Load ``path`` (YAML or JSON). Raise a one-line ``ConfigError`` on any failure."""
+    """Load ``path`` (YAML or JSON). Raise a one-line ``ConfigError`` on any failure.
+
+    No error carries text from the file: a secret may sit next to the mistake (see
+    ``config.parse_errors``).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -115,24 +120,23 @@ def load_document(path: str | Path) -> Document:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
 
+    from shipyard.config.parse_errors import json_error, yaml_error
+
+    language = "YAML"
     if path.suffix.lower() == ".json":
+        language = "JSON"
         try:
             json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
-
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise json_error(exc, str(path)) from None
 
     try:
-        tree = _yaml().load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        raise ConfigError(f"invalid YAML: {problem}", file=str(path), line=line) from None
-    except YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
-        raise ConfigError(f"invalid YAML: {first}", file=str(path)) from None
+        with warnings.catch_warnings():
+            # ruamel warns (a reused anchor) with a snippet of the document: never show it.
+            warnings.simplefilter("ignore")
+            tree = _yaml().load(text)
+    except Exception as exc:  # noqa: BLE001 -- any parser failure: one line, never the document's text
+        raise yaml_error(exc, text, str(path), language) from None
     if tree is None:
         raise ConfigError("file is empty", file=str(path))
     if not isinstance(tree, dict):

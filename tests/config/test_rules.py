@@ -91,7 +91,7 @@ CASES = [
     (
         "custom_image.arm_image_id",
         pool({"arm_image_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/legacy"}),
-        [("warning", f"{CI}.arm_image_id", "Azure Batch retired managed-image pools on 2026-03-31")],
+        [("error", f"{CI}.arm_image_id", "is a managed image; Azure Batch retired managed-image pools on 2026-03-31")],
     ),
     ("custom_image.arm_image_id", pool({"arm_image_id": "myimage"}), [("error", f"{CI}.arm_image_id", "must be a Compute Gallery image")]),
     ("custom_image.bare_uri", pool({"image_uris": [uri("acct1"), uri("acct2")]}), []),
@@ -176,7 +176,7 @@ def test_rule_table(tmp_path: Path, rule: str, pool_doc: dict, expected: list) -
     findings, _ = check(tmp_path, pool_doc)
     got = only(findings, rule)
     assert len(got) == len(expected), got
-    for (severity, path, message), (want_severity, want_path, want_message) in zip(got, expected):
+    for (severity, path, message), (want_severity, want_path, want_message) in zip(got, expected, strict=True):
         assert (severity, path) == (want_severity, want_path)
         assert want_message in message
 
@@ -186,7 +186,12 @@ def test_every_rule_has_a_passing_and_a_failing_case() -> None:
     assert len(ids) == len(set(ids))
     covered_fail = {rule for rule, _, expected in CASES if expected}
     covered_pass = {rule for rule, _, expected in CASES if not expected}
-    tested_elsewhere = {"custom_image.account_mode", "config.storage_link"}
+    tested_elsewhere = {
+        "custom_image.account_mode",
+        "config.storage_link",
+        "custom_image.azure_vhd",
+        "pool.node_communication_mode",
+    }
     assert set(ids) - tested_elsewhere <= covered_fail & covered_pass
 
 
@@ -217,7 +222,7 @@ def test_account_mode(tmp_path: Path, batch: dict, expected: list) -> None:
     findings, _ = check(tmp_path, pool({"image_uris": [uri("acct1")]}), credentials)
     got = only(findings, "custom_image.account_mode")
     assert [(s, p) for s, p, _ in got] == [(s, p) for s, p, _ in expected]
-    for (_, _, message), (_, _, want) in zip(got, expected):
+    for (_, _, message), (_, _, want) in zip(got, expected, strict=True):
         assert want in message
     assert "BatchKey" not in " ".join(str(f) for f in findings)
 
@@ -238,8 +243,10 @@ def test_config_storage_link(write_config) -> None:
 def test_rules_needing_missing_files_are_skipped_not_failed(tmp_path: Path) -> None:
     findings, skipped = check(tmp_path, pool({"image_uris": [uri("stranger") + "?" + SAS]}), credentials=None)
     assert {s.id: s.reason for s in skipped} == {
+        "custom_image.azure_vhd": "no credentials file given",
         "custom_image.storage_link": "no credentials file given",
         "custom_image.account_mode": "no credentials file given",
+        "pool.node_communication_mode": "no credentials file given",
         "config.storage_link": "no config or credentials file given",
     }
     assert [f.check for f in findings] == ["custom_image.bare_uri"]
@@ -277,3 +284,91 @@ def test_shortfall_message_for_resize() -> None:
     assert vhd_shortfall_message(3, 121, "batch.node.ubuntu 22.04") == (
         "insufficient number of VHDs (3) supplied for 121 compute nodes. At least 4 VHDs are required."
     )
+
+
+AZURE_BATCH = {"account_service_url": "https://b.westus.batch.azure.com", "aad": {"directory_id": "d"}}
+BACKENDS: dict[str, dict | None] = {
+    "azure": AZURE_BATCH,
+    "local_url": {"account_service_url": "local://batch"},
+    "no_url": {"aad": {"directory_id": "d"}},
+    "no_batch": None,
+}
+MANAGED = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/legacy"
+GALLERY = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0"
+LOCAL_VHD = "local://localacct/vhds/img.vhd"
+NCM = "pool_specification.node_communication_mode"
+
+
+def credentials_for(backend: str) -> dict:
+    creds = {k: v for k, v in CREDENTIALS["credentials"].items() if k != "batch"}
+    if BACKENDS[backend] is not None:
+        creds["batch"] = BACKENDS[backend]
+    return {"credentials": creds}
+
+
+BACKEND_CASES = [
+    # (backend, pool doc, rule, expected [(severity, path, message substring)])
+    ("azure", pool({"image_uris": [uri("acct1")]}), "custom_image.azure_vhd",
+     [("warning", f"{CI}.image_uris", "VHD image_uris serve the local backend only; Azure Batch takes a custom image only as an Azure Compute Gallery image version")]),
+    ("azure", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd",
+     [("warning", f"{CI}.image_uris", "publish the VHD to a gallery and set arm_image_id")]),
+    ("local_url", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd", []),
+    ("no_url", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd", []),
+    ("no_batch", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd", []),
+    ("azure", pool({"arm_image_id": GALLERY}), "custom_image.azure_vhd", []),
+    ("azure", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",
+     [("error", f"{CI}.arm_image_id", "is a managed image; Azure Batch retired managed-image pools on 2026-03-31: publish it as a Compute Gallery image version")]),
+    ("local_url", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",
+     [("error", f"{CI}.arm_image_id", "no backend runs one: Azure Batch retired managed-image pools on 2026-03-31 and the local backend runs VHDs (image_uris)")]),
+    ("no_batch", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",
+     [("error", f"{CI}.arm_image_id", "no backend runs one")]),
+    ("azure", pool({"arm_image_id": GALLERY}), "custom_image.arm_image_id", []),
+    ("local_url", pool({"arm_image_id": GALLERY}), "custom_image.arm_image_id", []),
+    ("azure", pool(platform=True, node_communication_mode="classic"), "pool.node_communication_mode",
+     [("error", NCM, "classic was retired by Azure Batch on 2026-03-31: set simplified or remove the key")]),
+    ("azure", pool(platform=True, node_communication_mode="Classic"), "pool.node_communication_mode",
+     [("error", NCM, "classic was retired by Azure Batch on 2026-03-31")]),
+    ("azure", pool(platform=True, node_communication_mode="simplified"), "pool.node_communication_mode", []),
+    ("azure", pool(platform=True), "pool.node_communication_mode", []),
+    ("local_url", pool(platform=True, node_communication_mode="classic"), "pool.node_communication_mode", []),
+    ("no_batch", pool(platform=True, node_communication_mode="classic"), "pool.node_communication_mode", []),
+]
+
+
+@pytest.mark.parametrize(("backend", "pool_doc", "rule", "expected"), BACKEND_CASES)
+def test_backend_rule_table(tmp_path: Path, backend: str, pool_doc: dict, rule: str, expected: list) -> None:
+    findings, skipped = check(tmp_path, pool_doc, credentials_for(backend))
+    assert rule not in {s.id for s in skipped}
+    got = only(findings, rule)
+    assert [(s, p) for s, p, _ in got] == [(s, p) for s, p, _ in expected], got
+    for (_, _, message), (_, _, want) in zip(got, expected, strict=True):
+        assert want in message
+
+
+def test_every_backend_rule_has_a_passing_and_a_failing_case() -> None:
+    rules = {"custom_image.azure_vhd", "custom_image.arm_image_id", "pool.node_communication_mode"}
+    assert rules <= {r.id for r in CONFIG_RULES}
+    assert rules <= {rule for _, _, rule, expected in BACKEND_CASES if expected}
+    assert rules <= {rule for _, _, rule, expected in BACKEND_CASES if not expected}
+
+
+def test_a_managed_image_is_an_error_without_credentials_too(tmp_path: Path) -> None:
+    findings, skipped = check(tmp_path, pool({"arm_image_id": MANAGED}), credentials=None)
+    assert [(s, p) for s, p, _ in only(findings, "custom_image.arm_image_id")] == [("error", f"{CI}.arm_image_id")]
+    assert {s.id: s.reason for s in skipped}["custom_image.azure_vhd"] == "no credentials file given"
+
+
+def test_skip_reasons_name_a_file_that_did_not_load_or_has_errors(tmp_path: Path) -> None:
+    (tmp_path / "pool.yaml").write_text("pool_specification:\n  id: [p\n")
+    (tmp_path / "credentials.yaml").write_text("credentials:\n  storage: 3\n")
+    config = load_config_set(ConfigPaths.resolve(None, pool=tmp_path / "pool.yaml", credentials=tmp_path / "credentials.yaml"))
+    findings, skipped = run_config_rules(config)
+    reasons = {s.id: s.reason for s in skipped}
+    assert findings == []
+    assert reasons["pool.image_source"] == "the pool file did not load"
+    assert reasons["custom_image.storage_link"] == "the pool file did not load"
+    assert reasons["config.storage_link"] == "no config file given"
+    assert "no pool file given" not in reasons.values()
+    config = load_config_set(ConfigPaths.resolve(None, credentials=tmp_path / "credentials.yaml", config=tmp_path / "credentials.yaml"))
+    _, skipped = run_config_rules(config)
+    assert {s.id: s.reason for s in skipped}["config.storage_link"] == "the config and credentials files have errors"

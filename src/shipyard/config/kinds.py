@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 
 
-class ConfigKind(str, Enum):
+class ConfigKind(str, Enum):  # noqa: UP042 -- node prep imports this on python3 < 3.11 (no StrEnum)
     """The config files, named by their ``--<kind>`` option; ``top_key`` is their top-level key."""
 
     CREDENTIALS = "credentials"

@@ -7,6 +7,7 @@ first as a ``ConfigError`` for commands that simply need valid files.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from shipyard.config.settings import GeneralConfig
 from shipyard.config.unknown_keys import misspelled_required, unknown_keys
 from shipyard.errors import ConfigError, UsageError
 from shipyard.redact import is_secret_key
+
+log = logging.getLogger(__name__)
 
 CONFIGDIR_ENV = "SHIPYARD_CONFIGDIR"
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -240,6 +243,8 @@ class ConfigSet:
 
     files: dict[ConfigKind, LoadedFile] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)  # load and schema errors
+    # kinds whose file was given but could not be read or parsed (not in ``files``)
+    failed: dict[ConfigKind, Path] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Finding]:
@@ -259,7 +264,8 @@ class ConfigSet:
 
     @property
     def general(self) -> GeneralConfig | None:
-        return self._model(ConfigKind.CONFIG)
+        model = self._model(ConfigKind.CONFIG)
+        return model if isinstance(model, GeneralConfig) else None
 
     @property
     def pool(self) -> PoolSpecification | None:
@@ -291,14 +297,29 @@ class ConfigSet:
 
 
 def load_config_set(paths: ConfigPaths) -> ConfigSet:
-    """Load and validate every file in ``paths``; problems are collected, not raised."""
+    """Load and validate every file in ``paths``; problems are collected, not raised.
+
+    A file that cannot be read or parsed is listed in ``failed`` and reported as
+    ``<kind> file did not load: <reason>`` (the reason never carries a value from the file).
+    """
     config = ConfigSet()
     for kind, path in paths.files.items():
         try:
             document = load_document(path)
         except ConfigError as exc:
-            config.findings.append(Finding("error", exc.message, file=exc.file, line=exc.line))
+            log.info("%s file %s did not load: %s", kind.value, path, exc)
+            config.failed[kind] = Path(path)
+            config.findings.append(
+                Finding(
+                    "error",
+                    f"{kind.value} file did not load: {exc.message}",
+                    file=exc.file,
+                    line=exc.line,
+                    path=exc.path,
+                )
+            )
             continue
+        log.info("loaded %s file %s", kind.value, path)
         model, findings = validate_document(kind, document)
         config.findings.extend(findings)
         config.files[kind] = LoadedFile(kind, document, model)

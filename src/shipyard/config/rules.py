@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from shipyard.catalog.node_agents import get_node_agent, is_windows_node_agent
+from shipyard.config.backend import batch_backend, node_communication_mode
 from shipyard.config.credentials import Credentials
-from shipyard.config.loader import ConfigKind, ConfigSet, Finding, LoadedFile
+from shipyard.config.kinds import ConfigKind
+from shipyard.config.loader import ConfigSet, Finding, LoadedFile
 from shipyard.config.pool import CustomImage, PoolSpecification
+from shipyard.config.settings import GeneralConfig
 from shipyard.redact import redact, strip_query
 from shipyard.storage.uri import BlobUriError, has_query, parse_blob_uri
 
@@ -79,6 +82,28 @@ def _pool_file(config: ConfigSet) -> LoadedFile:
     return config.files[ConfigKind.POOL]
 
 
+# A rule runs only when the files it needs loaded (``run_config_rules``); these say so to mypy.
+def _pool(config: ConfigSet) -> PoolSpecification:
+    pool = config.pool
+    if pool is None:
+        raise LookupError("the pool file did not load")
+    return pool
+
+
+def _credentials(config: ConfigSet) -> Credentials:
+    credentials = config.credentials
+    if credentials is None:
+        raise LookupError("the credentials file did not load")
+    return credentials
+
+
+def _general(config: ConfigSet) -> GeneralConfig:
+    general = config.general
+    if general is None:
+        raise LookupError("the config file did not load")
+    return general
+
+
 def _custom_image(config: ConfigSet) -> CustomImage | None:
     pool = config.pool
     return pool.vm_configuration.custom_image if pool else None
@@ -90,7 +115,7 @@ def _image_uris(config: ConfigSet) -> list[str]:
 
 
 def check_image_source(config: ConfigSet) -> Iterable[Finding]:
-    vm = config.pool.vm_configuration
+    vm = _pool(config).vm_configuration
     pool = _pool_file(config)
     if vm.platform_image and vm.custom_image:
         yield pool.finding(
@@ -120,16 +145,23 @@ def check_custom_image_source(config: ConfigSet) -> Iterable[Finding]:
 
 
 def check_arm_image_id(config: ConfigSet) -> Iterable[Finding]:
+    """A managed image is an error on either backend; anything but a gallery id is too."""
     image = _custom_image(config)
     if image is None or not image.arm_image_id:
         return
     path = (*CUSTOM_IMAGE, "arm_image_id")
     value = image.arm_image_id.strip()
     if _MANAGED_IMAGE_RE.match(value):
+        if batch_backend(config).is_azure:
+            where = "Azure Batch retired managed-image pools on 2026-03-31"
+        else:
+            where = (
+                "no backend runs one: Azure Batch retired managed-image pools on 2026-03-31 and the "
+                "local backend runs VHDs (image_uris)"
+            )
         yield _pool_file(config).finding(
-            "warning",
-            "is a managed image; Azure Batch retired managed-image pools on 2026-03-31: "
-            "publish it as a Compute Gallery image version",
+            "error",
+            f"is a managed image; {where}: publish it as a Compute Gallery image version and use its id",
             path,
         )
     elif not _GALLERY_VERSION_RE.match(value):
@@ -138,6 +170,31 @@ def check_arm_image_id(config: ConfigSet) -> Iterable[Finding]:
             "must be a Compute Gallery image (version) id: /subscriptions/<id>/resourceGroups/<rg>/providers/"
             "Microsoft.Compute/galleries/<gallery>/images/<image>/versions/<version>",
             path,
+        )
+
+
+def check_vhds_on_azure(config: ConfigSet) -> Iterable[Finding]:
+    """``image_uris`` left the Batch API in 2017: on an Azure account they lead nowhere."""
+    image = _custom_image(config)
+    if image is None or not image.image_uris or not batch_backend(config).is_azure:
+        return
+    yield _pool_file(config).finding(
+        "warning",
+        "VHD image_uris serve the local backend only; Azure Batch takes a custom image only as an Azure "
+        "Compute Gallery image version: publish the VHD to a gallery and set arm_image_id to the version id",
+        (*CUSTOM_IMAGE, "image_uris"),
+    )
+
+
+def check_node_communication_mode(config: ConfigSet) -> Iterable[Finding]:
+    """``classic`` written for an Azure account: retired on 2026-03-31."""
+    effective = node_communication_mode(config)
+    if effective and effective["source"] == "set" and effective["mode"] == "classic" and effective["backend"] == "azure":
+        yield _pool_file(config).finding(
+            "error",
+            "classic was retired by Azure Batch on 2026-03-31: set simplified or remove the key (simplified "
+            "nodes need no inbound port, only outbound 443 to BatchNodeManagement.<region>)",
+            ("pool_specification", "node_communication_mode"),
         )
 
 
@@ -163,7 +220,7 @@ def _link_names(credentials: Credentials) -> str:
 
 
 def check_uri_storage_links(config: ConfigSet) -> Iterable[Finding]:
-    credentials = config.credentials
+    credentials = _credentials(config)
     pool = _pool_file(config)
     for index, uri in enumerate(_image_uris(config)):
         if has_query(uri):
@@ -185,7 +242,7 @@ def check_vhd_count(config: ConfigSet) -> Iterable[Finding]:
     image = _custom_image(config)
     if image is None or not image.image_uris:
         return
-    pool: PoolSpecification = config.pool
+    pool = _pool(config)
     vhds = len(image.image_uris)
     path = (*CUSTOM_IMAGE, "image_uris")
     message = vhd_shortfall_message(vhds, pool.vm_count.total, image.node_agent)
@@ -240,7 +297,7 @@ def check_node_agent(config: ConfigSet) -> Iterable[Finding]:
 def check_account_mode(config: ConfigSet) -> Iterable[Finding]:
     if _custom_image(config) is None:
         return
-    batch = config.credentials.batch
+    batch = _credentials(config).batch
     creds = config.files[ConfigKind.CREDENTIALS]
     if batch is None:
         return
@@ -260,11 +317,12 @@ def check_account_mode(config: ConfigSet) -> Iterable[Finding]:
 
 
 def check_storage_account_settings(config: ConfigSet) -> Iterable[Finding]:
-    name = config.general.batch_shipyard.storage_account_settings
-    if name not in config.credentials.storage:
+    name = _general(config).batch_shipyard.storage_account_settings
+    credentials = _credentials(config)
+    if name not in credentials.storage:
         yield config.files[ConfigKind.CONFIG].finding(
             "error",
-            f"'{name}' is not one of the credentials' storage links ({_link_names(config.credentials)})",
+            f"'{name}' is not one of the credentials' storage links ({_link_names(credentials)})",
             ("batch_shipyard", "storage_account_settings"),
         )
 
@@ -276,6 +334,12 @@ CONFIG_RULES: tuple[ConfigRule, ...] = (
     ConfigRule("pool.image_source", POOL, check_image_source, "exactly one of platform_image and custom_image"),
     ConfigRule("custom_image.source", POOL, check_custom_image_source, "exactly one of image_uris and arm_image_id"),
     ConfigRule("custom_image.arm_image_id", POOL, check_arm_image_id, "arm_image_id is a Compute Gallery image id"),
+    ConfigRule(
+        "custom_image.azure_vhd",
+        POOL_AND_CREDENTIALS,
+        check_vhds_on_azure,
+        "on an Azure Batch account, image_uris warn: publish to a Compute Gallery",
+    ),
     ConfigRule("custom_image.bare_uri", POOL, check_bare_uris, "image URIs are bare page-blob URIs, with no SAS"),
     ConfigRule(
         "custom_image.storage_link",
@@ -295,12 +359,32 @@ CONFIG_RULES: tuple[ConfigRule, ...] = (
         "custom images need a User Subscription Batch account",
     ),
     ConfigRule(
+        "pool.node_communication_mode",
+        POOL_AND_CREDENTIALS,
+        check_node_communication_mode,
+        "classic node communication is not set for an Azure Batch account",
+    ),
+    ConfigRule(
         "config.storage_link",
         (ConfigKind.CONFIG, ConfigKind.CREDENTIALS),
         check_storage_account_settings,
         "storage_account_settings names a credentials storage link",
     ),
 )
+
+
+def _skip_reason(config: ConfigSet, needs: tuple[ConfigKind, ...]) -> str | None:
+    """Why a rule cannot run: a file not given, a file that did not load, or one with errors."""
+    failed = [kind.value for kind in needs if kind in config.failed]
+    if failed:
+        return f"the {' and '.join(failed)} file{'s' * (len(failed) > 1)} did not load"
+    missing = [kind.value for kind in needs if kind not in config.files]
+    if missing:
+        return f"no {' or '.join(missing)} file given"
+    invalid = [kind.value for kind in needs if not config.has(kind)]
+    if invalid:
+        return f"the {' and '.join(invalid)} file{'s' * (len(invalid) > 1)} {'has' if len(invalid) == 1 else 'have'} errors"
+    return None
 
 
 def run_config_rules(
@@ -310,16 +394,13 @@ def run_config_rules(
     findings: list[Finding] = []
     skipped: list[SkippedRule] = []
     for rule in rules:
-        missing = [kind.value for kind in rule.needs if kind not in config.files]
-        if missing:
-            skipped.append(SkippedRule(rule.id, f"no {' or '.join(missing)} file given"))
-            continue
-        if not all(config.has(kind) for kind in rule.needs):
-            skipped.append(SkippedRule(rule.id, "a file it needs did not load"))
+        reason = _skip_reason(config, rule.needs)
+        if reason:
+            skipped.append(SkippedRule(rule.id, reason))
             continue
         try:
             findings.extend(replace(finding, check=rule.id) for finding in rule.run(config))
-        except Exception as exc:  # one broken rule must not hide the others
+        except Exception as exc:  # noqa: BLE001 -- one broken rule must not hide the others
             detail = redact(f"{type(exc).__name__}: {exc}")
             findings.append(Finding("error", f"check {rule.id} failed: {detail}", check=rule.id))
     return findings, skipped

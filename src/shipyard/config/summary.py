@@ -5,16 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.catalog.node_agents import get_node_agent
+from shipyard.config.backend import batch_backend, node_communication_mode
 from shipyard.config.loader import ConfigSet
 from shipyard.config.rules import nodes_per_vhd, required_vhd_count
 
 
 def summarize_pool(config: ConfigSet) -> dict[str, Any] | None:
-    """Pool id, image source, node counts, VHDs required vs given, node agent, requirements."""
+    """Pool id, image source, node counts, VHDs required vs given, node agent, requirements.
+
+    Also the Batch backend the credentials name and the node communication mode that applies,
+    with where it came from (``source``: ``set`` in pool.yaml, or the backend's ``default``).
+    """
     pool = config.pool
     if pool is None:
         return None
     vm = pool.vm_configuration
+    backend = batch_backend(config)
     scenario = pool.autoscale.scenario if pool.autoscale else None
     autoscale_max = scenario.maximum_vm_count.total if scenario and scenario.maximum_vm_count else None
     summary: dict[str, Any] = {
@@ -26,23 +32,29 @@ def summarize_pool(config: ConfigSet) -> dict[str, Any] | None:
             "autoscale_maximum": autoscale_max,
             "maximum": pool.max_node_count,
         },
-        "node_communication_mode": pool.node_communication_mode,
+        "batch_backend": {"kind": backend.kind, "reason": backend.reason},
+        "node_communication_mode": node_communication_mode(config),
         "image_source": None,
         "node_agent": None,
         "vhds": None,
         "requirements": [],
     }
     if vm.platform_image and not vm.custom_image:
-        image = vm.platform_image
+        platform = vm.platform_image
         summary["image_source"] = {
             "kind": "platform_image",
-            "publisher": image.publisher,
-            "offer": image.offer,
-            "sku": image.sku,
+            "publisher": platform.publisher,
+            "offer": platform.offer,
+            "sku": platform.sku,
         }
     elif vm.custom_image:
         image = vm.custom_image
-        kind = "image_uris" if image.image_uris is not None else "arm_image_id"
+        if image.image_uris is not None:
+            kind = "image_uris"
+        elif image.arm_image_id:
+            kind = "arm_image_id"
+        else:
+            kind = "none"  # neither key (a typo such as image_uri): the source rule says so
         summary["image_source"] = {"kind": f"custom_image.{kind}"}
         sku = get_node_agent(image.node_agent)
         summary["node_agent"] = {

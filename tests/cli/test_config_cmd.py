@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 POOL = """
 pool_specification:
   id: bigpool
@@ -28,18 +30,45 @@ credentials:
 """
 
 
+def rows(out: str) -> list[list[str]]:
+    """The findings table: its header, then one row per line, columns split on runs of spaces."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["level", "where"])
+    table = []
+    for line in lines[start:]:
+        if not line.strip() or line.startswith("config is "):
+            break
+        table.append(re.split(r"\s{2,}", line.strip(), maxsplit=4))
+    return table
+
+
 def test_invalid_pool_report(cli, write_config) -> None:
     directory = write_config(pool=POOL, credentials=CREDENTIALS)
     result = cli("config", "check", "--configdir", directory)
     assert result.code == 2
-    pool = directory / "pool.yaml"
-    lines = result.out.splitlines()
-    assert f"error: {pool}:7: pool_specification.vm_configuration.custom_image.image_uris[1]: image URIs must be bare, with no query string or SAS token: use https://acct1.blob.core.windows.net/vhds/img2.vhd" in lines
-    assert f"error: {pool}:5: pool_specification.vm_configuration.custom_image.image_uris: insufficient number of VHDs (2) supplied for 100 compute nodes. At least 3 VHDs are required." in lines
-    assert any(line.startswith("warning:") and "only an account_key is given" in line for line in lines)
-    assert any(line.startswith("VHDs") and "2 given, 3 required (40 nodes per VHD)" in line for line in lines)
+    pool, creds = directory / "pool.yaml", directory / "credentials.yaml"
+    ci = "pool_specification.vm_configuration.custom_image"
+    assert rows(result.out) == [
+        ["level", "where", "key", "rule", "message"],
+        ["error", f"{pool}:7", f"{ci}.image_uris[1]", "custom_image.bare_uri",
+         "image URIs must be bare, with no query string or SAS token: use https://acct1.blob.core.windows.net/vhds/img2.vhd"],
+        ["error", f"{pool}:5", f"{ci}.image_uris", "custom_image.vhd_count",
+         "insufficient number of VHDs (2) supplied for 100 compute nodes. At least 3 VHDs are required."],
+        ["warning", f"{pool}:5", f"{ci}.image_uris", "custom_image.azure_vhd",
+         "VHD image_uris serve the local backend only; Azure Batch takes a custom image only as an Azure Compute "
+         "Gallery image version: publish the VHD to a gallery and set arm_image_id to the version id"],
+        ["warning", f"{creds}:2", "credentials.batch", "custom_image.account_mode",
+         "custom images need a User Subscription Batch account, which authenticates with Azure AD only; only an "
+         "account_key is given (set pool_allocation_mode to say which mode the account is in)"],
+        ["skipped", "-", "-", "config.storage_link", "no config file given"],
+    ]
+    lines = [line.rstrip() for line in result.out.splitlines()]
+    assert "VHDs        2 given, 3 required (40 nodes per VHD)" in lines
+    assert "backend     azure (credentials.batch.account_service_url names an Azure Batch account)" in lines
+    assert "node comm   simplified (default for an Azure Batch account)" in lines
     assert any(line.startswith("requires") for line in lines)
-    assert lines[-1] == "config is invalid: 2 errors, 1 warning"
+    assert "config is" not in result.out  # the verdict of an invalid config is on stderr only
+    assert result.err == "shipyard: error: config is invalid: 2 errors, 2 warnings\n"
     everything = result.out + result.err
     for secret in ("DoNotPrintMe", "BatchAccountKeyNeverShown", "StorageKeyNeverShown"):
         assert secret not in everything
@@ -55,10 +84,17 @@ def test_raw_shape(cli, write_config) -> None:
     assert report["files"] == [{"kind": "pool", "file": str(directory / "pool.yaml")}]
     error = report["errors"][0]
     assert set(error) >= {"file", "line", "path", "message"}
-    assert {s["check"] for s in report["skipped"]} == {
-        "custom_image.storage_link", "custom_image.account_mode", "config.storage_link"
+    assert {s["check"]: s["reason"] for s in report["skipped"]} == {
+        "custom_image.azure_vhd": "no credentials file given",
+        "custom_image.storage_link": "no credentials file given",
+        "custom_image.account_mode": "no credentials file given",
+        "pool.node_communication_mode": "no credentials file given",
+        "config.storage_link": "no config or credentials file given",
     }
     assert report["summary"]["nodes"] == {"dedicated": 80, "low_priority": 20, "autoscale_maximum": None, "maximum": 100}
+    assert report["summary"]["node_communication_mode"] == {
+        "mode": "classic", "source": "default", "backend": "local", "reason": "default for the local backend"
+    }
     assert "DoNotPrintMe" not in result.out
 
 
@@ -70,4 +106,36 @@ def test_valid_config_exits_0(cli, write_config) -> None:
     )
     result = cli("config", "check", "--configdir", directory)
     assert result.code == 0, result.out
-    assert result.out.splitlines()[-1] == "config is valid, 1 warning"  # both VHDs in acct1
+    assert [row[3] for row in rows(result.out)[1:]] == ["custom_image.azure_vhd", "custom_image.distinct_accounts", "config.storage_link"]
+    assert result.out.splitlines()[-1] == "config is valid, 2 warnings"
+    assert result.err == ""
+
+
+def test_a_file_that_did_not_load_says_so(cli, write_config) -> None:
+    directory = write_config(pool=POOL.replace("  vm_size: STANDARD_D2_V2\n", "  vm_size: [STANDARD_D2_V2\n"), credentials=CREDENTIALS)
+    result = cli("config", "check", "--configdir", directory)
+    assert result.code == 2
+    table = rows(result.out)
+    assert table[1] == [
+        "error", f"{directory / 'pool.yaml'}:10", "-", "-",
+        "pool file did not load: invalid YAML: expected ',' or ']', but got ':' at line 10 "
+        "(while parsing a flow sequence opened at line 9)",
+    ]
+    skipped = {row[3]: row[4] for row in table if row[0] == "skipped"}
+    assert skipped["pool.image_source"] == "the pool file did not load"
+    assert skipped["custom_image.storage_link"] == "the pool file did not load"
+    assert "no pool file given" not in result.out
+    assert result.err == "shipyard: error: config is invalid: 1 error, 0 warnings\n"
+
+
+def test_classic_on_an_azure_account_is_an_error_and_the_summary_says_set(cli, write_config) -> None:
+    pool = POOL.replace("?sv=2024&sig=DoNotPrintMe", "").replace("dedicated: 80", "dedicated: 1") + "  node_communication_mode: classic\n"
+    result = cli("config", "check", "--configdir", write_config(pool=pool, credentials=CREDENTIALS))
+    assert result.code == 2
+    lines = [line.rstrip() for line in result.out.splitlines()]
+    assert "node comm   classic (set in pool_specification.node_communication_mode)" in lines
+    errors = [row for row in rows(result.out) if row[0] == "error"]
+    assert [(row[2], row[3]) for row in errors] == [("pool_specification.node_communication_mode", "pool.node_communication_mode")]
+    local = CREDENTIALS.replace("https://b.westus.batch.azure.com", "local://batch")
+    result = cli("config", "check", "--configdir", write_config(pool=pool, credentials=local))
+    assert "pool.node_communication_mode" not in [row[3] for row in rows(result.out) if row[0] == "error"]

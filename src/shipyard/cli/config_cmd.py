@@ -11,7 +11,7 @@ from shipyard.cli.options import Settings, global_options, pass_settings
 from shipyard.config.loader import load_config_set
 from shipyard.config.rules import run_config_rules
 from shipyard.config.summary import summarize_pool
-from shipyard.errors import ExitStatus, UsageError
+from shipyard.errors import ConfigError, ExitStatus, UsageError
 
 
 @click.group("config")
@@ -43,9 +43,35 @@ def _where(item: dict[str, Any]) -> str:
     where = item["file"] or ""
     if where and item["line"]:
         where += f":{item['line']}"
-    if item["path"]:
-        where += (": " if where else "") + item["path"]
-    return f"{where}: {item['message']}" if where else item["message"]
+    return where
+
+
+def _findings_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """One row per finding: level, file:line, key path, rule id, message; then the skipped rules."""
+    rows: list[tuple[str, str, str, str, str]] = []
+    for level in ("errors", "warnings"):
+        for item in report[level]:
+            rows.append((level[:-1], _where(item) or "-", item["path"] or "-", item.get("check") or "-", item["message"]))
+    for item in report["skipped"]:
+        rows.append(("skipped", "-", "-", item["check"], item["reason"]))
+    return rows
+
+
+def _render_findings(report: dict[str, Any]) -> None:
+    """The findings table: a header, then exactly one line per finding (never folded)."""
+    rows = _findings_rows(report)
+    if not rows:
+        return
+    header = ("level", "where", "key", "rule", "message")
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(4)]
+    styles = {"error": "red", "warning": "yellow", "skipped": "dim"}
+    for index, row in enumerate((header, *rows)):
+        text = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
+        render.line(text, style="bold" if index == 0 else styles[row[0]])
+
+
+def _mode_text(mode: dict[str, Any]) -> str:
+    return f"{mode['mode'] or 'unknown'} ({mode['reason']})"
 
 
 def _render_summary(summary: dict[str, Any]) -> None:
@@ -57,6 +83,8 @@ def _render_summary(summary: dict[str, Any]) -> None:
     source = summary["image_source"]
     if source and source["kind"] == "platform_image":
         rows.append(("image", f"platform image {source['publisher']}/{source['offer']}/{source['sku']}"))
+    elif source and source["kind"] == "custom_image.none":
+        rows.append(("image", "custom_image: neither image_uris nor arm_image_id"))
     elif source:
         rows.append(("image", source["kind"].replace(".", ": ")))
     agent = summary["node_agent"]
@@ -68,36 +96,45 @@ def _render_summary(summary: dict[str, Any]) -> None:
         rows.append(
             ("VHDs", f"{vhds['given']} given, {vhds['required']} required ({vhds['nodes_per_vhd']} nodes per VHD)")
         )
+    backend = summary["batch_backend"]
+    rows.append(("backend", f"{backend['kind'] or 'unknown'} ({backend['reason']})"))
+    rows.append(("node comm", _mode_text(summary["node_communication_mode"])))
     for requirement in summary["requirements"]:
         rows.append(("requires", requirement))
     render.table(None, ("", ""), rows, header=False)
+
+
+def _verdict(report: dict[str, Any]) -> str:
+    n_err, n_warn = len(report["errors"]), len(report["warnings"])
+    warnings = f"{n_warn} warning{'s' * (n_warn != 1)}"
+    if report["ok"]:
+        return f"config is valid, {warnings}"
+    return f"config is invalid: {n_err} error{'s' * (n_err != 1)}, {warnings}"
 
 
 @config_group.command("check")
 @global_options
 @pass_settings
 def check(settings: Settings) -> int:
-    """Load the config files, run every custom-image rule, and summarize the pool.
+    """Load the config files, run every config rule, and summarize the pool.
 
-    Exits 0 when valid and 2 when a file or a rule has an error.
+    stdout: the files, the pool summary and the findings table (one line per error, warning and
+    skipped rule), then the verdict when the config is valid. An invalid config ends with one
+    line on stderr, ``shipyard: error: config is invalid: N errors, M warnings``, and exit 2.
+    ``--raw``: the report as JSON on stdout, nothing on stderr; exit 0 or 2 as above.
     """
     report = build_report(settings)
     if settings.raw:
         render.emit_json(report)
-    else:
-        for item in report["files"]:
-            render.line(f"{item['kind']:<12} {item['file']}")
-        if report["summary"]:
-            render.line()
-            _render_summary(report["summary"])
-            render.line()
-        for item in report["errors"]:
-            render.line(f"error: {_where(item)}", style="red")
-        for item in report["warnings"]:
-            render.line(f"warning: {_where(item)}", style="yellow")
-        for item in report["skipped"]:
-            render.line(f"skipped: {item['check']}: {item['reason']}", style="dim")
-        n_err, n_warn = len(report["errors"]), len(report["warnings"])
-        verdict = "config is valid" if report["ok"] else f"config is invalid: {n_err} error{'s' * (n_err != 1)}"
-        render.line(f"{verdict}, {n_warn} warning{'s' * (n_warn != 1)}", style="bold")
-    return int(ExitStatus.OK if report["ok"] else ExitStatus.INVALID)
+        return int(ExitStatus.OK if report["ok"] else ExitStatus.INVALID)
+    for item in report["files"]:
+        render.line(f"{item['kind']:<12} {item['file']}")
+    if report["summary"]:
+        render.line()
+        _render_summary(report["summary"])
+    render.line()
+    _render_findings(report)
+    if not report["ok"]:
+        raise ConfigError(_verdict(report))
+    render.line(_verdict(report), style="bold")
+    return int(ExitStatus.OK)

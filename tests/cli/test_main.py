@@ -108,7 +108,9 @@ def test_configdir_from_environment(cli, write_config, monkeypatch: pytest.Monke
 def test_missing_explicit_file_is_exit_2_with_one_line(cli, tmp_path: Path) -> None:
     result = cli("config", "check", "--pool", tmp_path / "nope.yaml")
     assert result.code == 2
-    assert f"error: {tmp_path / 'nope.yaml'}: file not found" in result.out
+    row = [line.split(None, 4) for line in result.out.splitlines() if line.startswith("error ")]
+    assert row == [["error", str(tmp_path / "nope.yaml"), "-", "-", "pool file did not load: file not found"]]
+    assert result.err == "shipyard: error: config is invalid: 1 error, 0 warnings\n"
 
 
 def test_no_config_at_all_is_a_usage_error(cli) -> None:

@@ -203,7 +203,7 @@ def test_no_secret_in_any_output(
             assert secret not in everything, everything
             assert secret[:16] not in everything, everything
         assert "sig=" not in everything
-    assert "INFO shipyard.config.loader" in runs[0].err  # -v logging was on
+    assert f"{kind.value} file {directory}" in runs[0].err  # -v logging was on: the load was logged
     if not _may_be_valid(case_id):
         assert runs[1].json()["ok"] is False
 
@@ -223,7 +223,7 @@ def test_the_installed_entry_point_shows_no_secret(tmp_path: Path, form: str) ->
             check=False,
         )
         assert result.returncode == 2, result.stderr  # sa1 has no account: invalid in every form
-        loaded = "INFO shipyard.config.loader: loaded credentials file" in result.stderr
+        loaded = f"loaded credentials file {tmp_path}" in result.stderr
         assert loaded is (form == "a reused anchor"), result.stderr  # that one is valid YAML
         for secret in secrets:
             assert secret[:16] not in result.stdout + result.stderr

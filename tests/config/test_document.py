@@ -138,6 +138,8 @@ def test_duplicate_keys_name_key_path_and_both_lines_never_values(
     ("text", "message"),
     [
         ("a:\n  password: *Pa55word\n", "invalid YAML: found undefined alias (text not shown) at line 2"),
+        # document text that looks like one of the parser's token names is still document text
+        ("a:\n  password: *<hunter>\n", "invalid YAML: found undefined alias (text not shown) at line 2"),
         ('a:\n  password: "Pa55word\\q"\n', "invalid YAML: found unknown escape character (text not shown) at line 2 (while scanning a double-quoted scalar opened at line 2)"),
         ("a:\n  password: |Pa55word\n", "invalid YAML: expected chomping or indentation indicators, but found (text not shown) at line 2 (while scanning a block scalar opened at line 2)"),
         ("a:\n  password: !Pa55word%zz x\n", None),

@@ -23,9 +23,13 @@ from shipyard.errors import ConfigError
 
 # Quoted text inside a ruamel message: Python reprs ('x' or "x").
 _QUOTED_RE = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-# Quoted text that is the parser's own vocabulary, not the document's: token names such as
-# '<block end>' and the YAML indicator characters (and a tab) it expected or found.
-_SAFE_QUOTED_RE = re.compile(r"^(['\"])(<[a-z ]+>|[,\[\]{}:?\-#&*!|>%@`'\"]|\\t)\1$")
+# Quoted text that is the parser's own vocabulary, not the document's: ruamel's token names
+# ('<block end>' ...) and the YAML indicator characters (and a tab) it expected or found.
+_TOKENS = (
+    "alias|anchor|block end|block mapping start|block sequence start|byte order mark|comment|directive"
+    "|document end|document start|scalar|stream end|stream start|tag"
+)
+_SAFE_QUOTED_RE = re.compile(rf"^(['\"])(<(?:{_TOKENS})>|[,\[\]{{}}:?\-#&*!|>%@`'\"]|\\t)\1$")
 HIDDEN = "(text not shown)"
 _MAX_KEY = 80
 

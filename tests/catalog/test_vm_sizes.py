@@ -56,3 +56,30 @@ def test_sriov_and_amd() -> None:
     assert not vm_size_features("Standard_H16r").sriov_rdma
     assert vm_size_features("Standard_NV4as_v4").amd_gpu
     assert not vm_size_features("bogus size").known_form
+
+
+def test_every_size_in_the_feature_table_is_in_the_catalogue() -> None:
+    from shipyard.catalog.vm_sizes import is_known_vm_size, known_vm_sizes
+
+    assert len(known_vm_sizes()) > 500
+    for size in ("STANDARD_D2_V2", "Standard_NC6s_v3", "standard_hb120-16rs_v3", "NC24ads_A100_v4"):
+        assert is_known_vm_size(size), size
+    for size in ("Standard_NC6sv3", "Standard_NC6s_v9", "", "not a size", "Standard_D2_v2x"):
+        assert not is_known_vm_size(size), size
+
+
+def test_every_catalogued_size_parses_as_an_azure_size_name() -> None:
+    from shipyard.catalog.vm_sizes import known_vm_sizes
+
+    for spelled in known_vm_sizes().values():
+        assert spelled.startswith("Standard_"), spelled
+        assert vm_size_features(spelled).known_form, spelled
+
+
+def test_closest_sizes_to_a_typo() -> None:
+    from shipyard.catalog.vm_sizes import closest_vm_sizes
+
+    assert closest_vm_sizes("Standard_NC6sv3")[0] == "Standard_NC6s_v3"
+    assert closest_vm_sizes("standard_hb120rsv3")[0] == "Standard_HB120rs_v3"
+    assert closest_vm_sizes("Standard_D2_V5", count=1) == ["Standard_D2_v5"]
+    assert closest_vm_sizes("zzzz") == []

@@ -36,14 +36,14 @@ def test_rhel_facts(rhel_root: Path) -> None:
     assert facts.packages.version_of("openssh-server") == "8.7p1-34.el9"
     assert facts.services.is_enabled("sshd", "ssh") is True
     assert facts.binaries.has("docker") is False  # known absent
-    assert facts.kernel_modules is None  # no /lib/modules at all: unknown, not "no driver"
+    assert facts.kernel_modules.kernels == ()  # no /lib/modules at all: known absent (gpu.driver decides)
     assert facts.waagent.resource_mount_point() == "/mnt/resource"
 
 
 def test_empty_tree_is_mostly_unknown(tmp_path: Path) -> None:
     facts = collect_facts(DirectorySource(tmp_path), strict=True)
     assert facts.os is None and facts.node_agent is None and facts.packages is None
-    assert facts.kernel_modules is None
+    assert facts.kernel_modules.kernels == ()  # read, and there is no kernel: absent, not unknown
     assert facts.firewall.allows_inbound_tcp(22) is True  # no firewall configured at all
 
 

@@ -74,5 +74,8 @@ def test_default_kernel_is_newest_without_vmlinuz_link(ubuntu_root: Path) -> Non
     assert modules_of(ubuntu_root).default_kernel == "5.15.0-1053-azure"  # 1053 > 200 numerically
 
 
-def test_nothing_is_unknown(tmp_path: Path) -> None:
-    assert modules_of(tmp_path) is None
+def test_no_kernel_is_a_known_absence_not_unknown(tmp_path: Path) -> None:
+    facts = modules_of(tmp_path)
+    assert facts is not None
+    assert (facts.kernels, facts.default_kernel, facts.kernel()) == ((), None, None)
+    assert facts.has_module("nvidia") is None  # no kernel to have it

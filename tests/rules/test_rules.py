@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.trees import remove, write_executables, write_files, write_ubuntu_2204
+from fixtures.trees import UBUNTU_KERNEL, remove, write_executables, write_files, write_ubuntu_2204
 from shipyard.facts import collect_facts
 from shipyard.rules.context import PoolContext
 from shipyard.rules.evidence import Evidence, FormatProblem, ImageReport
 from shipyard.rules.registry import RULES, evaluate_rule, evaluate_rules
-from shipyard.rules.result import Severity, Status
+from shipyard.rules.result import CheckResult, Outcome, Severity, Status
 from shipyard.sources import DirectorySource
 
 Mutation = Callable[[Path], object]
@@ -73,6 +73,11 @@ D2 = {"vm_size": "Standard_D2s_v5"}
 RDMA_USERLAND = lambda root: write_executables(root, "/usr/bin/ibv_devinfo", "/usr/bin/ofed_info")  # noqa: E731
 RDMA_PACKAGES = lambda root: write_files(root, {"/var/lib/dpkg/status": (root / "var/lib/dpkg/status").read_text()  # noqa: E731
     + "\nPackage: rdma-core\nStatus: install ok installed\nArchitecture: amd64\nVersion: 39.0-1\n"})
+
+TYPO = {"vm_size": "Standard_NC6sv3"}  # Standard_NC6s_v3 mistyped
+NO_KERNEL = lambda root: remove(root, "/usr/lib/modules", "/boot")  # noqa: E731
+NVIDIA_DRIVER_PACKAGE = lambda root: write_files(root, {"/var/lib/dpkg/status": (root / "var/lib/dpkg/status").read_text()  # noqa: E731
+    + "\nPackage: nvidia-driver-535-server\nStatus: install ok installed\nArchitecture: amd64\nVersion: 535.161.08-0ubuntu2\n"})
 
 CASES: list[tuple[str, Mutation, dict, Status]] = [
     ("os.detected", nothing, {}, Status.PASS),
@@ -141,9 +146,29 @@ CASES: list[tuple[str, Mutation, dict, Status]] = [
     ("net.outbound", lambda r: write_files(r, {"/etc/default/ufw": 'DEFAULT_INPUT_POLICY="DROP"\nDEFAULT_OUTPUT_POLICY="DROP"\n'}),
      {}, Status.FAIL),
     ("disk.resource_mount", daemon_json(**{"data-root": "/mnt/docker"}), {}, Status.PASS),
-    ("disk.resource_mount", nothing, {}, Status.WARN),  # docker's data-root on the OS disk
+    ("disk.resource_mount", nothing, {}, Status.PASS),  # a stock image: /mnt, whatever docker's data-root
     ("disk.resource_mount", lambda r: write_files(r, {"/etc/waagent.conf": "ResourceDisk.Format=y\nResourceDisk.MountPoint=/data\n"}),
      {}, Status.FAIL),
+    ("docker.data_root", daemon_json(**{"data-root": "/mnt/docker"}), {}, Status.PASS),
+    ("docker.data_root", nothing, {}, Status.WARN),  # /var/lib/docker: on the OS disk
+    ("docker.data_root", lambda r: remove(r, "/etc/docker/daemon.json", "/usr/bin/dockerd", "/usr/bin/docker"), {},
+     Status.SKIP),
+    ("vm.size_known", nothing, {"vm_size": "Standard_NC6s_v3"}, Status.PASS),
+    ("vm.size_known", nothing, {"vm_size": "standard_d2_V2"}, Status.PASS),
+    ("vm.size_known", nothing, {"vm_size": "Standard_NC6sv3"}, Status.WARN),
+    ("vm.size_known", nothing, {}, Status.SKIP),
+    # a size not in the catalogue: the size-dependent rules cannot say, so they are unknown, not skipped
+    ("gpu.driver", nothing, TYPO, Status.UNKNOWN),
+    ("gpu.container_runtime", nothing, TYPO, Status.UNKNOWN),
+    ("rdma.driver", nothing, TYPO, Status.UNKNOWN),
+    ("rdma.userland", nothing, TYPO, Status.UNKNOWN),
+    # no kernel, no NVIDIA driver package, no nvidia-smi: no driver at all
+    ("gpu.driver", NO_KERNEL, GPU, Status.FAIL),
+    ("gpu.driver", NO_KERNEL, {"vm_size": "Standard_NC6s_v3"}, Status.FAIL),
+    # no kernel, but a driver package: whether a module will exist for the kernel cannot be decided
+    ("gpu.driver", chain(NO_KERNEL, NVIDIA_DRIVER_PACKAGE), GPU, Status.UNKNOWN),
+    # a module for an older kernel only, no package: the boot kernel has none
+    ("gpu.driver", lambda r: remove(r, f"/usr/lib/modules/{UBUNTU_KERNEL}"), GPU, Status.FAIL),
 ]
 
 
@@ -206,8 +231,72 @@ def test_every_rule_has_id_fix_and_pass_and_fail_cases() -> None:
         assert r.id.count(".") == 1 and r.id == r.id.lower()
     cases = [(c[0], c[3]) for c in CASES] + [(c[0], c[2]) for c in FORMAT_CASES]
     for r in RULES:
+        failing = Status.FAIL if r.severity is Severity.ERROR else Status.WARN
         assert (r.id, Status.PASS) in cases, f"{r.id} has no passing case"
-        assert (r.id, Status.FAIL) in cases, f"{r.id} has no failing case"
+        assert (r.id, failing) in cases, f"{r.id} has no failing case"
+
+
+def consistent(result: CheckResult, rule_severity: Severity) -> bool:
+    """A result's severity says how much its status weighs: fail is an error, warn and unknown are
+    warnings (what ``--fail-level warning`` adds), pass and skip carry the rule's own severity."""
+    if result.status is Status.FAIL:
+        return result.severity is Severity.ERROR and rule_severity is Severity.ERROR
+    if result.status in (Status.WARN, Status.UNKNOWN):
+        return result.severity is Severity.WARNING
+    return result.severity is rule_severity
+
+
+@pytest.mark.parametrize(("rule_id", "mutate", "pool", "expected"), CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_every_result_in_the_table_has_a_severity_that_agrees_with_its_status(
+    tmp_path: Path, ubuntu: Path, rule_id: str, mutate: Mutation, pool: dict, expected: Status
+) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(ubuntu, root, symlinks=True)
+    mutate(root)
+    evidence = Evidence(facts=collect_facts(DirectorySource(root), strict=True))
+    for result in evaluate_rules(evidence, ctx(**pool)):
+        assert consistent(result, rule(result.id).severity), result.as_dict()
+        assert result.fails_at(Severity.WARNING) is (result.status in (Status.FAIL, Status.WARN, Status.UNKNOWN))
+        assert result.fails_at(Severity.ERROR) is (result.status is Status.FAIL)
+
+
+def test_a_warning_level_failure_is_a_warn_with_warning_severity() -> None:
+    from dataclasses import replace
+
+    from shipyard.facts.model import Facts
+
+    strict = replace(rule("docker.installed"), severity=Severity.WARNING)
+    result = evaluate_rule(strict, Evidence(facts=Facts()), PoolContext())
+    assert (result.status, result.severity) == (Status.UNKNOWN, Severity.WARNING)
+    failing = replace(strict, evaluate=lambda e, p: Outcome.bad("found nothing"))
+    result = evaluate_rule(failing, Evidence(facts=Facts()), PoolContext())
+    assert (result.status, result.severity) == (Status.WARN, Severity.WARNING)
+    assert result.as_dict()["severity"] == "warning"
+    caveat = replace(rule("docker.installed"), evaluate=lambda e, p: Outcome.warn("passed, with a caveat"))
+    result = evaluate_rule(caveat, Evidence(facts=Facts()), PoolContext())
+    assert (result.status, result.severity) == (Status.WARN, Severity.WARNING)
+    with pytest.raises(ValueError, match="severity"):
+        CheckResult("x.y", Status.WARN, Severity.ERROR, "found", "fix")
+
+
+def test_unknown_vm_size_names_the_closest_known_sizes(ubuntu: Path) -> None:
+    evidence = Evidence(facts=collect_facts(DirectorySource(ubuntu), strict=True))
+    result = evaluate_rule(rule("vm.size_known"), evidence, ctx(**TYPO))
+    assert "Standard_NC6sv3 is not a known Azure VM size" in result.message
+    assert "Standard_NC6s_v3" in result.message.split("closest:")[1]
+    gpu = evaluate_rule(rule("gpu.driver"), evidence, ctx(**TYPO))
+    assert "Standard_NC6sv3" in gpu.message and "not a known VM size" in gpu.message
+
+
+def test_no_driver_at_all_names_all_three_absences(tmp_path: Path, ubuntu: Path) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(ubuntu, root, symlinks=True)
+    NO_KERNEL(root)
+    result = evaluate_rule(rule("gpu.driver"), Evidence(facts=collect_facts(DirectorySource(root), strict=True)), ctx(**GPU))
+    assert result.status is Status.FAIL
+    assert "no kernel" in result.message and "no NVIDIA driver package" in result.message
+    assert "nvidia-smi" in result.message
 
 
 def test_unknown_facts_are_unknown_never_pass() -> None:

@@ -4,12 +4,20 @@ Azure size names follow ``Standard_<family><vcpus>[-<constrained>]<features>[_<a
 the feature letter ``r`` marks RDMA on the H and N families, and A8/A9 are the classic RDMA sizes.
 GPU families are NC, ND, NV (and NCC); the AMD-GPU sizes among them (NVv4, NGads, MI300X) have no
 NVIDIA driver to check.
+
+A name that parses is not necessarily a size Azure offers: ``vm_sizes.json`` lists the sizes
+shipyard knows, and a size outside it has unknown features (``is_known_vm_size``,
+``closest_vm_sizes``).
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 _SIZE_RE = re.compile(
     r"^(?P<family>[a-z]+)(?P<vcpus>\d+)(?:-\d+)?(?P<features>[a-z]*)(?:_(?P<rest>[a-z0-9_]+))?$"
@@ -55,3 +63,27 @@ def vm_size_features(vm_size: str) -> VmSizeFeatures:
     # H16r/H16mr are legacy Network Direct; NCv3/NDv2 and newer "r" sizes use SR-IOV as well
     sriov = rdma and (family in _SRIOV_RDMA_FAMILIES or (family in ("nc", "nd") and bool(rest)))
     return VmSizeFeatures(name, True, gpu_family and not amd, amd, rdma, sriov)
+
+
+@cache
+def known_vm_sizes() -> dict[str, str]:
+    """Every size in the catalogue: normalised name -> the name as Azure spells it."""
+    text = resources.files("shipyard.catalog").joinpath("vm_sizes.json").read_text("utf-8")
+    return {normalise_vm_size(size): size for series in json.loads(text)["series"] for size in series["sizes"]}
+
+
+def is_known_vm_size(vm_size: str) -> bool:
+    """Whether the size is in the catalogue (case and the ``Standard_`` prefix do not matter)."""
+    return normalise_vm_size(vm_size) in known_vm_sizes()
+
+
+def closest_vm_sizes(vm_size: str, count: int = 3) -> list[str]:
+    """The catalogue's sizes closest to ``vm_size`` by spelling, best first, as Azure spells them."""
+    known = known_vm_sizes()
+    name = normalise_vm_size(vm_size)
+    matches = difflib.get_close_matches(name, list(known), n=count, cutoff=0.6)
+    if not matches:  # nothing close in spelling: the sizes of the same family, if any
+        family = _SIZE_RE.match(name)
+        prefix = family["family"] if family else name[:2]
+        matches = sorted(n for n in known if prefix and n.startswith(prefix))[:count]
+    return [known[m] for m in matches]

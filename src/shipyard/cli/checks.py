@@ -20,9 +20,19 @@ _STYLES = {
 }
 
 
+def non_empty_vm_size(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--vm-size ""`` is a usage error (exit 2), not "no size": it would turn the GPU rules off."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty (an Azure VM size name, e.g. Standard_NC6s_v3)")
+    return value.strip() if value is not None else None
+
+
 def check_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--vm-size", metavar="SIZE", help="VM size to check for (default: the pool's vm_size)."),
+        click.option(
+            "--vm-size", metavar="SIZE", callback=non_empty_vm_size,
+            help="VM size to check for (default: the pool's vm_size).",
+        ),
         click.option("--node-agent", metavar="SKU", help="Node agent SKU id (default: the pool's node_agent)."),
         click.option(
             "--skip-check", "skip_checks", metavar="ID", multiple=True, help="Report this rule as skipped (repeatable)."
@@ -48,12 +58,26 @@ def validate_skips(skip_checks: tuple[str, ...]) -> None:
         raise UsageError(f"--skip-check: unknown rule id {', '.join(unknown)} (ids: {', '.join(RULE_IDS)})")
 
 
-def render_results(subject_key: str, subject: str, results: list[CheckResult], fail_level: str, raw: bool) -> int:
+MODE_LINES = {
+    "live": "live: the running system's files plus runtime probes (/proc, the docker socket, nvidia-smi)",
+    "offline": "offline: the tree's files only, as for an image; runtime probes run only on the live /",
+}
+
+
+def render_results(
+    subject_key: str, subject: str, results: list[CheckResult], fail_level: str, raw: bool, *, mode: str | None = None
+) -> int:
+    """The results as a table (or JSON with ``raw``); ``mode`` (live/offline) is shown when given."""
     level = Severity(fail_level)
     failed = any(r.fails_at(level) for r in results)
     if raw:
-        render.emit_json({subject_key: subject, "ok": not failed, "checks": [r.as_dict() for r in results]})
+        head: dict[str, Any] = {subject_key: subject}
+        if mode is not None:
+            head["mode"] = mode
+        render.emit_json({**head, "ok": not failed, "checks": [r.as_dict() for r in results]})
     else:
+        if mode is not None:
+            render.line(f"mode: {MODE_LINES[mode]}")
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False, show_header=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shipyard.catalog.vm_sizes import vm_size_features
+from shipyard.catalog.vm_sizes import is_known_vm_size, vm_size_features
 
 
 @dataclass(frozen=True)
@@ -13,6 +13,8 @@ class PoolContext:
 
     known: bool = False  # a pool spec (or --vm-size) was given
     vm_size: str | None = None
+    # the size is in the VM size catalogue; None: no size given. An unknown size leaves gpu/rdma None.
+    vm_size_known: bool | None = None
     node_agent: str | None = None
     gpu: bool | None = None
     rdma: bool | None = None
@@ -29,12 +31,14 @@ class PoolContext:
         pool = getattr(config, "pool", None)
         general = getattr(config, "general", None)
         remote_fs = getattr(config, "remote_fs", None)
-        size = vm_size or (pool.vm_size if pool else None)
+        # --vm-size wins; pool.yaml's vm_size goes through the same catalogue check, even when empty
+        size = vm_size if vm_size is not None else (pool.vm_size if pool else None)
         agent = node_agent
         if agent is None and pool and pool.vm_configuration.custom_image:
             agent = pool.vm_configuration.custom_image.node_agent
         gpu = rdma = sriov = None
-        if size:
+        size_known = None if size is None else is_known_vm_size(size)
+        if size is not None and size_known:
             features = vm_size_features(size)
             gpu, rdma, sriov = features.nvidia_gpu, features.rdma, features.sriov_rdma
         if pool and pool.gpu and pool.gpu.nvidia_driver:
@@ -56,8 +60,9 @@ class PoolContext:
             rac = pool.remote_access_control
             ssh = not ("*" in (rac.deny or []) and not rac.allow)
         return cls(
-            known=bool(pool) or bool(vm_size),
+            known=bool(pool) or vm_size is not None,
             vm_size=size,
+            vm_size_known=size_known,
             node_agent=agent,
             gpu=gpu,
             rdma=rdma,

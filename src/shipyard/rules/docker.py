@@ -33,7 +33,7 @@ def _enabled(evidence: Evidence, pool: PoolContext) -> Outcome:
     if not services.is_present("docker.service", "docker.socket"):
         return Outcome.bad("no docker.service unit")
     unit = services.unit("docker.service") or services.unit("docker.socket")
-    return boot_outcome(services.is_enabled("docker.service", "docker.socket"), "docker", unit.via)
+    return boot_outcome(services.is_enabled("docker.service", "docker.socket"), "docker", unit.via if unit else None)
 
 
 def _socket(evidence: Evidence, pool: PoolContext) -> Outcome:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from shipyard.redact import redact
-from shipyard.rules import accelerators, docker, host, image, ssh, storage
+from shipyard.rules import accelerators, docker, host, image, ssh, storage, vm
 from shipyard.rules.base import Rule
 from shipyard.rules.context import PoolContext
 from shipyard.rules.evidence import Evidence
@@ -15,6 +15,7 @@ RULES: tuple[Rule, ...] = (
     *image.RULES,
     *docker.RULES,
     *ssh.RULES,
+    *vm.RULES,
     *accelerators.RULES,
     *storage.RULES,
     *host.RULES,
@@ -26,15 +27,12 @@ def evaluate_rule(rule: Rule, evidence: Evidence, pool: PoolContext) -> CheckRes
     try:
         reason = rule.applies(evidence, pool)
         if reason is not None:
-            return CheckResult(rule.id, Status.SKIP, rule.severity, f"skipped: {reason}", rule.fix)
+            return CheckResult.of(rule.id, Status.SKIP, rule.severity, f"skipped: {reason}", rule.fix)
         outcome = rule.evaluate(evidence, pool)
-    except Exception as exc:  # one broken rule must not hide the others
+    except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
         message = redact(f"rule {rule.id} raised {type(exc).__name__}: {exc}")
-        return CheckResult(rule.id, Status.FAIL, Severity.ERROR, message, rule.fix)
-    status = outcome.status
-    if status is Status.FAIL and rule.severity is Severity.WARNING:
-        status = Status.WARN
-    return CheckResult(rule.id, status, rule.severity, outcome.message, rule.fix)
+        return CheckResult.of(rule.id, Status.FAIL, Severity.ERROR, message, rule.fix)
+    return CheckResult.of(rule.id, outcome.status, rule.severity, outcome.message, rule.fix)
 
 
 def evaluate_rules(
@@ -45,7 +43,7 @@ def evaluate_rules(
     results = []
     for rule in rules:
         if rule.id in skipped:
-            results.append(CheckResult(rule.id, Status.SKIP, rule.severity, "skipped: --skip-check", rule.fix))
+            results.append(CheckResult.of(rule.id, Status.SKIP, rule.severity, "skipped: --skip-check", rule.fix))
         else:
             results.append(evaluate_rule(rule, evidence, pool))
     return results

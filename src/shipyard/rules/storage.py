@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shipyard.rules.base import Rule, binary_state
+from shipyard.rules.base import Applies, Evaluate, Rule, binary_state
 from shipyard.rules.context import PoolContext
 from shipyard.rules.evidence import Evidence
 from shipyard.rules.result import Outcome, Severity, Status
@@ -10,11 +10,13 @@ from shipyard.rules.result import Outcome, Severity, Status
 
 def _tools(evidence: Evidence, needed: dict[str, tuple[str, ...]]) -> Outcome:
     """Each key is a role, satisfied by any of its binaries."""
-    found, missing, unknown = [], [], []
+    found: list[str] = []
+    missing: list[str] = []
+    unknown: list[str] = []
     for role, names in needed.items():
         state, path = binary_state(evidence, *names)
         if state:
-            found.append(path)
+            found.append(path or role)
         elif state is False:
             missing.append(role)
         else:
@@ -26,7 +28,7 @@ def _tools(evidence: Evidence, needed: dict[str, tuple[str, ...]]) -> Outcome:
     return Outcome.ok(f"found {', '.join(found)}")
 
 
-def _applies_cluster(kind: str):
+def _applies_cluster(kind: str) -> Applies:
     def applies(evidence: Evidence, pool: PoolContext) -> str | None:
         if kind in pool.storage_cluster_types or "unknown" in pool.storage_cluster_types:
             return None
@@ -43,7 +45,7 @@ def _applies_gluster_on_compute(evidence: Evidence, pool: PoolContext) -> str | 
     return None if pool.glusterfs_on_compute else "no glusterfs_on_compute shared data volume"
 
 
-def _cluster_client(kind: str, needed: dict[str, tuple[str, ...]]):
+def _cluster_client(kind: str, needed: dict[str, tuple[str, ...]]) -> Evaluate:
     def evaluate(evidence: Evidence, pool: PoolContext) -> Outcome:
         outcome = _tools(evidence, needed)
         if kind in pool.storage_cluster_types or outcome.status is not Status.FAIL:

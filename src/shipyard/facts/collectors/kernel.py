@@ -95,8 +95,9 @@ def _config_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and line.strip()[0] not in "#;"]
 
 
-def collect_kernel_modules(source: FileSource) -> KernelModuleFacts | None:
-    """Per-kernel watched modules, boot-time loads and blacklists; None with no module tree."""
+def collect_kernel_modules(source: FileSource) -> KernelModuleFacts:
+    """Per-kernel watched modules, boot-time loads and blacklists. A tree with no kernel is a
+    known absence (no ``kernels``), not unknown: unreadable files raise instead."""
     kernels: dict[str, KernelFacts] = {}
     for root in MODULE_ROOTS:
         for version in list_optional(source, root):
@@ -118,9 +119,7 @@ def collect_kernel_modules(source: FileSource) -> KernelModuleFacts | None:
         files.append(path)
         for line in _config_lines(read_optional(source, path) or ""):
             words = line.split()
-            if words[0] == "blacklist" and len(words) > 1:
-                blacklisted.append(words[1].replace("-", "_"))
-            elif _BLOCKING_INSTALL.match(line):
+            if (words[0] == "blacklist" and len(words) > 1) or _BLOCKING_INSTALL.match(line):
                 blacklisted.append(words[1].replace("-", "_"))
     for path in ["/etc/default/grub", *_config_files(source, ("/etc/default/grub.d",), ".cfg")]:
         text = read_optional(source, path)
@@ -128,8 +127,6 @@ def collect_kernel_modules(source: FileSource) -> KernelModuleFacts | None:
             files.append(path)
             for names in _CMDLINE_BLACKLIST.findall("\n".join(_config_lines(text))):
                 blacklisted += [n.replace("-", "_") for n in names.split(",") if n]
-    if not kernels and not files:
-        return None
     versions = sorted(kernels, key=_version_key)
     return KernelModuleFacts(
         kernels=tuple(kernels[v] for v in versions),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from shipyard.cli.checks import check_options, render_results, validate_skips
+from shipyard.cli.checks import check_options, non_empty_vm_size, render_results, validate_skips
 from shipyard.cli.options import Settings, global_options, pass_settings
 from shipyard.errors import UsageError
 
@@ -89,17 +89,19 @@ def azurefile_setup(config, root: str, shared_dir: Path, state_dir: Path):
 def check(
     settings: Settings, root: str, vm_size: str | None, node_agent: str | None, skip_checks: tuple[str, ...], fail_level: str
 ) -> int:
-    """Evaluate the custom-image rules on this node: its files plus live probes.
+    """Evaluate the custom-image rules on this node: its files, plus runtime probes on the live /.
 
-    Exits 0 when no result at or above the fail level fails, 1 when one does.
+    On any other --root (an unpacked image, a chroot) the check is offline: the rules read the
+    tree's files only, as `image check` does. Exits 0 when no result at or above the fail level
+    fails, 1 when one does.
     """
-    from shipyard.node.check import check_node
+    from shipyard.node.check import check_mode, check_node
 
     validate_skips(skip_checks)
     if not Path(root).is_dir():
         raise UsageError(f"--root {root}: not a directory")
     results = check_node(root, pool_context(settings, vm_size, node_agent), skip=skip_checks)
-    return render_results("root", root, results, fail_level, settings.raw)
+    return render_results("root", root, results, fail_level, settings.raw, mode=check_mode(root))
 
 
 @node_group.command("prep")
@@ -107,7 +109,7 @@ def check(
 @click.option("--state-dir", metavar="DIR",
               help="Where the marker goes [default: $AZ_BATCH_NODE_ROOT_DIR/volatile/shipyard, else "
                    "/var/lib/shipyard; for a --root other than /: ROOT/var/lib/shipyard].")
-@click.option("--vm-size", metavar="SIZE", help="VM size (default: the pool's vm_size).")
+@click.option("--vm-size", metavar="SIZE", callback=non_empty_vm_size, help="VM size (default: the pool's vm_size).")
 @click.option("--node-agent", metavar="SKU", help="Node agent SKU id (default: the pool's node_agent).")
 @click.option("--shared-dir", metavar="DIR", help="Where volumes are mounted [default: $AZ_BATCH_NODE_SHARED_DIR].")
 @click.option("--force", is_flag=True, help="Check again even if a marker says the node is prepared.")

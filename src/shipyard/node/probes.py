@@ -1,8 +1,9 @@
 """Runtime probes of a live node: what only a running system can tell.
 
 ``/proc``, ``/sys`` and ``/dev`` are read through the same ``FileSource`` as every other fact,
-so tests point ``--root`` at a directory with fake ones. Commands (``nvidia-smi``) and the docker
-socket are only tried when the root is the real ``/``.
+so tests point them at a directory with fake ones. Only ``node check`` on the live ``/`` probes
+(``shipyard.node.check``); commands (``nvidia-smi``) and the docker socket are only tried with
+``live=True``.
 """
 
 from __future__ import annotations
@@ -105,8 +106,11 @@ def docker_ping(socket_path: str = "/var/run/docker.sock", timeout_s: float = 5.
     return len(status) >= 2 and status[0].startswith(b"HTTP/") and status[1] == b"200"
 
 
-def probe_runtime(source: FileSource, *, live: bool, runner: Runner = run_command) -> RuntimeProbes:
-    """Probe the node behind ``source``. ``live``: the source is this machine's real root."""
+def probe_runtime(
+    source: FileSource, *, live: bool, runner: Runner = run_command, docker_socket_path: str = "/var/run/docker.sock"
+) -> RuntimeProbes:
+    """Probe the node behind ``source``. ``live``: run commands and ping the docker socket at
+    ``docker_socket_path`` (the host path of the source's ``/var/run/docker.sock``)."""
     modules = loaded_modules(source)
     nvidia_loaded = None if modules is None else any(m == "nvidia" or m.startswith("nvidia_") for m in modules)
     smi_ok = None
@@ -116,7 +120,7 @@ def probe_runtime(source: FileSource, *, live: bool, runner: Runner = run_comman
             code, output = runner(["nvidia-smi", "-L"])
             smi_ok = code == 0
             log.info("nvidia-smi -L: exit %s: %s", code, output[:200])
-        docker_responds = docker_ping()
+        docker_responds = docker_ping(docker_socket_path)
     uverbs = None
     if source.exists("/dev") or source.exists("/sys/class/infiniband"):
         uverbs = source.exists("/dev/infiniband/uverbs0")

@@ -9,6 +9,7 @@ from typing import TextIO
 from shipyard.redact import redact
 
 LOGGER_NAME = "shipyard"
+SDK_LOGGERS = ("azure",)  # azure-core, azure-identity, azure-storage: quiet unless shipyard asks
 
 
 class RedactingFilter(logging.Filter):
@@ -46,9 +47,19 @@ def configure_logging(level: int) -> None:
         logger.addHandler(StderrHandler())
 
 
+def quiet_sdk_logging() -> None:
+    """Keep the Azure SDKs' own warnings (multi-line, e.g. every credential DefaultAzureCredential
+    tried) off stderr: the error they lead to is reported by shipyard as one line."""
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def reset_logging() -> None:
-    """Undo :func:`configure_logging`: the end of one CLI invocation (tests run many in-process)."""
+    """Undo :func:`configure_logging` and :func:`quiet_sdk_logging`: the end of one CLI
+    invocation (tests run many in-process)."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in [h for h in logger.handlers if isinstance(h, StderrHandler)]:
         logger.removeHandler(handler)
     logger.setLevel(logging.NOTSET)
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)

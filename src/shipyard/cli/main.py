@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: list[str], settings: Settings) -> int:
+    from shipyard.logs import quiet_sdk_logging
+
+    quiet_sdk_logging()  # the SDKs' multi-line warnings never reach stderr; our one line says it
     try:
         result: Any = cli.main(args=args, prog_name="shipyard", standalone_mode=False, obj=settings)
     except ShipyardError as exc:

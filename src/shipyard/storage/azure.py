@@ -139,6 +139,13 @@ class AzurePageBlobStore:
         where = f"storage account '{self.account}'"
         code = getattr(exc, "error_code", None) or ""
         status = getattr(exc, "status_code", None)
+        if isinstance(exc, ClientAuthenticationError) and getattr(exc, "response", None) is None:
+            # raised here, not by the service: the credential found no token to send
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return StorageError(
+                redact(f"{what}: no Azure AD token for {where} ({first})", self._secrets),
+                hint="sign in (az login), give this machine a managed identity, or give the link an account_key",
+            )
         if (
             isinstance(exc, ClientAuthenticationError)
             or code in _AUTH_CODES

@@ -15,6 +15,7 @@ from typing import Any
 
 from azure.core.exceptions import (
     ServiceRequestError,
+    ServiceResponseError,
     ServiceRequestTimeoutError,
     ServiceResponseTimeoutError,
 )
@@ -62,7 +63,8 @@ def failure_reason(error: BaseException, *, connect_timeout_s: float | None = No
 class TransientOnlyRetry(ExponentialRetry):
     """The SDK's exponential retry, capped, never for a 4xx response, and logged at INFO.
 
-    The SDK's own policy also retries 408 and some 4xx copy-source errors; shipyard does not.
+    The SDK's own policy also retries 408 and some 4xx copy-source errors, and any error a policy
+    raises on this side (a credential that found no token); shipyard does not.
     Backoff: ``initial_backoff_s * 2**n`` with ±25 % jitter, at most ``max_backoff_s``.
     A failure that is given up on carries ``shipyard_attempts`` (how many tries were made).
     """
@@ -119,6 +121,8 @@ class TransientOnlyRetry(ExponentialRetry):
         status = getattr(response, "status_code", None)
         if status is not None and 400 <= status < 500:
             return False
+        if error is not None and not isinstance(error, (ServiceRequestError, ServiceResponseError)):
+            return False  # raised on this side (no token, a signing error): trying again cannot help
         retrying = super().increment(settings, request, response=response, error=error)
         if error is not None:
             reason = failure_reason(
@@ -133,7 +137,7 @@ class TransientOnlyRetry(ExponentialRetry):
         )
         if not retrying and error is not None:
             with contextlib.suppress(AttributeError):  # an exception type with __slots__
-                error.shipyard_attempts = settings["count"] + 1
+                setattr(error, "shipyard_attempts", settings["count"] + 1)  # noqa: B010 - read by AzurePageBlobStore
         return bool(retrying)
 
     def sleep(self, settings: dict[str, Any], transport: Any) -> None:

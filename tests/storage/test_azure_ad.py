@@ -20,6 +20,7 @@ import logging
 import os
 import ssl
 import subprocess
+import sys
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -359,3 +360,11 @@ def test_no_token_is_one_line_that_says_so(fake: FakeAzure, cli, write_config) -
     )
     assert fake.requests == []  # nothing unsigned was sent
     assert len(fake.token_requests) == 1  # asked once: no token is not a transient failure, never retried
+    # a real process, where no test harness catches log records: the SDK's own multi-line warning
+    # (every credential DefaultAzureCredential tried) stays off stderr
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from shipyard.cli.main import main; sys.exit(main(sys.argv[1:]))",
+         "image", "replicate", "--configdir", str(configdir)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (1, result.out, result.err)

@@ -319,3 +319,46 @@ def test_each_request_is_logged_at_debug_without_its_query_or_headers(scripted, 
         ("DEBUG", f"PUT {uri} (comp=page): 201"),
     ]
     assert "Authorization" not in caplog.text and "SharedKey" not in caplog.text
+
+
+def test_a_host_name_that_does_not_exist_fails_at_once(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    real = socket.getaddrinfo
+
+    def resolver(host, *args, **kwargs):
+        if host == "acct.blob.shipyard-test.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    caplog.set_level(logging.INFO, logger="shipyard")
+    link = StorageLink(account="acct", account_key=WRONG_KEY, endpoint="shipyard-test.invalid")
+    store = AzurePageBlobStore(link)  # the default budget and backoff: a retry would wait a second
+    with pytest.raises(StorageError) as caught:
+        store.ensure_container("vhds")
+    assert str(caught.value) == (
+        "creating container 'vhds': cannot reach storage account 'acct' at https://acct.blob.shipyard-test.invalid: "
+        "the host name does not exist (1 attempt)"
+    )
+    assert not [r for r in caplog.records if r.getMessage().startswith("retrying")]
+
+
+def test_a_resolver_that_does_not_answer_is_retried(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    calls: list[str] = []
+
+    def resolver(host, *args, **kwargs):
+        calls.append(host)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    caplog.set_level(logging.INFO, logger="shipyard")
+    link = StorageLink(account="acct", account_key=WRONG_KEY, endpoint="core.windows.net")
+    with pytest.raises(StorageError) as caught:
+        AzurePageBlobStore(link, initial_backoff_s=0).ensure_container("vhds")
+    assert str(caught.value).endswith(": the host name does not resolve (DNS unavailable) (3 attempts)")
+    assert calls == ["acct.blob.core.windows.net"] * 3
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert retries == [
+        "retrying PUT https://acct.blob.core.windows.net/vhds after the host name does not resolve (DNS unavailable) "
+        f"(retry {n} of 2, waiting 0.0 s)"
+        for n in (1, 2)
+    ]

@@ -3,7 +3,8 @@
 It is also where a stalled connection is bounded: a connection that cannot be made or a request
 that gets no answer (each capped by the client's ``connection_timeout``/``read_timeout``) is
 retried at most ``retry_connect`` times, fewer than a 503 is (the service said "busy"; a silent
-endpoint says nothing, and waiting on it longer helps nobody).
+endpoint says nothing, and waiting on it longer helps nobody). A host name the resolver says does
+not exist is not retried at all; a resolver that does not answer is.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from shipyard.redact import redact, strip_query
 log = logging.getLogger("shipyard.storage.azure")
 
 DEFAULT_CONNECT_RETRIES = 2
+NO_SUCH_HOST = "the host name does not exist"  # the resolver said so: retrying cannot help
 _REASON = "shipyard_reason"
 
 
@@ -43,10 +45,11 @@ def failure_reason(error: BaseException, *, connect_timeout_s: float | None = No
     if "read timed out" in lowered:
         return f"no answer within {read_timeout_s:g} s" if read_timeout_s else "no answer in time"
     for needle, phrase in (
-        ("name or service not known", "the host name does not resolve"),
-        ("nodename nor servname", "the host name does not resolve"),
+        ("name or service not known", NO_SUCH_HOST),
+        ("nodename nor servname", NO_SUCH_HOST),
+        ("no address associated with hostname", NO_SUCH_HOST),
         ("temporary failure in name resolution", "the host name does not resolve (DNS unavailable)"),
-        ("getaddrinfo failed", "the host name does not resolve"),
+        ("getaddrinfo failed", "the host name does not resolve (DNS failed)"),
         ("connection refused", "connection refused"),
         ("connection reset", "connection reset"),
         ("remote end closed connection", "the server closed the connection"),
@@ -123,22 +126,32 @@ class TransientOnlyRetry(ExponentialRetry):
             return False
         if error is not None and not isinstance(error, (ServiceRequestError, ServiceResponseError)):
             return False  # raised on this side (no token, a signing error): trying again cannot help
-        retrying = super().increment(settings, request, response=response, error=error)
+        reason = ""
         if error is not None:
             reason = failure_reason(
                 error, connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s
             )
-        else:
+        if reason == NO_SUCH_HOST:  # the resolver's definite answer, not a timeout: final
+            self._final(settings, error)
+            return False
+        retrying = super().increment(settings, request, response=response, error=error)
+        if error is None:
             code = response.headers.get("x-ms-error-code") if response is not None else None
             reason = f"{status} {code}" if code else f"{status} {getattr(response, 'reason', '') or ''}".strip()
         settings[_REASON] = (
             f"retrying {request.method} {strip_query(request.url)} after {reason} "
             f"(retry {settings['count']} of {self._budget(settings, error)}"
         )
-        if not retrying and error is not None:
+        if not retrying:
+            self._final(settings, error)
+        return bool(retrying)
+
+    @staticmethod
+    def _final(settings: dict[str, Any], error: Any) -> None:
+        """Mark the failure given up on with the number of tries made (for its one-line error)."""
+        if error is not None:
             with contextlib.suppress(AttributeError):  # an exception type with __slots__
                 setattr(error, "shipyard_attempts", settings["count"] + 1)  # noqa: B010 - read by AzurePageBlobStore
-        return bool(retrying)
 
     def sleep(self, settings: dict[str, Any], transport: Any) -> None:
         backoff = self.get_backoff_time(settings)

@@ -28,7 +28,7 @@ _SIG_RE = re.compile(r"(?i)\b(sig|se|sv|sp|st|spr|srt|ss|sr|skoid|sktid|skt|ske|
 
 def is_secret_key(key: str) -> bool:
     key = key.lower()
-    return key in SECRET_KEYS or key.endswith(("_password", "_key_data")) or "sas" == key
+    return key in SECRET_KEYS or key.endswith(("_password", "_key_data")) or key == "sas"
 
 
 def strip_query(uri: str) -> str:

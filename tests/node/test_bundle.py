@@ -95,6 +95,16 @@ def test_bootstrap_runs_node_prep_with_only_the_stdlib(bundle: Path, node_root: 
     assert json.loads(again.stdout)["status"] == "skipped"
 
 
+def test_a_python_older_than_3_9_is_one_clear_line(bundle: Path) -> None:
+    python = interpreter("3.8")
+    if python is None:
+        pytest.skip(f"python3.8 is not installed (not on PATH, not under {PYENV_VERSIONS}): the refusal of an "
+                    "older node python goes unchecked here")
+    done = subprocess.run([python, "-I", "-S", str(bundle / "nodeprep.py")], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == "shipyard: error: node prep needs python3 3.9 or newer, found 3.8\n"
+
+
 def test_missing_python_version_is_one_clear_line(bundle: Path, tmp_path: Path) -> None:
     copy = tmp_path / "bundle"
     shutil.copytree(bundle, copy, ignore=shutil.ignore_patterns("site-py*"))

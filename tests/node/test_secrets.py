@@ -24,7 +24,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Pa
     """A self-signed certificate as Batch installs it: sha1-<thumbprint>.pfx and .pfx.pw."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shipyard-test")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
             .sign(key, hashes.SHA256()))
@@ -51,7 +51,7 @@ def test_decrypts_a_value_encrypted_like_batch_shipyard(certificate) -> None:
 
 
 def test_failures_are_one_line_and_leak_nothing(certificate) -> None:
-    directory, thumbprint, pem = certificate
+    directory, thumbprint, _pem = certificate
     key = load_certificate_key(thumbprint, directory)
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     wrong = base64.b64encode(other.public_key().encrypt(b"secret", padding.PKCS1v15())).decode()

@@ -8,6 +8,10 @@ re-uses it), puts that first on ``sys.path`` and runs ``shipyard node prep`` wit
 arguments. No pip, venv or network is needed on the node. Standard library only.
 """
 
+# This file must parse on any python3, so that a node too old gets the one-line message below
+# rather than a SyntaxError: no f-strings, percent formatting, and the version check is needed.
+# ruff: noqa: UP031, UP036
+
 import os
 import platform
 import shutil
@@ -40,7 +44,7 @@ def wheels_for(version):
 def main(argv):
     version = "%d%d" % sys.version_info[:2]
     if sys.version_info < (3, 9):
-        sys.stderr.write("shipyard: error: node prep needs python3 3.9 or newer, found %s\n" % version)
+        sys.stderr.write("shipyard: error: node prep needs python3 3.9 or newer, found %d.%d\n" % sys.version_info[:2])
         return 1
     target = os.path.join(HERE, "site-py" + version)
     if not os.path.isdir(target):
@@ -56,7 +60,7 @@ def main(argv):
     sys.path.insert(0, target)
     from shipyard.cli.main import main as shipyard_main
 
-    return shipyard_main(["node", "prep"] + list(argv))
+    return shipyard_main(["node", "prep", *argv])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 MAX_SYMLINK_DEPTH = 40
 
 
-class FileKind(str, Enum):
+class FileKind(str, Enum):  # noqa: UP042 - enum.StrEnum is 3.11+; node prep imports this on 3.9
     FILE = "file"
     DIRECTORY = "directory"
     SYMLINK = "symlink"

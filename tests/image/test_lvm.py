@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -195,10 +196,8 @@ def test_malformed_lvm_metadata_is_an_error(text: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet='ab1 =-{}[],"#\n\\', max_size=60))
 def test_lvm_metadata_parser_raises_only_image_format_error(text: str) -> None:
-    try:
+    with contextlib.suppress(ImageFormatError):  # any other exception fails the test
         parse_lvm_metadata(text)
-    except ImageFormatError:
-        pass
 
 
 def test_extents_past_the_end_of_the_pv_are_refused(tmp_path: Path) -> None:

@@ -165,15 +165,15 @@ def test_gpt_with_both_headers_damaged_is_an_error(tmp_path: Path) -> None:
     data = bytearray(built_gpt_bytes())
     data[512 + 24] ^= 1
     data[-512 + 24] ^= 1
-    with FileDevice(_write(tmp_path / "bad.raw", bytes(data))) as disk:
-        with pytest.raises(ImageFormatError, match="GPT header CRC32 at LBA 1 does not match"):
-            read_partition_table(disk)
+    with FileDevice(_write(tmp_path / "bad.raw", bytes(data))) as disk, \
+            pytest.raises(ImageFormatError, match="GPT header CRC32 at LBA 1 does not match"):
+        read_partition_table(disk)
 
 
 def test_gpt_entry_array_crc_is_checked(tmp_path: Path) -> None:
-    with FileDevice(_gpt_disk(tmp_path, (1024 + 60, b"X"))) as disk:
-        with pytest.raises(ImageFormatError, match="entry array CRC32"):
-            read_partition_table(disk)
+    with FileDevice(_gpt_disk(tmp_path, (1024 + 60, b"X"))) as disk, \
+            pytest.raises(ImageFormatError, match="entry array CRC32"):
+        read_partition_table(disk)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -88,7 +88,7 @@ def test_real_swap_is_refused(tmp_path):
 def test_blank_or_tiny_device_has_no_signature(size_bytes, tmp_path):
     device = device_with(tmp_path, size_bytes=size_bytes)
     assert probe_filesystem(device) is None
-    with pytest.raises(ImageFormatError, match="^no known filesystem signature$"):
+    with pytest.raises(ImageFormatError, match=r"^no known filesystem signature$"):
         open_filesystem(device)
 
 

@@ -16,7 +16,7 @@ from shipyard.image.fs.signature import Signature, find_signature
 if TYPE_CHECKING:
     from shipyard.sources.base import FileSource
 
-__all__ = ["open_filesystem", "probe_filesystem", "Signature", "find_signature"]
+__all__ = ["Signature", "find_signature", "open_filesystem", "probe_filesystem"]
 
 EXT_TYPES = ("ext2", "ext3", "ext4")
 _HINTS = {

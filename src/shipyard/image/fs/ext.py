@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TypeVar
+from typing import BinaryIO, TypeVar, cast
 
 from ext2py import ExtError, ExtFS, Inode
 
@@ -50,7 +50,8 @@ class ExtSource(ResolvingSource[Inode]):
 
     def __init__(self, device: BlockDevice) -> None:
         self.device = device
-        self._fs = _guarded(lambda: ExtFS(DeviceStream(device)), "cannot open")
+        # DeviceStream has the read/seek/tell that ExtFS uses, not all of BinaryIO (no fileno, on purpose)
+        self._fs = _guarded(lambda: ExtFS(cast("BinaryIO", DeviceStream(device))), "cannot open")
         superblock = self._fs.sb
         self.filesystem_type = classify_ext(
             superblock.feature_compat, superblock.feature_incompat, superblock.feature_ro_compat

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -74,8 +76,9 @@ def test_default_size_fits_a_bigger_tree(tmp_path: Path) -> None:
 def test_existing_destination_is_refused_unless_overwrite(rootfs: Path, tmp_path: Path) -> None:
     dst = tmp_path / "disk.vhd"
     dst.write_bytes(b"precious")
-    with pytest.raises(UsageError, match="already exists"):
+    with pytest.raises(UsageError, match="already exists") as caught:
         build_image(rootfs, dst)
+    assert caught.value.hint == "pass --overwrite to replace it, or choose another destination"
     assert dst.read_bytes() == b"precious"
     build_image(rootfs, dst, overwrite=True)
     assert dst.stat().st_size > 20 * MIB
@@ -90,10 +93,34 @@ def test_bad_arguments(rootfs: Path, tmp_path: Path) -> None:
         build_image(rootfs, tmp_path / "a.vhd", MIB)
 
 
+@pytest.mark.parametrize("size_bytes", [0, 4 * MIB, 19 * MIB])
+def test_a_disk_below_azures_20_mib_minimum_is_refused(rootfs: Path, tmp_path: Path, size_bytes: int) -> None:
+    with pytest.raises(UsageError) as caught:
+        build_image(rootfs, tmp_path / "a.vhd", size_bytes)
+    assert str(caught.value) == (f"--size {-(-size_bytes // MIB)} MiB is too small: Azure's smallest managed disk "
+                                 "is 20 MiB")
+    assert not (tmp_path / "a.vhd").exists() and not (tmp_path / "a.vhd.partial").exists()
+
+
+def test_azures_minimum_is_accepted_and_passes_the_size_rule(rootfs: Path, tmp_path: Path) -> None:
+    path = build_image(rootfs, tmp_path / "a.vhd", 20 * MIB - 100)  # rounded up to 20 MiB
+    assert path.stat().st_size == 20 * MIB + 512
+    with open_disk(path) as disk:
+        assert azure_problems(disk) == []
+
+
+def test_a_device_or_fifo_destination_is_never_replaced(rootfs: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="exists and is not a regular file"):
+        build_image(rootfs, fifo, overwrite=True)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
 def test_tree_too_big_for_the_size_fails_cleanly(tmp_path: Path) -> None:
-    root = write_rootfs(tmp_path / "root", {"big": pseudo_random_bytes(6 * MIB)})
-    with pytest.raises(ShipyardError, match="^mkfs.ext4 failed: ") as caught:
-        build_image(root, tmp_path / "a.vhd", 5 * MIB)
+    root = write_rootfs(tmp_path / "root", {"big": pseudo_random_bytes(22 * MIB)})
+    with pytest.raises(ShipyardError, match=r"^mkfs\.ext4 failed: ") as caught:
+        build_image(root, tmp_path / "a.vhd", 20 * MIB)
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "a.vhd").exists() and not (tmp_path / "a.vhd.partial").exists()
 

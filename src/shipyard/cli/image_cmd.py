@@ -38,7 +38,11 @@ def image_group() -> None:
 @global_options
 @pass_settings
 def inspect(settings: Settings, image: Path) -> int:
-    """Print an image's format report and the facts read from its root filesystem."""
+    """Print an image's format report and the facts read from its root filesystem.
+
+    What Azure would refuse (a dynamic VHD, a bad footer checksum, ...) is listed in the
+    report, and the exit status stays 0: `image check` is the command that judges.
+    """
     from shipyard.image.inspect import inspect_image
 
     result = inspect_image(image)
@@ -111,14 +115,21 @@ def check(
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("dst", type=click.Path(path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@click.option("--size", "size", metavar="SIZE", help="Grow the virtual disk to SIZE (e.g. 20M); default: the source's.")
 @global_options
 @pass_settings
-def convert(settings: Settings, src: Path, dst: Path, overwrite: bool) -> int:
-    """Convert a raw or dynamic VHD image to a fixed VHD rounded up to 1 MiB (sparse)."""
+def convert(settings: Settings, src: Path, dst: Path, overwrite: bool, size: str | None) -> int:
+    """Convert a raw or dynamic VHD image to a fixed VHD rounded up to 1 MiB (sparse).
+
+    A fixed VHD whose footer checksum is bad is repaired (the data is copied, the footer
+    rewritten). VHDX, qcow2, VMDK and VDI are refused with the qemu-img command that converts
+    them; a truncated source is refused with the number of bytes missing.
+    """
     from shipyard.image.convert import convert_image
 
+    size_bytes = parse_size(size) if size else None
     with progress_bar(f"converting {src.name}", enabled=not settings.raw) as update:
-        convert_image(src, dst, overwrite=overwrite, progress=update)
+        convert_image(src, dst, overwrite=overwrite, size_bytes=size_bytes, progress=update)
     return report_written(settings, src, dst)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shipyard.image.vhd import (
-    CONVERT_HINT,
     FOOTER_BYTES,
     MIB,
     PAGE_BLOB_MAX_BYTES,
     UPLOAD_MAX_BYTES,
     UPLOAD_MIN_BYTES,
     DiskImage,
+    convert_command,
 )
 
 
@@ -28,7 +28,7 @@ class AzureProblem:
 def azure_problems(disk: DiskImage) -> list[AzureProblem]:
     """Azure's own rules for an uploaded OS-disk VHD, applied to an opened image."""
     problems: list[AzureProblem] = []
-    fix = f"{CONVERT_HINT}; it writes a fixed VHD rounded up to a whole MiB"
+    fix = f"convert it with `{convert_command(disk.path)}`: it writes a fixed VHD rounded up to a whole MiB"
     if disk.format != "vhd-fixed":
         found = {"vhd-dynamic": "a dynamic VHD", "raw": "a raw disk image with no VHD footer"}.get(disk.format)
         problems.append(AzureProblem("vhd.format", found or disk.format, "a fixed VHD", fix))
@@ -46,19 +46,28 @@ def azure_problems(disk: DiskImage) -> list[AzureProblem]:
         assert footer is not None
         if not footer.checksum_valid:
             problems.append(AzureProblem("vhd.footer", f"footer checksum 0x{footer.checksum:08x} does not match "
-                                         "its contents", "a valid footer checksum", fix))
+                                         "its contents", "a valid footer checksum",
+                                         f"`{convert_command(disk.path)}` copies the data and writes a correct "
+                                         "footer"))
         if footer.current_size_bytes != data_bytes:
             problems.append(AzureProblem(
                 "vhd.footer", f"footer current size {footer.current_size_bytes} bytes differs from the "
                 f"{data_bytes} data bytes before it", "current size equal to file size - 512", fix))
     total = disk.size_bytes + FOOTER_BYTES
-    if total < UPLOAD_MIN_BYTES or total > UPLOAD_MAX_BYTES:
+    if total < UPLOAD_MIN_BYTES:
+        minimum = f"{(UPLOAD_MIN_BYTES - FOOTER_BYTES) // MIB}M"
         problems.append(AzureProblem(
             "vhd.size", f"{total} bytes with the footer",
             f"{UPLOAD_MIN_BYTES} to {UPLOAD_MAX_BYTES} bytes for a managed-disk upload",
-            "resize the disk (e.g. `shipyard image build --size`) to fit"))
+            f"grow it with `{convert_command(disk.path, None, '--size', minimum)}` (the partitions stay as they "
+            "are), or rebuild it with `shipyard image build ROOTFS DST.vhd --size 30G`"))
+    elif total > UPLOAD_MAX_BYTES:
+        problems.append(AzureProblem(
+            "vhd.size", f"{total} bytes with the footer",
+            f"{UPLOAD_MIN_BYTES} to {UPLOAD_MAX_BYTES} bytes for a managed-disk upload",
+            "rebuild it smaller with `shipyard image build ROOTFS DST.vhd --size SIZE` (at most 32 TiB)"))
     if total > PAGE_BLOB_MAX_BYTES:
         problems.append(AzureProblem(
             "vhd.size", f"{total} bytes with the footer", f"at most {PAGE_BLOB_MAX_BYTES} bytes (8 TiB) for a page blob",
-            "shrink the disk below 8 TiB"))
+            "rebuild it smaller with `shipyard image build ROOTFS DST.vhd --size SIZE` (below 8 TiB)"))
     return problems

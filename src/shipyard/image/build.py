@@ -17,15 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shipyard.errors import ShipyardError, UsageError
+from shipyard.image.convert import check_destination
 from shipyard.image.partitions import GPT_LINUX_GUID
-from shipyard.image.vhd import MIB, SECTOR_BYTES, UPLOAD_MIN_BYTES, make_fixed_footer
+from shipyard.image.vhd import MIB, SECTOR_BYTES, UPLOAD_MIN_BYTES, describe_bytes, make_fixed_footer
 
 PARTITION_START_BYTES = MIB
 FS_BLOCK_BYTES = 4096
 GPT_ENTRY_COUNT = 128
 GPT_ENTRY_BYTES = 128
 GPT_ENTRIES_SECTORS = GPT_ENTRY_COUNT * GPT_ENTRY_BYTES // SECTOR_BYTES  # 32
-DEFAULT_MIN_DISK_BYTES = UPLOAD_MIN_BYTES - 512  # 20 MiB: the smallest disk Azure takes
+AZURE_MIN_DISK_BYTES = UPLOAD_MIN_BYTES - 512  # 20 MiB: the smallest disk Azure takes (the floor of every build)
 MKFS_PATHS = ("/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4")
 
 Progress = Callable[[int, int], None]
@@ -48,7 +49,7 @@ def estimate_disk_bytes(rootfs_dir: Path) -> int:
             data_bytes += -(-stat.st_size // FS_BLOCK_BYTES) * FS_BLOCK_BYTES
     fs_bytes = int(data_bytes * 1.25) + entries * FS_BLOCK_BYTES + 16 * MIB  # journal, tables, slack
     fs_bytes = max(fs_bytes, entries * 24576)  # room for enough inodes at mke2fs' default ratio
-    return max(DEFAULT_MIN_DISK_BYTES, round_up_mib(fs_bytes + PARTITION_START_BYTES + MIB))
+    return max(AZURE_MIN_DISK_BYTES, round_up_mib(fs_bytes + PARTITION_START_BYTES + MIB))
 
 
 def find_mkfs_ext4() -> str:
@@ -113,20 +114,19 @@ def build_image(rootfs_dir: str | Path, dst_vhd: str | Path, size_bytes: int | N
     """Turn ``rootfs_dir`` into a fixed VHD at ``dst_vhd``; returns its path.
 
     ``size_bytes`` is the virtual disk size (rounded up to a whole MiB); by default the tree
-    plus headroom, at least 20 MiB. ``table`` is "mbr" or "gpt".
+    plus headroom. Either way it is at least 20 MiB, Azure's smallest managed disk: a smaller
+    size is a ``UsageError``. ``table`` is "mbr" or "gpt".
     """
     rootfs_dir, dst = Path(rootfs_dir), Path(dst_vhd)
     if not rootfs_dir.is_dir():
         raise UsageError(f"{rootfs_dir} is not a directory", hint="pass the root filesystem tree to build from")
     if table not in ("mbr", "gpt"):
         raise UsageError(f"unknown partition table {table!r}", hint="use 'mbr' or 'gpt'")
-    if (dst.exists() or dst.is_symlink()) and not overwrite:
-        raise UsageError(f"{dst} already exists", hint="choose another destination or overwrite it explicitly")
-    if dst.is_dir():
-        raise UsageError(f"{dst} is a directory")
+    check_destination(dst, overwrite)
     disk_bytes = round_up_mib(size_bytes) if size_bytes is not None else estimate_disk_bytes(rootfs_dir)
-    if disk_bytes < 4 * MIB:
-        raise UsageError(f"disk size {disk_bytes} bytes is too small", hint="use at least 4 MiB (Azure needs 20 MiB)")
+    if disk_bytes < AZURE_MIN_DISK_BYTES:
+        raise UsageError(f"--size {describe_bytes(disk_bytes)} is too small: Azure's smallest managed disk is "
+                         f"{AZURE_MIN_DISK_BYTES // MIB} MiB", hint="use --size 20M or more, or leave --size out")
     sectors = disk_bytes // SECTOR_BYTES
     first_lba = PARTITION_START_BYTES // SECTOR_BYTES
     last_lba = sectors - 1 if table == "mbr" else sectors - 2 - GPT_ENTRIES_SECTORS

@@ -7,6 +7,7 @@ know what lies beneath.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -29,8 +30,13 @@ class FileDevice:
 
     def __init__(self, path: str | Path, size_bytes: int | None = None) -> None:
         self.path = Path(path)
-        self._fd = os.open(self.path, os.O_RDONLY)
-        self.size_bytes = os.fstat(self._fd).st_size if size_bytes is None else size_bytes
+        # O_NONBLOCK: opening a FIFO that has no writer must not hang (``open_disk`` then refuses it)
+        self._fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            # the end of the file, or of a block device (whose fstat size is 0)
+            self.size_bytes = os.lseek(self._fd, 0, os.SEEK_END) if size_bytes is None else size_bytes
+        except OSError:  # not seekable (a FIFO, a socket): nothing to read at an offset
+            self.size_bytes = 0
         self.bytes_read = 0
 
     def read(self, offset: int, length: int) -> bytes:
@@ -46,7 +52,7 @@ class FileDevice:
         return self._fd
 
     def close(self) -> None:
-        if self._fd >= 0:
+        if getattr(self, "_fd", -1) >= 0:  # (-1 too when __init__ failed before opening)
             os.close(self._fd)
             self._fd = -1
 
@@ -57,10 +63,8 @@ class FileDevice:
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.close()
-        except Exception:
-            pass
 
 
 class RangeDevice:

@@ -223,6 +223,48 @@ def read_gpt(disk: BlockDevice) -> PartitionTable:
     return PartitionTable("gpt", partitions, disk_guid)
 
 
+def declared_size_bytes(disk: BlockDevice) -> tuple[int, str] | None:
+    """The size the disk's own metadata says it has, and what says so; None where nothing does.
+
+    Read as ``read_partition_table`` reads: a whole-disk ext or XFS filesystem's superblock,
+    else the primary GPT header (its backup lies on the last sector) or the MBR's primary
+    entries, else a whole-disk LVM PV label. A disk shorter than this is truncated.
+    """
+    head = disk.read(0, 4096)
+    fs = probe_filesystem(disk)
+    if fs == "ext":
+        blocks_lo, log_block = struct.unpack_from("<I", head, 1024 + 4)[0], struct.unpack_from("<I", head, 1024 + 24)[0]
+        incompat = struct.unpack_from("<I", head, 1024 + 0x60)[0]
+        blocks_hi = struct.unpack_from("<I", head, 1024 + 0x150)[0] if incompat & 0x80 else 0  # INCOMPAT_64BIT
+        if log_block > 6:  # not a plausible superblock (block size over 64 KiB)
+            return None
+        return ((blocks_hi << 32) | blocks_lo) * (1024 << log_block), "the ext superblock"
+    if fs == "xfs":
+        block_bytes, data_blocks = struct.unpack_from(">IQ", head, 4)
+        if block_bytes < SECTOR_BYTES or block_bytes > 65536 or block_bytes & (block_bytes - 1):
+            return None
+        return data_blocks * block_bytes, "the XFS superblock"
+    if head[510:512] == b"\x55\xaa":
+        entries = [_parse_mbr_entry(head, i) for i in range(4)]
+        if any(e[1] == MBR_PROTECTIVE_TYPE for e in entries if e[3]):
+            header = _parse_gpt_header(disk, 1)
+            if isinstance(header, str):
+                return None
+            alternate_lba, _first_usable, last_usable = struct.unpack_from("<QQQ", header, 32)
+            return (max(alternate_lba, last_usable) + 1) * SECTOR_BYTES, "the GPT header"
+        ends = [lba + sectors for _, type_byte, lba, sectors in entries if type_byte and sectors]
+        return (max(ends) * SECTOR_BYTES, "the MBR partition table") if ends else None
+    if fs == "lvm":
+        for sector in range(4):
+            label = head[sector * SECTOR_BYTES : (sector + 1) * SECTOR_BYTES]
+            if label[:8] == b"LABELONE":
+                content = struct.unpack_from("<I", label, 20)[0]
+                if 32 <= content <= SECTOR_BYTES - 40:
+                    device_bytes = struct.unpack_from("<Q", label, content + 32)[0]
+                    return (device_bytes, "the LVM PV label") if device_bytes else None
+    return None
+
+
 def list_partitions(disk: BlockDevice) -> list[Partition]:
     """The disk's partitions (extended containers left out), in index order."""
     return read_partition_table(disk).partitions

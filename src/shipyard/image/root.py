@@ -116,11 +116,11 @@ def _is_root(source: FileSource) -> bool:
     return any(source.exists(marker) for marker in ROOT_MARKERS)
 
 
-def open_image(path: str | Path, *, allow_bad_checksum: bool = False) -> OpenedImage:
+def open_image(path: str | Path, *, allow_bad_checksum: bool = True) -> OpenedImage:
     """Open ``path`` and find its root filesystem. One-line ``ImageFormatError`` otherwise.
 
-    With ``allow_bad_checksum`` a bad footer checksum does not stop the reading: ``image check``
-    reports it as the ``vhd.footer`` result instead.
+    With ``allow_bad_checksum`` (the default) a bad footer checksum does not stop the reading:
+    ``image inspect`` lists it in ``azure_problems`` and ``image check`` fails ``vhd.footer``.
     """
     path = Path(path)
     disk = open_disk(path, allow_bad_checksum=allow_bad_checksum)
@@ -128,23 +128,24 @@ def open_image(path: str | Path, *, allow_bad_checksum: bool = False) -> OpenedI
         table = read_partition_table(disk)
         volumes = list(_volumes(disk, table))
         unreadable: list[str] = []
-        rootlike: list[tuple[Volume, FileSource]] = []
+        rootlike: list[tuple[Volume, FileSource, str]] = []
         for volume in volumes:
+            filesystem = volume.filesystem
             if volume.problem:
                 unreadable.append(f"{volume.location}: {volume.problem}")
                 continue
-            if volume.filesystem not in READABLE:
-                if volume.filesystem not in (None, "swap", "vfat"):
-                    unreadable.append(f"{volume.location}: filesystem {volume.filesystem} is not supported")
+            if filesystem is None or filesystem not in READABLE:
+                if filesystem not in (None, "swap", "vfat"):
+                    unreadable.append(f"{volume.location}: filesystem {filesystem} is not supported")
                 continue
             source = open_filesystem(volume.device)
             if _is_root(source):
-                return OpenedImage(path, disk, table, volumes, source, volume.location, volume.filesystem)
+                return OpenedImage(path, disk, table, volumes, source, volume.location, filesystem)
             if source.exists("/etc") and source.exists("/usr"):
-                rootlike.append((volume, source))
+                rootlike.append((volume, source, filesystem))
         if len(rootlike) == 1:  # a root without release files: still read, and os.detected fails
-            volume, source = rootlike[0]
-            return OpenedImage(path, disk, table, volumes, source, volume.location, volume.filesystem)
+            volume, source, filesystem = rootlike[0]
+            return OpenedImage(path, disk, table, volumes, source, volume.location, filesystem)
         detail = "; ".join(unreadable)
         raise ImageFormatError(
             "no root filesystem found: no readable partition holds /etc/os-release"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
+import stat
 import struct
 import time
 import uuid
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from shipyard.errors import ImageFormatError
 from shipyard.image.device import FileDevice
+from shipyard.image.partitions import declared_size_bytes
 
 SECTOR_BYTES = 512
 MIB = 1 << 20
@@ -36,6 +39,29 @@ UPLOAD_MAX_BYTES = 35_183_298_347_520  # 32 TiB + footer
 
 CREATOR_APPLICATION = b"win "  # see make_fixed_footer
 CONVERT_HINT = "convert it with `shipyard image convert SRC DST.vhd`"
+
+
+def fixed_vhd_path(src: str | Path) -> Path:
+    """Where a hint suggests writing the fixed VHD made from ``src``: ``X.vhd``, or ``X-fixed.vhd``."""
+    src = Path(src)
+    return src.with_suffix(".vhd") if src.suffix.lower() != ".vhd" else src.with_name(src.stem + "-fixed.vhd")
+
+
+def convert_command(src: str | Path, dst: str | Path | None = None, *extra: str) -> str:
+    """The `shipyard image convert` command line for ``src`` (quoted for a POSIX shell)."""
+    words = ["shipyard", "image", "convert", str(src), str(dst or fixed_vhd_path(src)), *extra]
+    return shlex.join(words)
+
+
+def describe_bytes(count: int) -> str:
+    """``64 MiB`` for a whole number of MiB, else ``1,234,567 bytes``."""
+    return f"{count // MIB:,} MiB" if count % MIB == 0 else f"{count:,} bytes"
+
+
+def truncated_message(path: str | Path, what: str, expected: int, holds: str, actual: int) -> str:
+    """One line: what says how long the data is, how much is there, and how many bytes are missing."""
+    return (f"{Path(path).name} is truncated: {what} says {describe_bytes(expected)} of data, the {holds} holds "
+            f"{describe_bytes(actual)} ({expected - actual:,} bytes missing)")
 
 _FOOTER = struct.Struct(">8sIIQI4sI4sQQHBBII16sB427s")
 _DYNAMIC_HEADER = struct.Struct(">8sQQIIII16sI4s512s192s256s")
@@ -180,6 +206,7 @@ _FOREIGN_FORMATS = (
     (0, b"# Disk DescriptorFile", "VMDK"),
     (64, b"\x7f\x10\xda\xbe", "VDI"),
 )
+QEMU_FORMAT_NAMES = {"VHDX": "vhdx", "qcow2": "qcow2", "VMDK": "vmdk", "VDI": "vdi"}  # qemu-img's -f names
 
 
 def detect_foreign_format(head: bytes) -> str | None:
@@ -188,6 +215,15 @@ def detect_foreign_format(head: bytes) -> str | None:
         if head[offset : offset + len(magic)] == magic:
             return name
     return None
+
+
+def foreign_format_hint(name: str, src: str | Path, dst: str | Path | None = None) -> str:
+    """The command that turns a ``name`` image (VHDX, qcow2, VMDK, VDI) into a fixed VHD: qemu-img's."""
+    dst = Path(dst) if dst is not None else fixed_vhd_path(src)
+    command = shlex.join(["qemu-img", "convert", "-f", QEMU_FORMAT_NAMES[name], "-O", "vpc", "-o",
+                          "subformat=fixed,force_size", str(src), str(dst)])
+    return (f"shipyard does not read {name}; convert it with `{command}` (qemu-utils), "
+            f"then run `shipyard image check {shlex.quote(str(dst))}`")
 
 
 def has_raw_disk_signature(head: bytes) -> bool:
@@ -208,7 +244,7 @@ class DiskImage:
         self.format = format
         self.footer = footer
         self.size_bytes = size_bytes
-        self.file_size_bytes = os.fstat(file.fileno()).st_size
+        self.file_size_bytes = file.size_bytes  # a block device's too (fstat says 0 there)
         self.dynamic_header: DynamicHeader | None = None
 
     @property
@@ -312,29 +348,52 @@ class DynamicVhdImage(DiskImage):
         return ranges
 
 
-def open_disk(path: str | Path, *, allow_bad_checksum: bool = False) -> DiskImage:
-    """Open a fixed or dynamic VHD, or a raw disk image, read-only.
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISDIR, "a directory"))
 
-    Other formats (VHDX, qcow2, VMDK, VDI, differencing VHD) and damaged files raise
-    ``ImageFormatError``. A bad footer checksum is refused unless ``allow_bad_checksum``
-    (then ``azure_problems`` reports it).
-    """
-    path = Path(path)
-    if path.is_dir():
+
+def _refuse_unless_file_or_block_device(path: Path, mode: int) -> None:
+    """Only a regular file or a block device holds an image; reading anything else may block forever."""
+    if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
+        return
+    if stat.S_ISDIR(mode):
         raise ImageFormatError(f"{path} is a directory, not a disk image",
                                hint="to make an image from a root filesystem tree, use `shipyard image build`")
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    raise ImageFormatError(f"{path} is {kind}, not a disk image",
+                           hint="give a regular file (or a block device) that holds the image")
+
+
+def open_disk(path: str | Path, *, allow_bad_checksum: bool = False, dst_hint: str | Path | None = None
+              ) -> DiskImage:
+    """Open a fixed or dynamic VHD, or a raw disk image (a regular file or a block device), read-only.
+
+    Other formats (VHDX, qcow2, VMDK, VDI, differencing VHD), damaged or truncated files, and
+    anything that is not a regular file or a block device (a FIFO, a socket, a character
+    device: refused before it is opened) raise ``ImageFormatError``. A bad footer checksum is
+    refused unless ``allow_bad_checksum`` (then ``azure_problems`` reports it, and the data's
+    length is taken from the file, not from the damaged footer). ``dst_hint`` is the fixed VHD
+    that hints name as the converted file (default: ``fixed_vhd_path(path)``).
+    """
+    path = Path(path)
     try:
+        _refuse_unless_file_or_block_device(path, os.stat(path).st_mode)
         file = FileDevice(path)
+    except FileNotFoundError:
+        raise ImageFormatError(f"{path}: no such file") from None
     except OSError as exc:
         raise ImageFormatError(f"cannot open {path}: {exc.strerror or exc}") from None
     try:
-        return _open_file(file, allow_bad_checksum)
+        _refuse_unless_file_or_block_device(path, os.fstat(file.fileno()).st_mode)  # it may have changed
+        image = _open_file(file, allow_bad_checksum, Path(dst_hint) if dst_hint else fixed_vhd_path(path))
+        _refuse_truncated_contents(image)
+        return image
     except BaseException:
         file.close()
         raise
 
 
-def _open_file(file: FileDevice, allow_bad_checksum: bool) -> DiskImage:
+def _open_file(file: FileDevice, allow_bad_checksum: bool, dst_hint: Path) -> DiskImage:
     size = file.size_bytes
     if size == 0:
         raise ImageFormatError(f"{file.path} is empty (0 bytes)", offset=0)
@@ -342,13 +401,12 @@ def _open_file(file: FileDevice, allow_bad_checksum: bool) -> DiskImage:
     foreign = detect_foreign_format(head)
     if foreign:
         raise ImageFormatError(f"not a VHD: this is {foreign}", field="format", offset=0,
-                               hint=f"{CONVERT_HINT} (or `qemu-img convert -O vpc -o subformat=fixed,force_size`)")
+                               hint=foreign_format_hint(foreign, file.path, dst_hint))
     tail_offset = size - FOOTER_BYTES
     tail = file.read(tail_offset, FOOTER_BYTES) if size >= FOOTER_BYTES else b""
     if tail[:8] != FOOTER_COOKIE:
         if head[:8] == FOOTER_COOKIE:
-            raise ImageFormatError("truncated VHD: a footer copy is at offset 0 but the end of the file has no footer",
-                                   field="footer", offset=max(0, tail_offset))
+            raise _truncated_dynamic(file, head)
         if has_raw_disk_signature(head):
             return DiskImage(file, "raw", None, size)
         raise ImageFormatError(
@@ -359,18 +417,51 @@ def _open_file(file: FileDevice, allow_bad_checksum: bool) -> DiskImage:
         raise ImageFormatError(
             f"VHD footer checksum is 0x{footer.checksum:08x}, but its contents sum to "
             f"0x{calc_vhd_checksum(tail, 64):08x}", field="checksum", offset=tail_offset + 64,
-            hint="the file is damaged or was edited; rebuild or re-convert it")
+            hint=f"the footer is damaged or was edited; `{convert_command(file.path, dst_hint)}` copies the data "
+                 "and writes a correct footer")
     if footer.disk_type == DISK_TYPE_DIFFERENCING:
         raise ImageFormatError("differencing VHDs are not supported: the data lives partly in a parent disk",
                                field="disk_type", offset=tail_offset + 60,
-                               hint="merge it into its parent first (e.g. Hyper-V's Merge-VHD), then convert it")
+                               hint="merge it into its parent first (e.g. Hyper-V's Merge-VHD), then "
+                                    f"`{convert_command(file.path, dst_hint)}`")
     if footer.disk_type == DISK_TYPE_FIXED:
+        if not footer.checksum_valid:  # a damaged footer's size is no evidence: the file's length is
+            return DiskImage(file, "vhd-fixed", footer, tail_offset)
         if footer.current_size_bytes > tail_offset:
-            raise ImageFormatError(
-                f"truncated fixed VHD: the footer says {footer.current_size_bytes} bytes of data, "
-                f"but the file holds {tail_offset}", field="current_size", offset=tail_offset + 48)
+            raise ImageFormatError(truncated_message(file.path, "the footer", footer.current_size_bytes, "file",
+                                                     tail_offset),
+                                   field="current_size", offset=tail_offset + 48,
+                                   hint="copy or download the whole image again")
         return DiskImage(file, "vhd-fixed", footer, footer.current_size_bytes)
     return _open_dynamic(file, footer, tail_offset)
+
+
+def _truncated_dynamic(file: FileDevice, head: bytes) -> ImageFormatError:
+    """A footer copy at offset 0 and none at the end: a dynamic VHD cut short. How short, if its BAT says."""
+    what = "truncated VHD: a footer copy is at offset 0 but the end of the file has no footer"
+    error = ImageFormatError(what, field="footer", offset=max(0, file.size_bytes - FOOTER_BYTES),
+                             hint="copy or download the whole image again")
+    try:
+        footer = parse_footer(head[:FOOTER_BYTES])
+        if footer.disk_type != DISK_TYPE_DYNAMIC or not footer.checksum_valid:
+            return error
+        header = parse_dynamic_header(file.read(footer.data_offset, DYNAMIC_HEADER_BYTES), footer.data_offset)
+    except ImageFormatError:
+        return error
+    entries = header.max_table_entries
+    raw = file.read(header.table_offset, entries * 4)
+    if len(raw) < entries * 4:
+        return error
+    block_bytes = calc_bitmap_bytes(header.block_size_bytes) + header.block_size_bytes
+    data_end = max([header.table_offset + entries * 4]
+                   + [s * SECTOR_BYTES + block_bytes for s in struct.unpack(f">{entries}I", raw)
+                      if s != UNUSED_BAT_ENTRY])
+    expected = data_end + FOOTER_BYTES  # the blocks, then the footer
+    if expected <= file.size_bytes:
+        return error
+    return ImageFormatError(
+        truncated_message(file.path, "its BAT", expected, "file", file.size_bytes),
+        field="footer", offset=file.size_bytes, hint="copy or download the whole image again")
 
 
 def _open_dynamic(file: FileDevice, footer: VhdFooter, tail_offset: int) -> DynamicVhdImage:
@@ -391,9 +482,28 @@ def _open_dynamic(file: FileDevice, footer: VhdFooter, tail_offset: int) -> Dyna
     bat = list(struct.unpack(f">{header.max_table_entries}I", raw))[:needed]
     image = DynamicVhdImage(file, footer, header, bat)
     block_bytes = image._bitmap_bytes + header.block_size_bytes
-    for index, sector in enumerate(bat):
-        if sector != UNUSED_BAT_ENTRY and sector * SECTOR_BYTES + block_bytes > tail_offset:
-            raise ImageFormatError(
-                f"dynamic VHD BAT entry {index} points to sector {sector}, past the end of the file "
-                f"({tail_offset + FOOTER_BYTES} bytes)", field="bat", offset=header.table_offset + 4 * index)
+    past = [(index, sector) for index, sector in enumerate(bat)
+            if sector != UNUSED_BAT_ENTRY and sector * SECTOR_BYTES + block_bytes > tail_offset]
+    if past:
+        index, sector = past[0]
+        data_end = max(sector * SECTOR_BYTES + block_bytes for _, sector in past)
+        raise ImageFormatError(
+            f"{file.path.name} is truncated or its BAT is damaged: dynamic VHD BAT entry {index} points to sector "
+            f"{sector}, past the end of the file (the blocks end at byte {data_end:,}, the data before the footer "
+            f"ends at byte {tail_offset:,}: {data_end - tail_offset:,} bytes missing)",
+            field="bat", offset=header.table_offset + 4 * index, hint="copy or download the whole image again")
     return image
+
+
+def _refuse_truncated_contents(image: DiskImage) -> None:
+    """A disk shorter than its own partition table (or whole-disk filesystem) says is truncated.
+
+    This is what finds a fixed VHD that lost its end, footer and all: it reads as a raw disk.
+    """
+    declared = declared_size_bytes(image)
+    if declared is not None and declared[0] > image.size_bytes:
+        expected, what = declared
+        holds = "file" if image.format == "raw" else "virtual disk"
+        raise ImageFormatError(truncated_message(image.path, what, expected, holds, image.size_bytes),
+                               field="size", offset=image.size_bytes,
+                               hint="copy or download the whole image again")

@@ -67,7 +67,7 @@ RULES = (
     ),
     Rule(
         "vhd.size", Severity.ERROR, "size within Azure's managed-disk upload and page-blob limits",
-        "resize the disk: shipyard image build --size SIZE, or qemu-img resize",
+        "grow it: shipyard image convert SRC DST.vhd --size 20M; or rebuild it: shipyard image build ROOTFS DST.vhd --size SIZE",
         _format_rule("vhd.size", "size is within Azure's limits"), _offline_only,
     ),
     Rule(

@@ -15,8 +15,8 @@ import random
 from typing import Any
 
 from azure.core.exceptions import (
+    ClientAuthenticationError,
     ServiceRequestError,
-    ServiceResponseError,
     ServiceRequestTimeoutError,
     ServiceResponseTimeoutError,
 )
@@ -66,8 +66,8 @@ def failure_reason(error: BaseException, *, connect_timeout_s: float | None = No
 class TransientOnlyRetry(ExponentialRetry):
     """The SDK's exponential retry, capped, never for a 4xx response, and logged at INFO.
 
-    The SDK's own policy also retries 408 and some 4xx copy-source errors, and any error a policy
-    raises on this side (a credential that found no token); shipyard does not.
+    The SDK's own policy also retries 408, some 4xx copy-source errors, and a credential that
+    found no token; shipyard does not.
     Backoff: ``initial_backoff_s * 2**n`` with ±25 % jitter, at most ``max_backoff_s``.
     A failure that is given up on carries ``shipyard_attempts`` (how many tries were made).
     """
@@ -124,8 +124,9 @@ class TransientOnlyRetry(ExponentialRetry):
         status = getattr(response, "status_code", None)
         if status is not None and 400 <= status < 500:
             return False
-        if error is not None and not isinstance(error, (ServiceRequestError, ServiceResponseError)):
-            return False  # raised on this side (no token, a signing error): trying again cannot help
+        if isinstance(error, ClientAuthenticationError) and getattr(error, "response", None) is None:
+            self._final(settings, error)
+            return False  # the credential found no token here: asking again cannot help
         reason = ""
         if error is not None:
             reason = failure_reason(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from fixtures.trees import enable_unit, link, mask_unit, remove, write_files, write_systemd_base
 
 from shipyard.facts.collectors.systemd import collect_services, parse_unit_file
@@ -96,19 +98,55 @@ def test_presets_only_at_first_boot_and_only_without_explicit_state(rhel_root: P
     facts = services_of(rhel_root)
     assert facts.first_boot is True
     assert facts.unit("sshd").via == "multi-user.target.wants"  # explicit state first
-    assert (facts.unit("waagent").enabled, facts.unit("waagent").via) == (True, "preset enable (first boot)")
+    assert (facts.unit("waagent").enabled, facts.unit("waagent").via) == (
+        True, "multi-user.target.wants (preset, first boot)")
     assert facts.unit("nvidia-persistenced").enabled is True  # /etc preset file
     assert (facts.unit("rpcbind").enabled, facts.unit("rpcbind").via) == (False, "preset disable (first boot)")
     mask_unit(rhel_root, "waagent.service")
     assert services_of(rhel_root).is_enabled("waagent") is False  # a mask beats a preset
 
 
-def test_preset_without_matching_rule_is_unknown(rhel_root: Path) -> None:
+def test_no_matching_preset_rule_enables_as_systemd_does(rhel_root: Path) -> None:
+    """systemd.preset(5): a unit that no rule matches is enabled (RHEL's 99-default-disable stops that)."""
     remove(rhel_root, "/usr/lib/systemd/system-preset/99-default-disable.preset")
     facts = services_of(rhel_root)
-    assert facts.unit("rpcbind").enabled is None
-    assert facts.is_enabled("rpcbind", "glusterd") is None
+    assert (facts.unit("rpcbind").enabled, facts.unit("rpcbind").via) == (
+        True, "multi-user.target.wants (preset, first boot)")
     assert facts.is_enabled("rpcbind", "sshd") is True
+
+
+@pytest.mark.parametrize(("machine_id", "first_boot"), [
+    (None, True), ("uninitialized\n", True), ("uninitialized", True),
+    ("", False), ("\n", False), ("0123456789abcdef0123456789abcdef\n", False),
+])
+def test_first_boot_is_a_missing_or_uninitialized_machine_id_never_an_empty_one(
+    rhel_root: Path, machine_id: str | None, first_boot: bool
+) -> None:
+    remove(rhel_root, "/etc/machine-id")
+    if machine_id is not None:
+        write_files(rhel_root, {"/etc/machine-id": machine_id})
+    facts = services_of(rhel_root)
+    assert facts.first_boot is first_boot
+    # waagent.service has no link: only the presets of a first boot enable it
+    assert facts.unit("waagent").enabled is first_boot
+    assert facts.unit("waagent").via == ("multi-user.target.wants (preset, first boot)" if first_boot else "disabled")
+
+
+def test_also_and_default_instance_at_first_boot(tmp_path: Path) -> None:
+    write_systemd_base(tmp_path, "/usr/lib/systemd/system", default_target="multi-user.target")
+    write_files(tmp_path, {
+        "/etc/machine-id": "uninitialized\n",
+        "/usr/lib/systemd/system/net.service": "[Unit]\n[Install]\nWantedBy=multi-user.target\nAlso=net.socket\n",
+        "/usr/lib/systemd/system/net.socket": "[Unit]\n[Install]\nWantedBy=sockets.target\n",
+        "/usr/lib/systemd/system/tty@.service": "[Unit]\n[Install]\nWantedBy=multi-user.target\nDefaultInstance=tty1\n",
+        "/usr/lib/systemd/system/serial@.service": "[Unit]\n[Install]\nWantedBy=multi-user.target\n",
+        "/usr/lib/systemd/system-preset/90-x.preset": "enable net.service\ndisable net.socket\nenable *@.service\n",
+    })
+    facts = services_of(tmp_path)
+    assert facts.unit("net.socket").enabled is True  # Also= of an enabled unit, despite its own disable rule
+    assert facts.units["tty@tty1.service"].enabled is True
+    assert facts.units["tty@.service"].via == "instance tty@tty1.service"
+    assert facts.unit("serial@.service").enabled is False  # a template without DefaultInstance= stays disabled
 
 
 def test_presets_ignored_after_first_boot(rhel_root: Path) -> None:

@@ -11,14 +11,16 @@ Precedence, first that applies:
    ``enabled=True``; ``via`` names the edge that pulled it in.
 3. **sysv**: an ``/etc/init.d`` script with no native unit is enabled when an
    ``/etc/rc[2-5].d/S??name`` link exists (what systemd-sysv-generator does).
-4. **presets**, only when none of the above gave a state *and* the image is at its first boot
-   (``/etc/machine-id`` missing, empty or ``uninitialized``: systemd then runs ``preset-all``
-   before the boot transaction). A unit with an ``[Install]`` section whose first matching preset
-   rule is ``enable`` and whose ``WantedBy=`` target is reached is enabled; a matching
-   ``disable`` rule means disabled; no matching rule is ``None`` (unknown: systemd's default is
-   to enable, but distributions differ). Outside first boot, presets were already applied when
-   the package was installed, so a unit with no symlink is disabled.
-5. Otherwise ``enabled=False`` (``via="disabled"``, or ``"X.wants, not reached at boot"``).
+4. **presets**, only at the image's first boot: ``/etc/machine-id`` missing or containing
+   ``uninitialized`` (machine-id(5); an *empty* file is not a first boot: systemd then boots with
+   a transient id and applies no preset). At first boot PID 1 runs ``preset-all`` in
+   enable-only mode before the boot transaction, so step 2 follows, besides the real links,
+   the ``WantedBy=``/``RequiredBy=`` links that mode would create: for every unit with an
+   ``[Install]`` section whose first matching preset rule is ``enable``, or that no rule
+   matches (systemd's default is to enable), plus its ``Also=`` units; a template only through
+   its ``DefaultInstance=``. ``disable`` and ``ignore`` rules leave a unit as it is.
+5. Otherwise ``enabled=False`` (``via="disabled"``, ``"preset disable (first boot)"``, or
+   ``"X.wants, not reached at boot"``).
 
 Drop-in directories (``<unit>.d/*.conf``) are not read for dependencies.
 """
@@ -152,8 +154,10 @@ def _canonical(name: str, units: dict[str, _UnitFile]) -> str:
 
 
 def is_first_boot(source: FileSource) -> bool:
+    """machine-id(5): a missing ``/etc/machine-id`` or the content ``uninitialized`` is a first
+    boot; an empty file is not (systemd mounts a transient id over it and applies no presets)."""
     text = read_optional(source, "/etc/machine-id")
-    return text is None or text.strip() in ("", "uninitialized")
+    return text is None or text.strip() == "uninitialized"
 
 
 def _reach_boot(
@@ -170,8 +174,7 @@ def _reach_boot(
         edges: list[tuple[str, str]] = []
         for name in names_of.get(owner, [owner]):
             for wanted, directory in links.get(name, []):
-                where = posixpath.basename(directory)
-                edges.append((wanted, where if directory.startswith(ETC_UNITS) else f"{where} (vendor)"))
+                edges.append((wanted, _link_label(directory)))
         entry = units.get(owner) or units.get(_template_of(owner) or "")
         if entry is not None and not entry.masked:
             section = parse_unit_file(read_optional(source, entry.real_path) or "").get("Unit", {})
@@ -185,6 +188,60 @@ def _reach_boot(
             reached[name] = why
             queue.append(name)
     return reached
+
+
+PRESET_LINK = "preset:"  # the "directory" of a link that preset-all would create at first boot
+
+
+def _link_label(directory: str) -> str:
+    """How a wants link is named in ``via``: ``multi-user.target.wants`` (``/etc``), with
+    ``(vendor)`` from a vendor dir, or ``(preset, first boot)`` for a link presets add."""
+    if directory.startswith(PRESET_LINK):
+        return f"{directory[len(PRESET_LINK):]} (preset, first boot)"
+    where = posixpath.basename(directory)
+    return where if directory.startswith(ETC_UNITS) else f"{where} (vendor)"
+
+
+def _install_section(source: FileSource, entry: _UnitFile) -> dict[str, list[str]]:
+    return parse_unit_file(read_optional(source, entry.real_path) or "").get("Install", {})
+
+
+def _words(section: dict[str, list[str]], *keys: str) -> list[str]:
+    return [word for key in keys for value in section.get(key, []) for word in value.split()]
+
+
+def _first_boot_links(
+    source: FileSource, units: dict[str, _UnitFile], presets: list[tuple[str, str]]
+) -> dict[str, list[tuple[str, str]]]:
+    """The wants/requires links ``systemctl preset-all --preset-mode=enable-only`` would add."""
+    added: dict[str, list[tuple[str, str]]] = {}
+    done: set[str] = set()
+
+    def enable(name: str) -> None:
+        entry = units.get(name)
+        if name in done or entry is None or entry.masked or _alias_of(entry) is not None:
+            return
+        done.add(name)
+        install = _install_section(source, entry)
+        targets = [(t, ".wants") for t in _words(install, "WantedBy")]
+        targets += [(t, ".requires") for t in _words(install, "RequiredBy")]
+        linked = name
+        if _template_of(name) is None and name.partition("@")[1] and name.split("@", 1)[1].startswith("."):
+            instances = _words(install, "DefaultInstance")
+            if not instances:
+                targets = []  # a template without DefaultInstance= cannot be enabled by a preset
+            else:
+                stem, _, suffix = name.partition("@")
+                linked = f"{stem}@{instances[-1]}{suffix}"
+        for target, kind in targets:
+            added.setdefault(target, []).append((linked, f"{PRESET_LINK}{target}{kind}"))
+        for also in _words(install, "Also"):
+            enable(also)
+
+    for name in sorted(units):
+        if preset_action(presets, name) in (None, "enable"):
+            enable(name)
+    return added
 
 
 def load_presets(source: FileSource) -> list[tuple[str, str]]:
@@ -236,10 +293,13 @@ def collect_services(source: FileSource) -> ServiceFacts:
     units, links = _index_units(source)
     has_default = "default.target" in units and not units["default.target"].masked
     start = _canonical("default.target", units) if has_default else "multi-user.target"
-    reached = _reach_boot(source, units, links, start)
     first_boot = is_first_boot(source)
-    linked_from = {w: posixpath.basename(d) for owner in links for w, d in links[owner]}
-    presets: list[tuple[str, str]] | None = None
+    presets = load_presets(source) if first_boot else []
+    if first_boot:
+        for owner, wanted in _first_boot_links(source, units, presets).items():
+            links.setdefault(owner, []).extend(wanted)
+    reached = _reach_boot(source, units, links, start)
+    linked_from = {w: _link_label(d) for owner in links for w, d in links[owner]}
     result: dict[str, UnitFacts] = {}
     for name, entry in units.items():
         if _alias_of(entry) is not None:
@@ -258,12 +318,10 @@ def collect_services(source: FileSource) -> ServiceFacts:
         if instance is not None:
             result[name] = UnitFacts(path=path, enabled=True, via=f"instance {instance}")
             continue
-        if not first_boot:
-            result[name] = UnitFacts(path=path, enabled=False, via="disabled")
+        if first_boot and preset_action(presets, name) == "disable":
+            result[name] = UnitFacts(path=path, enabled=False, via="preset disable (first boot)")
             continue
-        if presets is None:
-            presets = load_presets(source)
-        result[name] = _preset_state(source, path, name, presets, reached)
+        result[name] = UnitFacts(path=path, enabled=False, via="disabled")
     for name in reached:
         template = _template_of(name)
         if name not in units and template in result and result[template].path:
@@ -282,19 +340,3 @@ def collect_services(source: FileSource) -> ServiceFacts:
     for name, facts in _sysv_units(source, units).items():
         result.setdefault(name, facts)
     return ServiceFacts(units=result, default_target=start if has_default else None, first_boot=first_boot)
-
-
-def _preset_state(
-    source: FileSource, path: str, name: str, presets: list[tuple[str, str]], reached: dict[str, str]
-) -> UnitFacts:
-    install = parse_unit_file(read_optional(source, path) or "").get("Install", {})
-    wanted_by = [t for key in ("WantedBy", "RequiredBy") for v in install.get(key, []) for t in v.split()]
-    if not wanted_by:
-        return UnitFacts(path=path, enabled=False, via="static, not reached at boot")
-    action = preset_action(presets, name)
-    if action == "enable":
-        enabled = any(t in reached for t in wanted_by)
-        return UnitFacts(path=path, enabled=enabled, via="preset enable (first boot)")
-    if action == "disable":
-        return UnitFacts(path=path, enabled=False, via="preset disable (first boot)")
-    return UnitFacts(path=path, enabled=None, via="first boot, no preset rule")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from shipyard.catalog.node_agents import (
@@ -67,3 +69,26 @@ def test_lookup_by_id_is_forgiving_about_case_and_spaces() -> None:
     assert get_node_agent("batch.node.ubuntu 99.04") is None
     assert is_windows_node_agent("batch.node.windows amd64")
     assert not is_windows_node_agent("batch.node.el 9")
+
+
+@pytest.mark.parametrize(
+    ("sku_id", "day", "status"),
+    [
+        ("batch.node.ubuntu 20.04", date(2025, 5, 31), "current"),  # the last day of standard support
+        ("batch.node.ubuntu 20.04", date(2025, 6, 1), "end of life"),
+        ("batch.node.mariner 2.0", date(2025, 7, 31), "current"),
+        ("batch.node.mariner 2.0", date(2025, 8, 1), "end of life"),
+        ("batch.node.el 8", date(2026, 1, 1), "current"),
+        ("batch.node.el 8", date(2029, 6, 1), "end of life"),
+        ("batch.node.ubuntu 22.04", date(2026, 1, 1), "current"),
+        ("batch.node.windows amd64", date(2040, 1, 1), "current"),  # no end of life in the catalogue
+        ("batch.node.ubuntu 18.04", date(2020, 1, 1), "retired"),  # retired by Batch, whatever the date
+    ],
+)
+def test_status_is_derived_from_the_distribution_end_of_life(sku_id: str, day: date, status: str) -> None:
+    assert get_node_agent(sku_id).status_on(day) == status
+
+
+def test_every_current_linux_distribution_past_its_end_has_a_date() -> None:
+    for sku_id in ("batch.node.ubuntu 20.04", "batch.node.mariner 2.0", "batch.node.el 8", "batch.node.el 9"):
+        assert get_node_agent(sku_id).end_of_life() is not None, sku_id

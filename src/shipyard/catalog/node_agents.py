@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from importlib import resources
 
@@ -49,7 +50,19 @@ class NodeAgentSku:
 
     @property
     def is_current(self) -> bool:
+        """Batch accepts the id (the catalogue's status); see ``status_on`` for the distribution's life."""
         return self.status == "current"
+
+    def end_of_life(self) -> date | None:
+        return date.fromisoformat(self.distro_end_of_life) if self.distro_end_of_life else None
+
+    def status_on(self, today: date) -> str:
+        """``retired`` (Batch no longer accepts the id), ``end of life`` (a current id whose
+        distribution's standard support ended before ``today``), else ``current``."""
+        if not self.is_current:
+            return "retired"
+        end = self.end_of_life()
+        return "end of life" if end is not None and today > end else "current"
 
     def serves(self, os_id: str, version: str) -> bool:
         return any(m.matches(os_id, version) for m in self.match)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import click
 
 from shipyard.cli import render
@@ -15,12 +17,19 @@ def pool_group() -> None:
     """Pools: node agent SKUs."""
 
 
-def supported_images() -> list[dict[str, str | None]]:
-    """One row per node agent SKU x verified image, from the bundled catalogue."""
+def today() -> date:
+    """Today's date, where the status comes from (a function, so that tests can set the day)."""
+    return date.today()
+
+
+def supported_images(on: date | None = None) -> list[dict[str, str | None]]:
+    """One row per node agent SKU x verified image, from the bundled catalogue. The status is
+    derived on the day ``on`` (default today): a distribution past its end of life is not current."""
+    day = on or today()
     return [
         {
             "node_agent": sku.id,
-            "status": sku.status,
+            "status": sku.status_on(day),
             "os_family": sku.os_family,
             "publisher": image.publisher,
             "offer": image.offer,

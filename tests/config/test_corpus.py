@@ -86,7 +86,7 @@ def test_the_invalid_json_template_gets_one_clean_line(cli) -> None:
     result = cli("config", "check", "--config", INVALID_JSON)
     assert result.code == 2
     lines = [line.split() for line in result.out.splitlines() if line.startswith("error ")]
-    assert lines == [["error", f"{INVALID_JSON}:2", "-", "-", *"config file did not load: invalid JSON: Expecting value at line 2, column 17".split()]]
+    assert lines == [["error", f"{INVALID_JSON}:2", "-", "-", *["config", "file", "did", "not", "load:", "invalid", "JSON:", "Expecting", "value", "at", "line", "2,", "column", "17"]]]
     assert result.err == "shipyard: error: config is invalid: 1 error, 0 warnings\n"
     assert "Traceback" not in result.out + result.err
 

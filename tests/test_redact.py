@@ -25,7 +25,7 @@ def test_redact_literal_secrets_and_strip_query() -> None:
     assert strip_query("https://a.blob.core.windows.net/c/b.vhd?sv=1&sig=x#frag") == "https://a.blob.core.windows.net/c/b.vhd"
 
 
-@pytest.mark.parametrize("key", ["account_key", "password", "auth_key", "db_password", "admin_password"])
+@pytest.mark.parametrize("key", ["account_key", "password", "passphrase", "auth_key", "db_password", "admin_password"])
 def test_secret_keys(key: str) -> None:
     assert is_secret_key(key)
 

@@ -11,6 +11,7 @@ SECRET_KEYS = frozenset(
         "account_key",
         "auth_key",
         "password",
+        "passphrase",
         "db_password",
         "rsa_private_key_pem",
         "instrumentation_key",

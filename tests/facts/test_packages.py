@@ -47,7 +47,7 @@ def test_dpkg_multiarch_keeps_both() -> None:
 
 
 def test_rpm_sqlite_synthetic(tmp_path: Path) -> None:
-    write_synthetic_rpmdb(tmp_path / "var/lib/rpm/rpmdb.sqlite", RHEL_PACKAGES + [("gpg-pubkey", 0, "fd431d51", "4ae0493b", "")])
+    write_synthetic_rpmdb(tmp_path / "var/lib/rpm/rpmdb.sqlite", [*RHEL_PACKAGES, ("gpg-pubkey", 0, "fd431d51", "4ae0493b", "")])
     facts = collect_packages(DirectorySource(tmp_path))
     assert (facts.manager, facts.source_file) == ("rpm", "/var/lib/rpm/rpmdb.sqlite")
     assert facts.versions == EXPECTED_RHEL  # gpg-pubkey rows are keys, not packages

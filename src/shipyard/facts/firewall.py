@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 Action = Literal["allow", "deny", "jump", "goto", "return"]
 Verdict = Literal["allow", "deny"]
 Direction = Literal["inbound", "outbound"]
+RulesetKind = Literal["ufw", "iptables", "ip6tables", "nftables", "firewalld"]
 MAX_JUMP_DEPTH = 16
 
 
@@ -58,7 +59,7 @@ class FirewallChain(_Frozen):
 class FirewallRuleset(_Frozen):
     """One backend's rules as they will be loaded at boot."""
 
-    kind: Literal["ufw", "iptables", "ip6tables", "nftables", "firewalld"]
+    kind: RulesetKind
     active: bool | None  # loaded at boot (its service enabled); None: unknown
     ip_version: int = 4  # 6: recorded, not deciding (Batch reaches nodes over IPv4)
     files: tuple[str, ...] = ()

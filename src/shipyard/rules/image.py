@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shipyard.catalog.node_agents import get_node_agent, node_agent_for
-from shipyard.rules.base import Rule
+from shipyard.rules.base import Evaluate, Rule
 from shipyard.rules.context import PoolContext
 from shipyard.rules.evidence import Evidence
 from shipyard.rules.result import Outcome, Severity
@@ -13,12 +13,15 @@ def _offline_only(evidence: Evidence, pool: PoolContext) -> str | None:
     return None if evidence.image is not None else "not an image file (live node)"
 
 
-def _format_rule(rule_id: str, passed: str):
+def _format_rule(rule_id: str, passed: str) -> Evaluate:
     def evaluate(evidence: Evidence, pool: PoolContext) -> Outcome:
-        problems = evidence.image.problems_for(rule_id)
+        image = evidence.image
+        if image is None:  # _offline_only keeps live nodes away; never reached there
+            return Outcome.unknown("not an image file")
+        problems = image.problems_for(rule_id)
         if problems:
             return Outcome.bad("; ".join(p.message for p in problems))
-        return Outcome.ok(passed.format(fmt=evidence.image.format))
+        return Outcome.ok(passed.format(fmt=image.format))
 
     return evaluate
 

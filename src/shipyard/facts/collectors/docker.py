@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 import shlex
 
 from shipyard.facts.collectors.common import list_matching, read_optional
@@ -50,7 +51,7 @@ def parse_host_flags(command: str) -> list[str]:
 
 def collect_docker(source: FileSource, services: ServiceFacts | None) -> DockerFacts:
     text = read_optional(source, DAEMON_JSON)
-    config: dict = {}
+    config: dict[str, Any] = {}
     valid: bool | None = None
     if text is not None:
         try:
@@ -60,8 +61,10 @@ def collect_docker(source: FileSource, services: ServiceFacts | None) -> DockerF
         except json.JSONDecodeError:
             log.info("%s is not valid JSON; dockerd will refuse to start", DAEMON_JSON)
             valid = False
-    runtimes = config.get("runtimes") if isinstance(config.get("runtimes"), dict) else {}
-    hosts = config.get("hosts") if isinstance(config.get("hosts"), list) else []
+    runtimes = config.get("runtimes")
+    runtimes = runtimes if isinstance(runtimes, dict) else {}
+    hosts = config.get("hosts")
+    hosts = hosts if isinstance(hosts, list) else []
     data_root = config.get("data-root") or config.get("graph")
 
     service = services.unit("docker.service") if services else None

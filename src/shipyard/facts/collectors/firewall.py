@@ -17,13 +17,13 @@ from shipyard.facts.collectors.common import parse_env_file, read_optional
 from shipyard.facts.collectors.firewalld import firewalld_chains
 from shipyard.facts.collectors.iptables import parse_iptables_save
 from shipyard.facts.collectors.nftables import NftablesError, load_nftables_tokens, parse_nftables
-from shipyard.facts.firewall import FirewallChain, FirewallFacts, FirewallRule, FirewallRuleset
+from shipyard.facts.firewall import FirewallChain, FirewallFacts, FirewallRule, FirewallRuleset, RulesetKind, Verdict
 from shipyard.facts.model import ServiceFacts
 from shipyard.sources.base import FileSource
 
 log = logging.getLogger("shipyard.facts")
 
-IPTABLES_FILES = (
+IPTABLES_FILES: tuple[tuple[str, RulesetKind, tuple[str, ...]], ...] = (
     ("/etc/iptables/rules.v4", "iptables", ("netfilter-persistent", "iptables-persistent")),
     ("/etc/sysconfig/iptables", "iptables", ("iptables",)),
     ("/etc/iptables/rules.v6", "ip6tables", ("netfilter-persistent", "iptables-persistent")),
@@ -31,7 +31,7 @@ IPTABLES_FILES = (
 )
 NFTABLES_FILES = ("/etc/nftables.conf", "/etc/sysconfig/nftables.conf")
 UFW_CHAINS = (("INPUT", "ufw-input", "ufw-user-input"), ("OUTPUT", "ufw-output", "ufw-user-output"))
-POLICIES = {"ACCEPT": "allow", "DROP": "deny", "REJECT": "deny"}
+POLICIES: dict[str, Verdict] = {"ACCEPT": "allow", "DROP": "deny", "REJECT": "deny"}
 
 
 def active_state(services: ServiceFacts | None, names: tuple[str, ...], switch: bool | None = True) -> bool | None:
@@ -53,7 +53,8 @@ def collect_ufw(source: FileSource, services: ServiceFacts | None) -> list[Firew
     switch = parse_env_file(conf).get("ENABLED", "no").lower() == "yes"
     active = active_state(services, ("ufw",), switch)
     rulesets = []
-    for rules_file, kind in (("/etc/ufw/user.rules", "ufw"), ("/etc/ufw/user6.rules", "ip6tables")):
+    ufw_files: tuple[tuple[str, RulesetKind], ...] = (("/etc/ufw/user.rules", "ufw"), ("/etc/ufw/user6.rules", "ip6tables"))
+    for rules_file, kind in ufw_files:
         files = ["/etc/ufw/ufw.conf", "/etc/default/ufw"]
         chains: dict[str, FirewallChain] = {}
         text = read_optional(source, rules_file)

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ElementTree
 
 from shipyard.facts.collectors.common import list_optional, parse_env_file, read_optional
 from shipyard.facts.collectors.iptables import parse_ports
-from shipyard.facts.firewall import FirewallChain, FirewallRule
+from shipyard.facts.firewall import Action, FirewallChain, FirewallRule, Verdict
 from shipyard.sources.base import FileSource
 
 CONFIG_DIRS = ("/etc/firewalld", "/usr/lib/firewalld", "/usr/share/firewalld")
@@ -31,7 +31,7 @@ def _parse_xml(source: FileSource, path: str) -> ElementTree.Element:
     return ElementTree.fromstring(source.read_text(path))
 
 
-def _port_rule(element: ElementTree.Element, action: str, certain: bool) -> FirewallRule | None:
+def _port_rule(element: ElementTree.Element, action: Action, certain: bool) -> FirewallRule | None:
     protocol = element.get("protocol", "tcp")
     ports = parse_ports(element.get("port", ""), "-")
     if ports is None:
@@ -52,14 +52,15 @@ def _service_rules(source: FileSource, name: str, files: list[str]) -> list[Fire
 
 
 def _rich_rule(source: FileSource, element: ElementTree.Element, files: list[str]) -> list[FirewallRule]:
-    verdicts = {"accept": "allow", "reject": "deny", "drop": "deny"}
+    verdicts: dict[str, Verdict] = {"accept": "allow", "reject": "deny", "drop": "deny"}
     action = next((verdicts[c.tag] for c in element if c.tag in verdicts), None)
     if action is None:
         return []  # log/audit/mark only
     certain = element.find("source") is None and element.find("destination") is None
     certain = certain and element.get("family") in (None, "ipv4")
-    if element.find("port") is not None:
-        rule = _port_rule(element.find("port"), action, certain)
+    port = element.find("port")
+    if port is not None:
+        rule = _port_rule(port, action, certain)
         return [rule] if rule else []
     service = element.find("service")
     if service is not None:
@@ -86,7 +87,7 @@ def zone_chain(source: FileSource, zone: str, files: list[str]) -> FirewallChain
     for rich in root.findall("rule"):
         rules += _rich_rule(source, rich, files)
     target = root.get("target", "default")
-    policy = "allow" if target == "ACCEPT" else "deny"
+    policy: Verdict = "allow" if target == "ACCEPT" else "deny"
     return FirewallChain(name=f"zone {zone}", policy=policy, rules=tuple(rules))
 
 

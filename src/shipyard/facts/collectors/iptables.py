@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import shlex
 
-from shipyard.facts.firewall import FirewallChain, FirewallRule, PortRange
+from shipyard.facts.firewall import Action, FirewallChain, FirewallRule, PortRange, Verdict
 
-TERMINAL = {"ACCEPT": "allow", "DROP": "deny", "REJECT": "deny", "RETURN": "return"}
+TERMINAL: dict[str, Action] = {"ACCEPT": "allow", "DROP": "deny", "REJECT": "deny", "RETURN": "return"}
+POLICIES: dict[str, Verdict] = {"ACCEPT": "allow", "DROP": "deny", "REJECT": "deny"}
 NON_TERMINAL = {"LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "TRACE", "AUDIT", "CT", "NOTRACK", "TCPMSS"}
 BUILTIN = ("INPUT", "OUTPUT", "FORWARD")
 ANY_ADDRESS = {"0.0.0.0/0", "::/0", "0/0"}
@@ -38,7 +39,8 @@ def parse_ports(value: str, range_sep: str = ":") -> tuple[PortRange, ...] | Non
 def parse_rule(words: list[str], chains: set[str]) -> FirewallRule | None:
     """One rule's words after ``-A CHAIN``; None when it cannot match a new remote TCP connection."""
     protocol, ports, certain = "any", None, True
-    action, target = None, None
+    action: Action | None = None
+    target: str | None = None
     i = 0
     while i < len(words):
         word = words[i]
@@ -103,7 +105,7 @@ def parse_rule(words: list[str], chains: set[str]) -> FirewallRule | None:
 def parse_iptables_save(text: str) -> dict[str, FirewallChain]:
     """The filter table's chains; built-in chains carry their policy. Raises ValueError when the
     text has no filter table at all."""
-    policies: dict[str, str | None] = {}
+    policies: dict[str, Verdict | None] = {}
     rule_lines: list[tuple[str, list[str]]] = []
     table = None
     for raw in text.splitlines():
@@ -118,7 +120,7 @@ def parse_iptables_save(text: str) -> dict[str, FirewallChain]:
         if line.startswith(":"):
             name, _, rest = line[1:].partition(" ")
             policy = rest.split()[0] if rest.split() else "-"
-            policies[name] = {"ACCEPT": "allow", "DROP": "deny", "REJECT": "deny"}.get(policy)
+            policies[name] = POLICIES.get(policy)
         elif line.startswith(("-A ", "--append ")):
             words = shlex.split(line)
             rule_lines.append((words[1], words[2:]))
@@ -130,8 +132,8 @@ def parse_iptables_save(text: str) -> dict[str, FirewallChain]:
         rule = parse_rule(words, names)
         if rule is not None:
             rules[chain].append(rule.model_copy(update={"text": f"-A {chain} " + " ".join(words)}))
-    chains = {}
+    chains: dict[str, FirewallChain] = {}
     for name in names:
-        policy = policies.get(name) or ("allow" if name in BUILTIN else None)
-        chains[name] = FirewallChain(name=name, policy=policy, rules=tuple(rules[name]))
+        chain_policy: Verdict | None = policies.get(name) or ("allow" if name in BUILTIN else None)
+        chains[name] = FirewallChain(name=name, policy=chain_policy, rules=tuple(rules[name]))
     return chains

@@ -13,13 +13,14 @@ import re
 
 from shipyard.facts.collectors.common import list_matching, read_optional
 from shipyard.facts.collectors.iptables import parse_ports
-from shipyard.facts.firewall import FirewallChain, FirewallRule
+from shipyard.facts.firewall import Action, FirewallChain, FirewallRule, PortRange, Verdict
 from shipyard.sources.base import FileSource
 
 MAX_INCLUDE_DEPTH = 8
 _TOKEN = re.compile(r'"[^"]*"|[{};\n]|[^\s{};"]+')
 SERVICES = {"ssh": "22", "http": "80", "https": "443", "domain": "53"}
-VERDICTS = {"accept": "allow", "drop": "deny", "reject": "deny", "return": "return"}
+VERDICTS: dict[str, Action] = {"accept": "allow", "drop": "deny", "reject": "deny", "return": "return"}
+POLICIES: dict[str, Verdict] = {"accept": "allow", "drop": "deny", "reject": "deny"}
 IGNORED_WORDS = {
     "counter", "log", "comment", "limit", "rate", "prefix", "level", "packets", "bytes", "notrack", "burst",
     "over", "with", "tcp-reset", "icmpx", "type", "admin-prohibited", "port-unreachable", "host-unreachable",
@@ -57,7 +58,7 @@ def load_nftables_tokens(source: FileSource, path: str, depth: int = 0, files: l
                 pattern = path.rpartition("/")[0] + "/" + pattern
             paths = list_matching(source, pattern) if any(c in pattern for c in "*?[") else [pattern]
             for included in paths:
-                result += load_nftables_tokens(source, included, depth + 1, files) + ["\n"]
+                result += [*load_nftables_tokens(source, included, depth + 1, files), "\n"]
             i += 2
             continue
         result.append(tokens[i])
@@ -134,7 +135,9 @@ def parse_nftables(tokens: list[str]) -> tuple[dict[str, FirewallChain], list[st
     return chains, inbound, outbound
 
 
-def _parse_table(parser: _Parser, family: str, table: str, chains: dict, inbound: list, outbound: list) -> None:
+def _parse_table(
+    parser: _Parser, family: str, table: str, chains: dict[str, FirewallChain], inbound: list[str], outbound: list[str]
+) -> None:
     while (words := parser.statement()) is not None:
         if words[0] == "chain" and words[-1] == "{":
             _parse_chain(parser, family, table, words[1], chains, inbound, outbound)
@@ -143,17 +146,23 @@ def _parse_table(parser: _Parser, family: str, table: str, chains: dict, inbound
 
 
 def _parse_chain(
-    parser: _Parser, family: str, table: str, name: str, chains: dict, inbound: list, outbound: list
+    parser: _Parser,
+    family: str,
+    table: str,
+    name: str,
+    chains: dict[str, FirewallChain],
+    inbound: list[str],
+    outbound: list[str],
 ) -> None:
     key = f"{table}/{name}"
     hook = kind = None
-    policy = "allow"
+    policy: Verdict = "allow"
     rules: list[FirewallRule] = []
     while (words := parser.statement()) is not None:
         if words[0] == "type" and "hook" in words[:-1]:
             kind, hook = words[1], words[words.index("hook") + 1]
         elif words[0] == "policy" and len(words) > 1:
-            policy = VERDICTS.get(words[1], "allow")
+            policy = POLICIES.get(words[1], "allow")
         elif words[-1] == "{":
             parser.skip_block()
         else:
@@ -168,7 +177,7 @@ def _parse_chain(
             outbound.append(key)
 
 
-def _nft_ports(value: str):
+def _nft_ports(value: str) -> tuple[PortRange, ...] | None:
     items = [v for v in re.split(r"[\s,]+", value.strip("{}")) if v]
     text = ",".join(SERVICES.get(v, v) for v in items)
     return parse_ports(text, "-") if items else None
@@ -183,10 +192,11 @@ def _protocol(value: str) -> str | None:
 def parse_nft_rule(words: list[str], table: str) -> FirewallRule | None:
     """One rule; None when it cannot match a new TCP connection from a remote host."""
     protocol, ports, certain = "any", None, True
-    action, target = None, None
+    action: Action | None = None
+    target: str | None = None
     i = 0
     while i < len(words) and action is None:
-        word, following = words[i], words[i + 1 : i + 4] + ["", "", ""]
+        word, following = words[i], [*words[i + 1:i + 4], "", "", ""]
         negated = following[1] == "!="
         value = following[2] if negated else following[1]
         step = 3 + negated
@@ -227,7 +237,8 @@ def parse_nft_rule(words: list[str], table: str) -> FirewallRule | None:
         elif word in VERDICTS:
             action, step = VERDICTS[word], 1
         elif word in ("jump", "goto"):
-            action, target, step = word, f"{table}/{following[0]}", 2
+            action = "jump" if word == "jump" else "goto"
+            target, step = f"{table}/{following[0]}", 2
         elif word in IGNORED_WORDS or word.startswith('"') or word[:1].isdigit() or word == "continue":
             step = 1
         else:

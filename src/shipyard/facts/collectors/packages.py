@@ -8,6 +8,7 @@ permissively licensed Python reader for it (bsddb3 needs the AGPL libdb), so shi
 from __future__ import annotations
 
 import logging
+from typing import Any
 import re
 import sqlite3
 import struct
@@ -87,7 +88,7 @@ def read_rpmdb_sqlite(data: bytes) -> dict[str, str]:
     return versions
 
 
-def _query_sqlite_bytes(data: bytes, query: str) -> list[tuple]:
+def _query_sqlite_bytes(data: bytes, query: str) -> list[tuple[Any, ...]]:
     """Run ``query`` on an SQLite database given as bytes: in memory (Python 3.11+), or from a
     private temporary copy on older Pythons that lack ``Connection.deserialize`` (node prep
     runs on the node's own python3)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from shipyard.facts.collectors.common import list_matching, read_optional
 from shipyard.facts.model import CloudInitDiskFacts, WaagentFacts
@@ -70,7 +71,7 @@ def collect_cloud_init_disk(source: FileSource) -> CloudInitDiskFacts | None:
 
     paths = [CLOUD_CFG, *list_matching(source, "/etc/cloud/cloud.cfg.d/*.cfg")]
     yaml = YAML(typ="safe", pure=True)
-    merged: dict = {}
+    merged: dict[str, Any] = {}
     files: list[str] = []
     for path in paths:
         text = read_optional(source, path)

@@ -76,6 +76,17 @@ gvol:
   container_path: $AZ_BATCH_NODE_SHARED_DIR/gvol
 """
 
+AZURE_CREDENTIALS = """\
+credentials:
+  batch:
+    account_service_url: https://myaccount.eastus.batch.azure.com
+"""
+LOCAL_CREDENTIALS = """\
+credentials:
+  batch:
+    account_service_url: local://
+"""
+
 # (case id, {file name: text}, overrides, expected PoolContext fields)
 CASES = [
     ("pool-only", {"pool.yaml": pool_yaml()}, {},
@@ -120,6 +131,15 @@ CASES = [
     ("node-agent-override", {"pool.yaml": pool_yaml(custom_image=True)}, {"node_agent": "batch.node.el 9"},
      {"node_agent": "batch.node.el 9"}),
     ("simplified", {"pool.yaml": pool_yaml(extra="node_communication_mode: simplified\n")}, {},
+     {"node_communication_mode": "simplified"}),
+    # unset: the backend decides (Azure Batch retired classic on 2026-03-31; the local backend keeps it)
+    ("azure-account-defaults-to-simplified", {"pool.yaml": pool_yaml(), "credentials.yaml": AZURE_CREDENTIALS}, {},
+     {"node_communication_mode": "simplified"}),
+    ("local-account-defaults-to-classic", {"pool.yaml": pool_yaml(), "credentials.yaml": LOCAL_CREDENTIALS}, {},
+     {"node_communication_mode": "classic"}),
+    ("no-credentials-is-local-classic", {"pool.yaml": pool_yaml()}, {}, {"node_communication_mode": "classic"}),
+    ("set-mode-wins-on-the-local-backend", {"pool.yaml": pool_yaml(extra="node_communication_mode: simplified\n"),
+                                            "credentials.yaml": LOCAL_CREDENTIALS}, {},
      {"node_communication_mode": "simplified"}),
 ]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shipyard.catalog.vm_sizes import is_known_vm_size, vm_size_features
+from shipyard.config.backend import node_communication_mode
+from shipyard.config.loader import ConfigSet
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,13 @@ class PoolContext:
                 azure_file = True
             elif volume.volume_driver == "glusterfs_on_compute":
                 gluster_on_compute = True
+        mode = "classic"  # the guide's model: the stricter firewall requirement when nothing says
+        if pool is not None:
+            mode = pool.node_communication_mode
+            if isinstance(config, ConfigSet):
+                derived = node_communication_mode(config)  # unset: simplified on Azure, classic locally
+                if derived and derived["mode"]:
+                    mode = derived["mode"]
         ssh = True
         if pool and pool.remote_access_control:
             rac = pool.remote_access_control
@@ -70,6 +79,6 @@ class PoolContext:
             storage_cluster_types=frozenset(cluster_types),
             azure_file=azure_file,
             glusterfs_on_compute=gluster_on_compute,
-            node_communication_mode=pool.node_communication_mode if pool else "classic",
+            node_communication_mode=mode,
             ssh=ssh,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from shipyard.config.base import Model, Text
-from shipyard.config.data import InputData, OutputData, ResourceFile
+from shipyard.config.data import AzureStorageInput, InputData, OutputData, ResourceFile
 from shipyard.config.task_factory import TaskFactory
 
 MpiRuntime = Literal["intelmpi", "intelmpi-ofa", "mpich", "mvapich", "openmpi"]
@@ -85,14 +85,8 @@ class Task(TaskBase):
     task_factory: TaskFactory | None = None
 
 
-class MergeOutputStorage(Model):
-    storage_account_settings: str
-    remote_path: str
-    local_path: str | None = None
-    is_file_share: bool | None = None
-    include: list[str] | None = None
-    exclude: list[str] | None = None
-    blobxfer_extra_options: str | None = None
+class MergeOutputStorage(AzureStorageInput):
+    """Where a merge task's output goes: the schema gives it a storage input's shape."""
 
 
 class MergeOutputData(Model):

@@ -12,9 +12,7 @@ from shipyard.config.loader import ConfigPaths, Finding, load_config_set
 from shipyard.config.rules import (
     CONFIG_RULES,
     ConfigRule,
-    required_vhd_count,
     run_config_rules,
-    vhd_shortfall_message,
 )
 
 SAS = "sv=2024-11-04&ss=b&srt=o&sp=r&se=2030-01-01&sig=AbCdSecretSignature%3D"
@@ -267,23 +265,6 @@ def test_a_rule_that_raises_becomes_an_error_naming_it(tmp_path: Path) -> None:
     assert broken_findings[0].message.startswith("check test.broken failed: RuntimeError: boom")
     assert "Leaky" not in broken_findings[0].message
     assert any(f.check == "pool.image_source" for f in findings)  # the others still report
-
-
-@pytest.mark.parametrize(
-    ("nodes", "agent", "required"),
-    [(0, "batch.node.ubuntu 22.04", 0), (1, "batch.node.ubuntu 22.04", 1), (40, "batch.node.el 9", 1),
-     (41, "batch.node.el 9", 2), (100, "batch.node.ubuntu 22.04", 3), (20, "batch.node.windows amd64", 1),
-     (21, "batch.node.windows amd64", 2), (100, "Batch.Node.Windows  AMD64", 5)],
-)
-def test_required_vhd_count(nodes: int, agent: str, required: int) -> None:
-    assert required_vhd_count(nodes, agent) == required
-
-
-def test_shortfall_message_for_resize() -> None:
-    assert vhd_shortfall_message(3, 120, "batch.node.ubuntu 22.04") is None
-    assert vhd_shortfall_message(3, 121, "batch.node.ubuntu 22.04") == (
-        "insufficient number of VHDs (3) supplied for 121 compute nodes. At least 4 VHDs are required."
-    )
 
 
 AZURE_BATCH = {"account_service_url": "https://b.westus.batch.azure.com", "aad": {"directory_id": "d"}}

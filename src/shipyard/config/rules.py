@@ -7,23 +7,20 @@ that raises becomes an error finding that names it, so the other rules still rep
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from shipyard.catalog.node_agents import get_node_agent, is_windows_node_agent
+from shipyard.catalog.node_agents import get_node_agent
 from shipyard.config.backend import batch_backend, node_communication_mode
 from shipyard.config.credentials import Credentials
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.loader import ConfigSet, Finding, LoadedFile
 from shipyard.config.pool import CustomImage, PoolSpecification
 from shipyard.config.settings import GeneralConfig
+from shipyard.config.vhd_count import vhd_shortfall_message
 from shipyard.redact import redact, strip_query
 from shipyard.storage.uri import BlobUriError, has_query, parse_blob_uri
-
-LINUX_NODES_PER_VHD = 40
-WINDOWS_NODES_PER_VHD = 20
 
 VM_CONFIG = ("pool_specification", "vm_configuration")
 CUSTOM_IMAGE = (*VM_CONFIG, "custom_image")
@@ -36,29 +33,6 @@ _GALLERY_VERSION_RE = re.compile(
 _MANAGED_IMAGE_RE = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/images/[^/]+$", re.IGNORECASE
 )
-
-
-def nodes_per_vhd(node_agent: str) -> int:
-    return WINDOWS_NODES_PER_VHD if is_windows_node_agent(node_agent) else LINUX_NODES_PER_VHD
-
-
-def required_vhd_count(nodes: int, node_agent: str) -> int:
-    """One VHD per 40 Linux or 20 Windows nodes (the storage account throttling limit)."""
-    return math.ceil(nodes / nodes_per_vhd(node_agent))
-
-
-def vhd_shortfall_message(vhds: int, nodes: int, node_agent: str) -> str | None:
-    """The guide's error when ``vhds`` URIs cannot serve ``nodes`` nodes; None when they can.
-
-    Used at load time, and again on resize with the new node count.
-    """
-    required = required_vhd_count(nodes, node_agent)
-    if vhds >= required:
-        return None
-    return (
-        f"insufficient number of VHDs ({vhds}) supplied for {nodes} compute nodes. "
-        f"At least {required} VHDs are required."
-    )
 
 
 @dataclass(frozen=True)

@@ -139,3 +139,17 @@ def test_classic_on_an_azure_account_is_an_error_and_the_summary_says_set(cli, w
     local = CREDENTIALS.replace("https://b.westus.batch.azure.com", "local://batch")
     result = cli("config", "check", "--configdir", write_config(pool=pool, credentials=local))
     assert "pool.node_communication_mode" not in [row[3] for row in rows(result.out) if row[0] == "error"]
+
+
+def test_text_from_the_file_is_shown_verbatim_never_as_markup(cli, write_config) -> None:
+    """A pool id or a key with square brackets is printed as written (rich markup would crash or eat it)."""
+    pool = (
+        "pool_specification:\n  id: '[/bold]pool[red]'\n  vm_size: '[/]D2'\n  vm_count: {dedicated: 1}\n"
+        "  '[red]x': 1\n  vm_configuration:\n    platform_image: {publisher: a, offer: b, sku: c}\n"
+    )
+    result = cli("config", "check", "--pool", write_config(pool=pool) / "pool.yaml")
+    assert result.code == 0, result.err
+    lines = [" ".join(line.split()) for line in result.out.splitlines()]
+    assert "pool [/bold]pool[red]" in lines
+    assert "vm size [/]D2" in lines
+    assert any("unknown key [red]x" in line for line in lines)

@@ -429,3 +429,22 @@ def test_other_formats_get_the_qemu_img_command_that_converts_them(cli, ubuntu_v
     assert got["docker.installed"] == "pass"
     inspected = one_error_line(cli("image", "inspect", src))  # without a destination: disk.vhd next to it
     assert backticked(inspected)[0][-2:] == [str(src), str(tmp_path / "disk.vhd")]
+
+
+def test_inspect_shows_the_image_text_verbatim_and_each_problem_with_its_fix(cli, tmp_path: Path) -> None:
+    """Text read from the image ([/] in PRETTY_NAME) is not rich markup; an Azure problem names its fix."""
+    from fixtures.images import write_rootfs
+
+    pretty = 'PRETTY_NAME="Debian [/] [bold]12"\nNAME="Debian GNU/Linux"\nID=debian\nVERSION_ID="12"\n'
+    root = write_rootfs(tmp_path / "root", {"etc/os-release": pretty})
+    image = tmp_path / "disk.vhd"
+    assert cli("image", "build", root, image).code == 0
+    data = bytearray(image.read_bytes())
+    data[-512 + 64] ^= 0xFF  # a bad footer checksum: an Azure problem that convert repairs
+    image.write_bytes(bytes(data))
+    result = cli("image", "inspect", image)
+    assert result.code == 0, result.err
+    lines = [" ".join(line.split()) for line in result.out.splitlines()]
+    assert "os Debian [/] [bold]12 (family debian)" in lines
+    assert f"fix: `shipyard image convert {image} {tmp_path / 'disk-fixed.vhd'}`" in " ".join(result.out.split())
+    assert "None" not in result.out  # no kernel: said in words

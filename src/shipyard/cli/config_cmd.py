@@ -101,7 +101,8 @@ def _render_summary(summary: dict[str, Any]) -> None:
     rows.append(("node comm", _mode_text(summary["node_communication_mode"])))
     for requirement in summary["requirements"]:
         rows.append(("requires", requirement))
-    render.table(None, ("", ""), rows, header=False)
+    # The values come from the files (a pool id, a VM size): shown as written, never as rich markup.
+    render.table(None, ("", ""), [(name, render.escape(str(value))) for name, value in rows], header=False)
 
 
 def _verdict(report: dict[str, Any]) -> str:

@@ -61,7 +61,8 @@ def _render_inspection(data: dict[str, Any]) -> None:
         ("root", f"{fmt['root']['location']} ({fmt['root']['filesystem']})"),
     ]
     for problem in fmt["azure_problems"]:
-        rows.append(("azure", f"{problem['id']}: {problem['message']}"))
+        fix = f"; fix: {problem['fix']}" if problem.get("fix") else ""
+        rows.append(("azure", f"{problem['id']}: {problem['message']}{fix}"))
     os_facts = data["os"] or {}
     rows.append(("os", f"{os_facts.get('name') or os_facts.get('id') or 'unknown'} (family {os_facts.get('family')})"))
     rows.append(("node agent", data["node_agent"] or "none matches"))
@@ -79,7 +80,7 @@ def _render_inspection(data: dict[str, Any]) -> None:
         rows.append(("enabled units", ", ".join(enabled) or "none"))
     modules = data["kernel_modules"]
     if modules:
-        rows.append(("boot kernel", str(modules["default_kernel"])))
+        rows.append(("boot kernel", modules["default_kernel"] or "none found"))
     sshd = data["sshd"]
     if sshd:
         rows.append(("sshd ports", ", ".join(map(str, sshd["ports"]))))
@@ -87,7 +88,8 @@ def _render_inspection(data: dict[str, Any]) -> None:
     if docker:
         rows.append(("docker", f"data-root {docker['data_root'] or '/var/lib/docker'}, runtimes "
                      f"{', '.join(docker['runtimes']) or 'default'}"))
-    render.table(None, ("", ""), rows, header=False)
+    # The values are read from the image (PRETTY_NAME, unit names): shown as written, never as rich markup.
+    render.table(None, ("", ""), [(name, render.escape(str(value))) for name, value in rows], header=False)
 
 
 @image_group.command("check")

@@ -153,3 +153,18 @@ def test_text_from_the_file_is_shown_verbatim_never_as_markup(cli, write_config)
     assert "pool [/bold]pool[red]" in lines
     assert "vm size [/]D2" in lines
     assert any("unknown key [red]x" in line for line in lines)
+
+
+def test_a_key_with_a_newline_or_an_escape_sequence_stays_on_its_one_line(cli, write_config) -> None:
+    """Control characters from the file are shown escaped: one line per finding, no terminal escapes."""
+    pool = (
+        'pool_specification:\n  id: p\n  vm_size: x\n  "a\\nb": 2\n  "c\\x1b[2Jd": 1\n  vm_count: {dedicated: 1}\n'
+        "  vm_configuration:\n    platform_image: {publisher: a, offer: b, sku: c}\n"
+    )
+    result = cli("config", "check", "--pool", write_config(pool=pool) / "pool.yaml")
+    assert result.code == 0, result.err
+    assert "\x1b" not in result.out
+    table = rows(result.out)
+    assert [row[0] for row in table[1:]].count("warning") == 2
+    assert table[1][2:] == ["pool_specification.a\\nb", "-", "unknown key a\\nb; it is not a Batch Shipyard key and is ignored"]
+    assert table[2][2] == "pool_specification.c\\x1b[2Jd"

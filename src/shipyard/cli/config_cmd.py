@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import click
@@ -46,12 +47,20 @@ def _where(item: dict[str, Any]) -> str:
     return where
 
 
+def _printable(text: str) -> str:
+    """``text`` on one line: a control character from the file (a newline, ESC) is shown escaped."""
+    return "".join(
+        ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else ascii(ch)[1:-1] for ch in text
+    )
+
+
 def _findings_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """One row per finding: level, file:line, key path, rule id, message; then the skipped rules."""
     rows: list[tuple[str, str, str, str, str]] = []
     for level in ("errors", "warnings"):
         for item in report[level]:
-            rows.append((level[:-1], _where(item) or "-", item["path"] or "-", item.get("check") or "-", item["message"]))
+            where, path = _printable(_where(item) or "-"), _printable(item["path"] or "-")
+            rows.append((level[:-1], where, path, item.get("check") or "-", _printable(item["message"])))
     for item in report["skipped"]:
         rows.append(("skipped", "-", "-", item["check"], item["reason"]))
     return rows
@@ -102,7 +111,7 @@ def _render_summary(summary: dict[str, Any]) -> None:
     for requirement in summary["requirements"]:
         rows.append(("requires", requirement))
     # The values come from the files (a pool id, a VM size): shown as written, never as rich markup.
-    render.table(None, ("", ""), [(name, render.escape(str(value))) for name, value in rows], header=False)
+    render.table(None, ("", ""), [(name, render.escape(_printable(str(value)))) for name, value in rows], header=False)
 
 
 def _verdict(report: dict[str, Any]) -> str:

@@ -248,3 +248,29 @@ def test_batch_shipyard_2x_keys_warn_and_still_work(write_config: Any) -> None:
     assert config.pool.model_extra == {}
     scratch = config.jobs[0].auto_scratch
     assert (scratch.setup, scratch.num_instances) == ("dependency", "pool_current_dedicated")
+
+
+def test_unknown_keys_are_reported_even_when_the_file_has_errors(write_config: Any) -> None:
+    """An error elsewhere in the file does not hide a typo'd key; list items set aside keep the others' indices."""
+    pool = POOL.replace("dedicated:", "dedicted:").replace("  vm_count:", "  inter_node_communication_enabled: 'yes'\n  vm_count:")
+    config = _load(write_config, pool=pool)
+    assert config.pool is None
+    assert [(path, message) for _, path, message in _findings(config, "error")] == [
+        ("pool_specification.inter_node_communication_enabled", "must be true or false, found a string")
+    ]
+    assert [(path, message) for _, path, message in _findings(config, "warning")] == [
+        ("pool_specification.vm_configuration.custom_image.image_uri", "unknown key image_uri; did you mean image_uris?"),
+        ("pool_specification.vm_count.dedicted", "unknown key dedicted; did you mean dedicated?"),
+    ]
+    jobs = (
+        "job_specifications:\n"
+        "- tasks: [{command: a}]\n"  # no id: this job is set aside
+        "- id: second\n  user_identity: {default_pool_admin: 'yes'}\n  tasks:\n  - command: b\n  - comand: c\n"
+    )
+    config = load_config_set(ConfigPaths.resolve(jobs=write_config(**{"jobs.yaml": jobs}) / "jobs.yaml"))
+    assert [path for _, path, _ in _findings(config, "error")] == [
+        "job_specifications[0].id", "job_specifications[1].user_identity.default_pool_admin"
+    ]
+    assert _findings(config, "warning") == [
+        (7, "job_specifications[1].tasks[1].comand", "unknown key comand; did you mean command?")
+    ]

@@ -198,6 +198,76 @@ def _loc_to_path(top: KeyPath, loc: tuple[Any, ...]) -> KeyPath:
     return tuple(path)
 
 
+_SET_ASIDE = object()  # a part of a file that failed validation, left out of the next try
+_MAX_TRIES = 20
+
+
+def _set_aside(tree: Any, path: KeyPath) -> bool:
+    """Mark the deepest node of ``path`` (original coordinates) that exists in ``tree``; False if none."""
+    parent: Any = None
+    key: Any = None
+    node = tree
+    for part in path:
+        present = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if not present or node[part] is _SET_ASIDE:
+            break
+        parent, key, node = node, part, node[part]
+    if parent is None:
+        return False
+    parent[key] = _SET_ASIDE
+    return True
+
+
+def _without_set_aside(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_set_aside(v) for k, v in node.items() if v is not _SET_ASIDE}
+    if isinstance(node, list):
+        return [_without_set_aside(v) for v in node if v is not _SET_ASIDE]
+    return node
+
+
+def _original_path(tree: Any, path: KeyPath) -> KeyPath:
+    """``path`` in the data without the set-aside parts -> the same place in the file (list indices shift)."""
+    out: list[str | int] = []
+    node = tree
+    for part in path:
+        if isinstance(node, list) and isinstance(part, int):
+            kept = [i for i, item in enumerate(node) if item is not _SET_ASIDE]
+            if part >= len(kept):
+                return (*out, *path[len(out):])
+            part = kept[part]
+            node = node[part]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            node = None
+        out.append(part)
+    return tuple(out)
+
+
+def _unknown_keys_of_invalid(kind: ConfigKind, data: Any, errors: list[Any]) -> list[Note]:
+    """Unknown keys of a file with schema errors: the parts that failed are set aside and the rest
+    validated again, so a typo'd key is reported even when the same file has an error elsewhere."""
+    import copy
+
+    tree = copy.deepcopy(data)
+    for _ in range(_MAX_TRIES):
+        changed = False
+        for error in errors:
+            changed |= _set_aside(tree, _original_path(tree, _loc_to_path((), error["loc"])))
+        if not changed:
+            return []
+        try:
+            model = MODELS[kind].model_validate(_without_set_aside(tree))
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            continue
+        return [note._replace(path=_original_path(tree, note.path)) for note in unknown_keys(model)]
+    return []
+
+
 def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[Finding]]:
     """Validate one document as ``kind``: its model (or None when an error was found) and its findings.
 
@@ -221,6 +291,7 @@ def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[F
             path = _loc_to_path((), error["loc"])
             typo = misspelled_required(document, path) if error["type"] == "missing" else None
             notes.append(typo or Note("error", _schema_message(error, path), path))
+        notes.extend(_unknown_keys_of_invalid(kind, data, exc.errors(include_url=False)))
     if model is not None:
         notes.extend(unknown_keys(model))
         notes.extend(empty_work(model))

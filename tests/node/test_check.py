@@ -37,6 +37,9 @@ def test_another_root_is_offline_and_never_probed(tmp_path: Path) -> None:
     got = by_id(check_node(root, GPU))
     assert got["docker.socket"].status is Status.PASS  # from daemon.json and docker.service
     assert got["gpu.driver"].message.startswith("nvidia module for kernel")
+    # the image-file rules skip, and an offline tree is not called a live node
+    assert got["vhd.format"].status is Status.SKIP
+    assert got["vhd.format"].message == "skipped: not an image file (a root directory)"
 
 
 def test_a_live_root_is_probed(tmp_path: Path) -> None:

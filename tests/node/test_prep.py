@@ -157,3 +157,16 @@ def test_a_config_error_is_recorded_and_exit_2(cli, good_tree: Path, tmp_path: P
     assert result.err.count("\n") == 1 and "storage link 'sa1' is not in the credentials" in result.err
     marker = json.loads((state / "nodeprep.json").read_text())
     assert marker["ok"] is False and "storage link 'sa1' is not in the credentials" in marker["error"]
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/sub"])
+def test_a_state_dir_that_cannot_hold_the_marker_is_one_line_exit_1(
+    cli, good_tree: Path, tmp_path: Path, where: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory\n")
+    state = tmp_path / where
+    result = cli("node", "prep", "--root", good_tree, "--state-dir", state)
+    assert result.code == 1
+    assert result.err.count("\n") == 1 and "internal error" not in result.err
+    assert result.err.startswith(f"shipyard: error: node prep cannot write its marker {state / 'nodeprep.json'}: ")
+    assert result.err.rstrip().endswith("; give --state-dir a writable directory")

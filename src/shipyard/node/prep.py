@@ -133,7 +133,13 @@ def run_node_prep(
         except BaseException as exc:
             record_failure(state_dir, f"setup failed: {type(exc).__name__}: {exc}", pool, results)
             raise
-    _write_marker(marker, _marker_data(ok, digest, results, done, setup_error))
+    try:
+        _write_marker(marker, _marker_data(ok, digest, results, done, setup_error))
+    except OSError as exc:  # a --state-dir that is a file, or one this user cannot write
+        raise ShipyardError(
+            f"node prep cannot write its marker {marker}: {os_error_text(exc)}",
+            hint="give --state-dir a writable directory",
+        ) from None
     return PrepResult("ok" if ok else "failed", marker, results, tuple(done), setup_error)
 
 

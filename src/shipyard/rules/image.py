@@ -10,13 +10,13 @@ from shipyard.rules.result import Outcome, Severity
 
 
 def _offline_only(evidence: Evidence, pool: PoolContext) -> str | None:
-    return None if evidence.image is not None else "not an image file (live node)"
+    return None if evidence.image is not None else "not an image file (a root directory)"
 
 
 def _format_rule(rule_id: str, passed: str) -> Evaluate:
     def evaluate(evidence: Evidence, pool: PoolContext) -> Outcome:
         image = evidence.image
-        if image is None:  # _offline_only keeps live nodes away; never reached there
+        if image is None:  # _offline_only keeps root directories away; never reached
             return Outcome.unknown("not an image file")
         problems = image.problems_for(rule_id)
         if problems:

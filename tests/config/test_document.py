@@ -174,6 +174,7 @@ def test_ruamel_warnings_with_snippets_are_not_shown(tmp_path: Path, capsys: pyt
         ("big.yaml", "a: " + "7" * 5000 + "\n", "invalid YAML: a value cannot be read (ValueError)"),
         ("ctl.yaml", "a:\n  b: Pa55\x07word\n", "invalid YAML: unacceptable character #x0007 at line 2"),
         ("bad.json", '{\n  "a": 1,\n  "b": ,\n}\n', "invalid JSON: Expecting value at line 3, column 8"),
+        ("ctl.json", '{\n  "a": "Pa55\x07word"\n}\n', "invalid JSON: Invalid control character at line 2, column 13"),
     ],
 )
 def test_other_parser_failures_are_one_clean_line(tmp_path: Path, name: str, text: str, message: str) -> None:

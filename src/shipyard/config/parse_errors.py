@@ -167,6 +167,7 @@ def json_error(exc: json.JSONDecodeError | RecursionError, file: str) -> ConfigE
     """One line for a JSON syntax error. ``JSONDecodeError.msg`` is fixed text, never a value."""
     if isinstance(exc, RecursionError):
         return ConfigError("invalid JSON: nested too deeply to read", file=file)
+    problem = exc.msg.removesuffix(" at")  # "Invalid control character at" names its place itself
     return ConfigError(
-        f"invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", file=file, line=exc.lineno
+        f"invalid JSON: {problem} at line {exc.lineno}, column {exc.colno}", file=file, line=exc.lineno
     )

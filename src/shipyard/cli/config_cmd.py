@@ -111,7 +111,7 @@ def _render_summary(summary: dict[str, Any]) -> None:
     for requirement in summary["requirements"]:
         rows.append(("requires", requirement))
     # The values come from the files (a pool id, a VM size): shown as written, never as rich markup.
-    render.table(None, ("", ""), [(name, render.escape(_printable(str(value)))) for name, value in rows], header=False)
+    render.table(None, ("", ""), [(name, _printable(str(value))) for name, value in rows], header=False)
 
 
 def _verdict(report: dict[str, Any]) -> str:

@@ -89,7 +89,7 @@ def _render_inspection(data: dict[str, Any]) -> None:
         rows.append(("docker", f"data-root {docker['data_root'] or '/var/lib/docker'}, runtimes "
                      f"{', '.join(docker['runtimes']) or 'default'}"))
     # The values are read from the image (PRETTY_NAME, unit names): shown as written, never as rich markup.
-    render.table(None, ("", ""), [(name, render.escape(str(value))) for name, value in rows], header=False)
+    render.table(None, ("", ""), rows, header=False)
 
 
 @image_group.command("check")

@@ -29,13 +29,15 @@ def console(stderr: bool = False) -> Any:
 def table(
     title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, header: bool = True
 ) -> None:
+    """Cells are shown verbatim: text from a file or an image is never read as rich markup."""
     from rich.table import Table
+    from rich.text import Text
 
     out = Table(title=title, title_justify="left", show_header=header, pad_edge=False, box=None)
     for column in columns:
         out.add_column(column, overflow="fold")
     for row in rows:
-        out.add_row(*("" if cell is None else str(cell) for cell in row))
+        out.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
     console().print(out)
 
 

@@ -106,3 +106,32 @@ def test_summary_names_no_image_source_for_a_typo(tmp_path: Path) -> None:
     summary = summarize_pool(config)
     assert summary is not None
     assert summary["image_source"] == {"kind": "custom_image.none"}
+
+
+CUSTOM_POOL = """\
+pool_specification:
+  id: p
+  vm_configuration:
+    custom_image:
+      image_uris: [local://localstore1/vhds/u.vhd]
+      node_agent: batch.node.ubuntu 22.04
+  vm_size: STANDARD_D2_V2
+  vm_count: {dedicated: 1}
+"""
+USER_SUBSCRIPTION = "custom images need a User Subscription Batch account (the credentials do not say which mode the account is in)"
+
+
+@pytest.mark.parametrize(
+    ("credentials", "requirements"),
+    [(AZURE, [USER_SUBSCRIPTION]), (LOCAL, []), (NO_BATCH, []), (None, [])],
+    ids=["azure", "local", "no-batch", "no-credentials"],
+)
+def test_the_user_subscription_requirement_is_shown_for_an_azure_account_only(
+    tmp_path: Path, credentials: str | None, requirements: list[str]
+) -> None:
+    (tmp_path / "pool.yaml").write_text(CUSTOM_POOL)
+    if credentials:
+        (tmp_path / "credentials.yaml").write_text(credentials)
+    summary = summarize_pool(load_config_set(ConfigPaths.resolve(tmp_path)))
+    assert summary is not None
+    assert summary["requirements"] == requirements

@@ -213,6 +213,9 @@ def test_sas_token_is_never_echoed(tmp_path: Path) -> None:
             [("warning", "credentials.batch", "only an account_key is given")],
         ),
         ({"account_service_url": "https://b.westus.batch.azure.com", "aad": {"directory_id": "d"}}, []),
+        # the local backend has no Batch account: an allocation mode or a lone key means nothing there
+        ({"account_service_url": "local://", "pool_allocation_mode": "batch_service"}, []),
+        ({"account_service_url": "local://", "account_key": "BatchKey=="}, []),
     ],
 )
 def test_account_mode(tmp_path: Path, batch: dict, expected: list) -> None:

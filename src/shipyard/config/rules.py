@@ -273,8 +273,8 @@ def check_account_mode(config: ConfigSet) -> Iterable[Finding]:
         return
     batch = _credentials(config).batch
     creds = config.files[ConfigKind.CREDENTIALS]
-    if batch is None:
-        return
+    if batch is None or batch_backend(config).kind == "local":
+        return  # the local backend has no Batch account, so no allocation mode
     if batch.pool_allocation_mode == "batch_service":
         yield creds.finding(
             "error",

@@ -70,7 +70,8 @@ def summarize_pool(config: ConfigSet) -> dict[str, Any] | None:
                 "nodes_per_vhd": nodes_per_vhd(image.node_agent),
             }
         batch = config.credentials.batch if config.credentials else None
-        if batch is None or batch.pool_allocation_mode is None:
+        # a Batch account's allocation mode matters on Azure only; the local backend has no account
+        if backend.kind != "local" and (batch is None or batch.pool_allocation_mode is None):
             summary["requirements"].append(
                 "custom images need a User Subscription Batch account "
                 "(the credentials do not say which mode the account is in)"

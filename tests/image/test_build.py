@@ -15,7 +15,8 @@ from shipyard.errors import ShipyardError, UsageError
 from shipyard.image.build import build_image, estimate_disk_bytes
 from shipyard.image.partitions import read_partition_table
 from shipyard.image.azure import azure_problems
-from shipyard.image.vhd import MIB, open_disk
+from shipyard.image.vhd import MIB
+from shipyard.image.disk import open_disk
 
 E2FSCK = "/usr/sbin/e2fsck"
 QEMU_IMG = shutil.which("qemu-img")

@@ -15,7 +15,8 @@ from fixtures.images import OS_RELEASE, copy_sparse, read_with_debugfs, write_dy
 from shipyard.errors import ImageFormatError, UsageError
 from shipyard.image.convert import convert_image, plan_copy_ranges
 from shipyard.image.azure import azure_problems
-from shipyard.image.vhd import MIB, open_disk
+from shipyard.image.vhd import MIB
+from shipyard.image.disk import open_disk
 
 QEMU_IMG = shutil.which("qemu-img")
 

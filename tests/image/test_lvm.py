@@ -20,7 +20,8 @@ from shipyard.image.lvm import (
     calc_lvm_crc, open_logical_volume, parse_lvm_metadata, read_pv_label, read_volume_group,
 )
 from shipyard.image.partitions import read_partition_table
-from shipyard.image.vhd import MIB, open_disk
+from shipyard.image.vhd import MIB
+from shipyard.image.disk import open_disk
 
 PVCK = shutil.which("pvck")
 LVM_ENV = {**os.environ, "LVM_SUPPRESS_FD_WARNINGS": "1"}

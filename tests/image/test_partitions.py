@@ -20,7 +20,8 @@ from shipyard.errors import ImageFormatError
 from shipyard.image.build import make_gpt
 from shipyard.image.device import FileDevice
 from shipyard.image.partitions import read_partition_table
-from shipyard.image.vhd import MIB, open_disk
+from shipyard.image.vhd import MIB
+from shipyard.image.disk import open_disk
 
 SFDISK = shutil.which("sfdisk") or ("/usr/sbin/sfdisk" if os.path.exists("/usr/sbin/sfdisk") else None)
 needs_sfdisk = pytest.mark.skipif(SFDISK is None, reason="sfdisk is not installed")

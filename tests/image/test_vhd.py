@@ -24,8 +24,12 @@ from shipyard.errors import ImageFormatError
 from shipyard.image.partitions import read_partition_table
 from shipyard.image.azure import azure_problems
 from shipyard.image.vhd import (
-    MIB, calc_vhd_checksum, compute_chs_geometry, open_disk, parse_footer,
+    MIB,
+    calc_vhd_checksum,
+    compute_chs_geometry,
+    parse_footer,
 )
+from shipyard.image.disk import open_disk
 
 QEMU_IMG = shutil.which("qemu-img")
 needs_qemu = pytest.mark.skipif(QEMU_IMG is None, reason="qemu-img is not installed")

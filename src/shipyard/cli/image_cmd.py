@@ -137,7 +137,7 @@ def convert(settings: Settings, src: Path, dst: Path, overwrite: bool, size: str
 
 def report_written(settings: Settings, source: Path, dst: Path, detail: str = "") -> int:
     """What `convert` and `build` print: the new image, read back from disk."""
-    from shipyard.image.vhd import open_disk
+    from shipyard.image.disk import open_disk
 
     with open_disk(dst) as disk:
         summary = {"source": str(source), "path": str(dst), "format": disk.format, "size_bytes": disk.size_bytes}

@@ -63,12 +63,8 @@ def pick_link(links: dict[str, StorageLink], name: str) -> StorageLink:
 def check_upload_format(image: Path) -> None:
     """The format rules an upload needs: a fixed VHD, 1 MiB aligned, a valid footer, a size that fits."""
     from shipyard.image.azure import azure_problems
-    from shipyard.image.vhd import (
-        CONVERT_HINT,
-        FOOTER_BYTES,
-        PAGE_BLOB_MAX_BYTES,
-        open_disk,
-    )
+    from shipyard.image.disk import open_disk
+    from shipyard.image.vhd import CONVERT_HINT, FOOTER_BYTES, PAGE_BLOB_MAX_BYTES
 
     if not image.exists():
         raise UsageError(f"{image}: no such file")

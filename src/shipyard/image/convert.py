@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shipyard.errors import UsageError
-from shipyard.image.vhd import MIB, DiskImage, make_fixed_footer, open_disk
+from shipyard.image.vhd import MIB, DiskImage, make_fixed_footer
+from shipyard.image.disk import open_disk
 
 CHUNK_BYTES = 4 * MIB
 ZERO_SKIP_BYTES = 64 * 1024  # all-zero pieces this size are left as holes

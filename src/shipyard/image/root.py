@@ -18,7 +18,8 @@ from shipyard.image.device import BlockDevice
 from shipyard.image.fs import EXT_TYPES, open_filesystem, probe_filesystem
 from shipyard.image.lvm import open_logical_volume, read_volume_group
 from shipyard.image.partitions import PartitionTable, read_partition_table
-from shipyard.image.vhd import DiskImage, compute_chs_geometry, open_disk
+from shipyard.image.vhd import DiskImage, compute_chs_geometry
+from shipyard.image.disk import open_disk
 from shipyard.rules.evidence import FormatProblem, ImageReport
 from shipyard.sources.base import FileSource
 

@@ -134,6 +134,18 @@ def test_secrets_never_appear_in_schema_errors(write_config) -> None:
     assert "SuperSecret" not in text and "SecretStorage" not in text
 
 
+def test_a_tagged_value_is_named_by_its_tag_not_a_parser_class(write_config) -> None:
+    directory = write_config(
+        pool="pool_specification:\n  id: !custom p\n  vm_configuration: {}\n  vm_size: x\n",
+        credentials="credentials:\n  batch:\n    account_key: !vault TaggedSecretValue==\n",
+    )
+    config = load_config_set(ConfigPaths.resolve(directory))
+    text = " ".join(str(f) for f in config.errors)
+    assert "pool_specification.id: must be a string, found a value tagged !custom" in text
+    assert "credentials.batch.account_key: must be a string, found a value tagged !vault" in text
+    assert "TaggedScalar" not in text and "TaggedSecretValue" not in text
+
+
 def test_credentials_split_storage_aad_from_links_and_hide_keys(write_config) -> None:
     directory = write_config(
         credentials="""

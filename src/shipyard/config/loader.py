@@ -162,7 +162,14 @@ def _describe(value: Any) -> str:
         float: "a number",
         bool: "a boolean",
         type(None): "null",
-    }.get(type(value), type(value).__name__)
+    }.get(type(value), _describe_other(value))
+
+
+def _describe_other(value: Any) -> str:
+    """A value YAML gave a tag of its own (``!secret x``) is named by its tag, not a parser class."""
+    tag = getattr(value, "tag", None)
+    tag = getattr(tag, "value", tag)
+    return f"a value tagged {tag}" if isinstance(tag, str) and tag else "a value of an unsupported kind"
 
 
 def _schema_message(error: Mapping[str, Any], path: KeyPath) -> str:

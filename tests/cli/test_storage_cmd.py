@@ -248,7 +248,7 @@ def test_upload_logs_each_network_operation_at_v(cli, write_config, azurite, ima
     storage_lines = [line for line in _log_lines(verbose.err) if line.split(" ")[1].startswith("shipyard.storage")]
     assert storage_lines == [
         f"INFO shipyard.storage.azure: storage account 'acct1' at {endpoint} (shared key; connect timeout 10 s, "
-        "read timeout 60 s, up to 5 retries)",
+        "read timeout 60 s; retries: up to 5 after a 5xx, 2 after a connection that fails or stalls)",
         f"INFO shipyard.storage.azure: creating container '{container}' in {endpoint}",
         f"INFO shipyard.storage.azure: reading the properties of {uri}",
         f"INFO shipyard.storage.azure: checking that container '{container}' exists in {endpoint}",

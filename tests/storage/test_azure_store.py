@@ -300,7 +300,7 @@ def test_retries_are_logged_with_the_reason_and_the_backoff(scripted, caplog) ->
     uri = f"http://127.0.0.1:{port}/acct/vhds/a.vhd"
     assert messages == [
         f"storage account 'acct' at http://127.0.0.1:{port}/acct (shared key; connect timeout 10 s, "
-        "read timeout 60 s, up to 4 retries)",
+        "read timeout 60 s; retries: up to 4 after a 5xx, 2 after a connection that fails or stalls)",
         f"creating page blob {uri} (4,096 bytes)",
         f"retrying PUT {uri} after 503 ServerBusy (retry 1 of 4, waiting 0.0 s)",
         f"retrying PUT {uri} after 500 ServerBusy (retry 2 of 4, waiting 0.0 s)",
@@ -362,3 +362,39 @@ def test_a_resolver_that_does_not_answer_is_retried(monkeypatch: pytest.MonkeyPa
         f"(retry {n} of 2, waiting 0.0 s)"
         for n in (1, 2)
     ]
+
+
+class _NotStorage(BaseHTTPRequestHandler):
+    """A web server that is not a blob service: 404 to everything, no x-ms-error-code."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_PUT = do_GET = do_HEAD = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_404_from_something_that_is_not_a_blob_service_says_so() -> None:
+    # a blob_endpoint with the wrong port or path: "blob not found" for a container would mislead
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotStorage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = _scripted_store(server.server_address[1])
+        with pytest.raises(StorageError) as caught:
+            store.ensure_container("vhds")
+    finally:
+        server.shutdown()
+        server.server_close()
+    url = f"http://127.0.0.1:{server.server_address[1]}/acct"
+    assert str(caught.value) == (
+        f"creating container 'vhds': {url} answered 404 Not Found without a storage error code: "
+        "not a blob service endpoint?"
+    )
+    assert caught.value.hint == "check blob_endpoint (or endpoint) of storage account 'acct' in credentials.yaml"

@@ -120,9 +120,10 @@ class AzurePageBlobStore:
             **client_options,
         )
         log.info(
-            "storage account '%s' at %s (%s; connect timeout %g s, read timeout %g s, up to %d retries)",
+            "storage account '%s' at %s (%s; connect timeout %g s, read timeout %g s; retries: up to %d after "
+            "a 5xx, %d after a connection that fails or stalls)",
             self.account, self.account_url, "shared key" if self._shared_key else "Azure AD",
-            connection_timeout_s, read_timeout_s, retry_total,
+            connection_timeout_s, read_timeout_s, retry_total, min(retry_total, retry_connect),
         )
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -164,10 +165,15 @@ class AzurePageBlobStore:
             return StorageError(
                 f"{what}: container '{container}' does not exist in {where}"
             )
-        if code == "BlobNotFound" or (
-            isinstance(exc, ResourceNotFoundError) and not code
-        ):
+        if code == "BlobNotFound":
             return StorageError(f"{what}: blob not found in {where}")
+        if isinstance(exc, ResourceNotFoundError) and not code:
+            # a blob service always names its 404 (x-ms-error-code): this endpoint is something else
+            return StorageError(
+                f"{what}: {self.account_url} answered 404 Not Found without a storage error code: "
+                "not a blob service endpoint?",
+                hint=f"check blob_endpoint (or endpoint) of {where} in credentials.yaml",
+            )
         if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
             reason = failure_reason(
                 exc, connect_timeout_s=self.connection_timeout_s, read_timeout_s=self.read_timeout_s

@@ -365,3 +365,10 @@ def test_slurm_and_monitoring_credentials_are_typed_and_secret(write_config) -> 
     directory = write_config(credentials="credentials:\n  slurm:\n    db_password: 12345\n")
     creds = load_config_set(ConfigPaths.resolve(directory)).credentials
     assert creds.slurm.db_password.get_secret_value() == "12345" and "12345" not in repr(creds)
+
+
+@pytest.mark.parametrize("size", ['""', '"  "'])
+def test_an_empty_vm_size_is_an_error_at_its_line(write_config, size: str) -> None:
+    directory = write_config(pool=f"pool_specification:\n  id: p\n  vm_configuration: {{}}\n  vm_size: {size}\n")
+    config = load_config_set(ConfigPaths.resolve(directory))
+    assert f"{directory / 'pool.yaml'}:4: pool_specification.vm_size: must not be empty" in [str(f) for f in config.errors]

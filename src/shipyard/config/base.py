@@ -30,6 +30,8 @@ Text = Annotated[str, BeforeValidator(_scalar_to_str)]
 SecretText = Annotated[SecretStr, BeforeValidator(_scalar_to_str)]
 # pykwalify's ``float``: a number, or a string such as "1e-06"; never true/false.
 Float = Annotated[float, Field(strict=False), BeforeValidator(_no_bool)]
+# a string that says something: empty or only spaces is an error (``vm_size: ""``)
+NonBlank = Annotated[str, Field(pattern=r"\S")]
 
 
 class Model(BaseModel):

@@ -187,6 +187,8 @@ def _schema_message(error: Mapping[str, Any], path: KeyPath) -> str:
         return f"must be {op} {bound}{found}"
     if kind == "too_short":
         return "must have at least one entry"
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == r"\S":
+        return "must not be empty"
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
     if kind in _FRIENDLY:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from shipyard.config.base import Float, Model, Text
+from shipyard.config.base import Float, Model, NonBlank, Text
 from shipyard.config.data import PoolInputData, ResourceFile
 
 NodeCommunicationMode = Literal["classic", "simplified"]
@@ -186,7 +186,7 @@ class ContainerRuntimes(Model):
 class PoolSpecification(Model):
     id: str
     vm_configuration: VmConfiguration
-    vm_size: str
+    vm_size: NonBlank  # Azure refuses an empty size; a typo is the vm.size_known rule's
     vm_count: VmCount
     max_tasks_per_node: int | None = Field(default=None, ge=1)
     resize_timeout: str | None = None

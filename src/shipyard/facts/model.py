@@ -80,7 +80,7 @@ class UnitFacts(_Frozen):
 class ServiceFacts(_Frozen):
     units: dict[str, UnitFacts]  # every unit file found, and every alias
     default_target: str | None = None
-    first_boot: bool | None = None  # /etc/machine-id empty or missing: presets apply on boot
+    first_boot: bool | None = None  # /etc/machine-id missing or 'uninitialized' (not empty): presets apply
 
     def unit(self, name: str) -> UnitFacts | None:
         """A unit by name, following aliases; a name without a suffix means ``.service``."""

@@ -20,25 +20,22 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlsplit
 from typing import Any
 
 from azure.core.exceptions import (
     AzureError,
-    ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError
-from shipyard.redact import redact, strip_query
+from shipyard.redact import redact
 from shipyard.storage import ranges as rng
-from shipyard.storage.azure_retry import DEFAULT_CONNECT_RETRIES, TransientOnlyRetry, failure_reason
+from shipyard.storage.azure_errors import AUTH_CODES, log_response, map_sdk_error
+from shipyard.storage.azure_retry import DEFAULT_CONNECT_RETRIES, TransientOnlyRetry
 from shipyard.storage.store import (
     BlobProperties,
     CopyRefusedError,
@@ -54,14 +51,6 @@ log = logging.getLogger(__name__)
 SAS_LIFETIME = timedelta(hours=2)  # long enough for a cross-account copy of a large VHD
 CONNECTION_TIMEOUT_S = 10.0  # a connection attempt that takes longer is given up (and retried)
 READ_TIMEOUT_S = 60.0  # the longest wait for the first byte of an answer
-_LOGGED_QUERY_KEYS = ("restype", "comp")  # never the rest: a SAS lives in the query string
-_AUTH_CODES = {
-    "AuthenticationFailed",
-    "AuthorizationFailure",
-    "AuthorizationPermissionMismatch",
-    "InvalidAuthenticationInfo",
-    "NoAuthenticationInformation",
-}
 
 
 class AzurePageBlobStore:
@@ -116,7 +105,7 @@ class AzurePageBlobStore:
             ),
             connection_timeout=connection_timeout_s,
             read_timeout=read_timeout_s,
-            raw_response_hook=_log_response,
+            raw_response_hook=log_response,
             **client_options,
         )
         log.info(
@@ -133,64 +122,13 @@ class AzurePageBlobStore:
     def _blob(self, container: str, blob: str):
         return self._service.get_blob_client(container, blob)
 
-    def _error(
-        self, exc: Exception, what: str, container: str | None = None
-    ) -> StorageError:
+    def _error(self, exc: Exception, what: str, container: str | None = None) -> StorageError:
         """One line for an SDK failure, secrets removed."""
-        where = f"storage account '{self.account}'"
-        code = getattr(exc, "error_code", None) or ""
-        status = getattr(exc, "status_code", None)
-        if isinstance(exc, ClientAuthenticationError) and getattr(exc, "response", None) is None:
-            # raised here, not by the service: the credential found no token to send
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            return StorageError(
-                redact(f"{what}: no Azure AD token for {where} ({first})", self._secrets),
-                hint="sign in (az login), give this machine a managed identity, or give the link an account_key",
-            )
-        if (
-            isinstance(exc, ClientAuthenticationError)
-            or code in _AUTH_CODES
-            or status == 403
-        ):
-            hint = (
-                "check account_key in credentials.yaml"
-                if self._shared_key
-                else "check the AAD role assignment"
-            )
-            reason = "wrong account key?" if self._shared_key else "missing permission?"
-            return StorageError(
-                f"{what}: {where} refused the credentials ({reason})", hint=hint
-            )
-        if code == "ContainerNotFound":
-            return StorageError(
-                f"{what}: container '{container}' does not exist in {where}"
-            )
-        if code == "BlobNotFound":
-            return StorageError(f"{what}: blob not found in {where}")
-        if isinstance(exc, ResourceNotFoundError) and not code:
-            # a blob service always names its 404 (x-ms-error-code): this endpoint is something else
-            return StorageError(
-                f"{what}: {self.account_url} answered 404 Not Found without a storage error code: "
-                "not a blob service endpoint?",
-                hint=f"check blob_endpoint (or endpoint) of {where} in credentials.yaml",
-            )
-        if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-            reason = failure_reason(
-                exc, connect_timeout_s=self.connection_timeout_s, read_timeout_s=self.read_timeout_s
-            )
-            attempts = getattr(exc, "shipyard_attempts", None)
-            tail = f" ({attempts} attempt{'s' if attempts != 1 else ''})" if attempts else ""
-            return StorageError(
-                redact(f"{what}: cannot reach {where} at {self.account_url}: {reason}{tail}", self._secrets)
-            )
-        message = getattr(exc, "reason", None) or ""
-        detail = code or message or type(exc).__name__
-        text = (
-            f"{what}: {where} answered {status} {detail}"
-            if status
-            else f"{what}: {detail}"
+        return map_sdk_error(
+            exc, what, account=self.account, account_url=self.account_url, shared_key=self._shared_key,
+            secrets=self._secrets, container=container,
+            connect_timeout_s=self.connection_timeout_s, read_timeout_s=self.read_timeout_s,
         )
-        return StorageError(redact(text.replace("\n", " "), self._secrets))
 
     def _call(
         self, what: str, container: str | None, func: Any, *args: Any, level: int = logging.INFO, **kwargs: Any
@@ -431,7 +369,7 @@ class AzurePageBlobStore:
             error = self._error(exc, what, container)
             code = getattr(exc, "error_code", None) or ""
             if code in ("ContainerNotFound",) or (
-                code in _AUTH_CODES and "CopySource" not in code
+                code in AUTH_CODES and "CopySource" not in code
             ):
                 raise error from None
             log.info("%s: the service refused the server-side copy", self.blob_uri(container, blob))
@@ -458,20 +396,3 @@ def _copy_status(value: object) -> CopyStatus:
     """The SDK's copy status (a str or an enum of str) as one of the four the store knows."""
     text = str(getattr(value, "value", value)).lower()
     return _COPY_STATUSES.get(text, "failed")
-
-
-def _log_response(response: Any) -> None:
-    """The SDK's raw response hook: each HTTP exchange (retries included) at DEBUG, no secrets.
-
-    Only the method, the URL without its query (but ``restype``/``comp``, shown apart, which say
-    what the request was) and the status; never a header (Authorization, x-ms-copy-source carry secrets).
-    """
-    if not log.isEnabledFor(logging.DEBUG):
-        return
-    request = response.http_request
-    parts = urlsplit(request.url)
-    kinds = " ".join(f"{k}={v}" for k, v in parse_qsl(parts.query) if k in _LOGGED_QUERY_KEYS)
-    log.debug(
-        "%s %s%s: %s", request.method, strip_query(request.url), f" ({kinds})" if kinds else "",
-        response.http_response.status_code,
-    )

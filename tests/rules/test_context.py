@@ -177,3 +177,14 @@ def test_an_unknown_pool_size_reports_unknown_gpu_rules_through_the_rule_table(t
     assert results["vm.size_known"].status.value == "warn"
     assert "closest: Standard_NC6s_v3" in results["vm.size_known"].message
     assert results["gpu.driver"].status.value == "unknown"
+
+
+def test_the_rules_do_not_load_the_config_models_when_no_config_is_given() -> None:
+    """`image check` without config files must not pay for importing every config model."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from shipyard.rules.context import PoolContext; "
+            "PoolContext.from_config(None, vm_size='Standard_D2s_v5'); print('shipyard.config.loader' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

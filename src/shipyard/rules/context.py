@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shipyard.catalog.vm_sizes import is_known_vm_size, vm_size_features
-from shipyard.config.backend import node_communication_mode
-from shipyard.config.loader import ConfigSet
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,10 @@ class PoolContext:
         mode = "classic"  # the guide's model: the stricter firewall requirement when nothing says
         if pool is not None:
             mode = pool.node_communication_mode
+            # a pool means the config was loaded, so this import costs nothing more
+            from shipyard.config.backend import node_communication_mode
+            from shipyard.config.loader import ConfigSet
+
             if isinstance(config, ConfigSet):
                 derived = node_communication_mode(config)  # unset: simplified on Azure, classic locally
                 if derived and derived["mode"]:

@@ -57,13 +57,14 @@ def storage_key(config, link_name: str) -> str:
 def azurefile_setup(config, root: str, shared_dir: Path, state_dir: Path):
     """Node prep's minimal set-up: mount the Azure File volumes (only on the real root)."""
     from shipyard.node.azurefile import mount_azurefile, plan_azurefile_mounts
+    from shipyard.node.check import is_live_root
     from shipyard.node.probes import mounted_paths, run_command
     from shipyard.sources import DirectorySource
 
     mounts = plan_azurefile_mounts(config.general if config else None, config.credentials if config else None, shared_dir)
     if not mounts:
         return None
-    live = os.path.realpath(root) == "/"
+    live = is_live_root(root)
 
     def setup() -> list[dict[str, str]]:
         done = []

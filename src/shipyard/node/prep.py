@@ -24,11 +24,6 @@ from shipyard.rules.result import CheckResult, Severity
 MARKER_NAME = "nodeprep.json"
 
 
-def is_live_root(root: str | Path) -> bool:
-    """True when ``root`` is this host's own ``/`` (however it is spelled)."""
-    return os.path.realpath(root) == "/"
-
-
 def default_state_dir(root: str | Path = "/") -> Path:
     """Where the marker goes when ``--state-dir`` is not given.
 
@@ -37,6 +32,8 @@ def default_state_dir(root: str | Path = "/") -> Path:
     root, ``ROOT/var/lib/shipyard`` -- never in the host's /var/lib, whose marker would then
     claim that the host was prepared.
     """
+    from shipyard.node.check import is_live_root
+
     if not is_live_root(root):
         return Path(root) / "var" / "lib" / "shipyard"
     batch_root = os.environ.get("AZ_BATCH_NODE_ROOT_DIR")

@@ -15,9 +15,9 @@ import xml.etree.ElementTree as ElementTree
 
 from shipyard.facts.collectors.common import parse_env_file, read_optional
 from shipyard.facts.collectors.firewalld import firewalld_chains
-from shipyard.facts.collectors.iptables import parse_iptables_save
+from shipyard.facts.collectors.iptables import POLICIES, parse_iptables_save
 from shipyard.facts.collectors.nftables import NftablesError, load_nftables_tokens, parse_nftables
-from shipyard.facts.firewall import FirewallChain, FirewallFacts, FirewallRule, FirewallRuleset, RulesetKind, Verdict
+from shipyard.facts.firewall import FirewallChain, FirewallFacts, FirewallRule, FirewallRuleset, RulesetKind
 from shipyard.facts.model import ServiceFacts
 from shipyard.sources.base import FileSource
 
@@ -31,7 +31,6 @@ IPTABLES_FILES: tuple[tuple[str, RulesetKind, tuple[str, ...]], ...] = (
 )
 NFTABLES_FILES = ("/etc/nftables.conf", "/etc/sysconfig/nftables.conf")
 UFW_CHAINS = (("INPUT", "ufw-input", "ufw-user-input"), ("OUTPUT", "ufw-output", "ufw-user-output"))
-POLICIES: dict[str, Verdict] = {"ACCEPT": "allow", "DROP": "deny", "REJECT": "deny"}
 
 
 def active_state(services: ServiceFacts | None, names: tuple[str, ...], switch: bool | None = True) -> bool | None:

@@ -296,11 +296,12 @@ def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[F
     try:
         model = MODELS[kind].model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors(include_url=False):
+        errors = exc.errors(include_url=False)
+        for error in errors:
             path = _loc_to_path((), error["loc"])
             typo = misspelled_required(document, path) if error["type"] == "missing" else None
             notes.append(typo or Note("error", _schema_message(error, path), path))
-        notes.extend(_unknown_keys_of_invalid(kind, data, exc.errors(include_url=False)))
+        notes.extend(_unknown_keys_of_invalid(kind, data, errors))
     if model is not None:
         notes.extend(unknown_keys(model))
         notes.extend(empty_work(model))

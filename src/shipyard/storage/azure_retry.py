@@ -34,16 +34,18 @@ _REASON = "shipyard_reason"
 def failure_reason(error: BaseException, *, connect_timeout_s: float | None = None,
                    read_timeout_s: float | None = None) -> str:
     """A short, secret-free phrase for a transport failure: what a person can act on."""
+    no_connection = f"no connection within {connect_timeout_s:g} s" if connect_timeout_s else "connection timed out"
+    no_answer = f"no answer within {read_timeout_s:g} s" if read_timeout_s else "no answer in time"
     if isinstance(error, ServiceRequestTimeoutError):
-        return f"no connection within {connect_timeout_s:g} s" if connect_timeout_s else "connection timed out"
+        return no_connection
     if isinstance(error, ServiceResponseTimeoutError):
-        return f"no answer within {read_timeout_s:g} s" if read_timeout_s else "no answer in time"
+        return no_answer
     text = str(error)
     lowered = text.lower()
     if "connect timeout" in lowered or ("connection to" in lowered and "timed out" in lowered):
-        return f"no connection within {connect_timeout_s:g} s" if connect_timeout_s else "connection timed out"
+        return no_connection
     if "read timed out" in lowered:
-        return f"no answer within {read_timeout_s:g} s" if read_timeout_s else "no answer in time"
+        return no_answer
     for needle, phrase in (
         ("name or service not known", NO_SUCH_HOST),
         ("nodename nor servname", NO_SUCH_HOST),

@@ -40,8 +40,7 @@ from shipyard.image.vhd import (
 )
 
 
-_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISDIR, "a directory"))
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"))
 
 
 def _refuse_unless_file_or_block_device(path: Path, mode: int) -> None:

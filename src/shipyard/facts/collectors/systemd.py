@@ -226,12 +226,12 @@ def _first_boot_links(
         targets = [(t, ".wants") for t in _words(install, "WantedBy")]
         targets += [(t, ".requires") for t in _words(install, "RequiredBy")]
         linked = name
-        if _template_of(name) is None and name.partition("@")[1] and name.split("@", 1)[1].startswith("."):
+        stem, _, suffix = name.partition("@")
+        if suffix.startswith("."):  # a template, ``name@.service``
             instances = _words(install, "DefaultInstance")
             if not instances:
                 targets = []  # a template without DefaultInstance= cannot be enabled by a preset
             else:
-                stem, _, suffix = name.partition("@")
                 linked = f"{stem}@{instances[-1]}{suffix}"
         for target, kind in targets:
             added.setdefault(target, []).append((linked, f"{PRESET_LINK}{target}{kind}"))

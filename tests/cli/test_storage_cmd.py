@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.images import write_dynamic_vhd
-from shipyard.image.vhd import make_fixed_footer
+from shipyard.image.vhd import convert_command, make_fixed_footer
 from shipyard.storage.ranges import find_data_extents, total_bytes
 
 MIB = 1024 * 1024
@@ -163,7 +163,8 @@ def test_upload_refuses_a_dynamic_vhd_and_names_convert(cli, write_config, image
                  "--configdir", write_config(credentials=local_credentials()))
     assert result.code == 2 and result.out == ""
     assert result.err.count("\n") == 1 and result.err.startswith("shipyard: error: ")
-    assert "vhd.format" in result.err and "shipyard image convert" in result.err
+    assert "vhd.format" in result.err
+    assert f"`{convert_command(dynamic)}`" in result.err  # the command for this file, not SRC DST placeholders
     assert not (tmp_path / "home" / "storage").exists() or not any((tmp_path / "home" / "storage").rglob("*.vhd"))
 
 
@@ -175,7 +176,7 @@ def test_upload_refuses_a_misaligned_vhd(cli, write_config, tmp_path: Path) -> N
         os.pwrite(handle.fileno(), make_fixed_footer(size), size)
     result = cli("image", "upload", odd, "--storage-account", "sa1",
                  "--configdir", write_config(credentials=local_credentials()))
-    assert result.code == 2 and "vhd.alignment" in result.err and "image convert" in result.err
+    assert result.code == 2 and "vhd.alignment" in result.err and f"`{convert_command(odd)}`" in result.err
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ def check_upload_format(image: Path) -> None:
     """The format rules an upload needs: a fixed VHD, 1 MiB aligned, a valid footer, a size that fits."""
     from shipyard.image.azure import azure_problems
     from shipyard.image.disk import open_disk
-    from shipyard.image.vhd import CONVERT_HINT, FOOTER_BYTES, PAGE_BLOB_MAX_BYTES
+    from shipyard.image.vhd import FOOTER_BYTES, PAGE_BLOB_MAX_BYTES
 
     if not image.exists():
         raise UsageError(f"{image}: no such file")
@@ -78,7 +78,7 @@ def check_upload_format(image: Path) -> None:
         raise ImageFormatError(
             f"{image.name} cannot be uploaded as is: {first.id}: {first.found}, needs {first.required}{more}",
             field=first.id,
-            hint=f"{CONVERT_HINT} (shipyard image convert writes a fixed VHD rounded up to 1 MiB)",
+            hint=first.hint,  # the command that fixes it, with this file's name
         )
     if too_big:
         raise ImageFormatError(f"{image.name} is larger than a page blob can hold (8 TiB)", field="vhd.size")

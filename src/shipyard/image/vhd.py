@@ -36,7 +36,6 @@ UPLOAD_MIN_BYTES = 20_972_032  # 20 MiB + footer
 UPLOAD_MAX_BYTES = 35_183_298_347_520  # 32 TiB + footer
 
 CREATOR_APPLICATION = b"win "  # see make_fixed_footer
-CONVERT_HINT = "convert it with `shipyard image convert SRC DST.vhd`"
 
 
 def fixed_vhd_path(src: str | Path) -> Path:

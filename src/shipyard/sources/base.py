@@ -58,3 +58,18 @@ def join_link(link_path: str, target: str) -> str:
     if target.startswith("/"):
         return normalize(target)
     return normalize(posixpath.join(posixpath.dirname(link_path), target))
+
+
+MISSING = (FileNotFoundError, NotADirectoryError)
+
+
+def read_optional(
+    source: FileSource, path: str, *, unreadable: tuple[type[OSError], ...] = MISSING
+) -> str | None:
+    """The file's text, or None when it is missing. ``unreadable``: the errors that mean None
+    (the fact collectors let a permission error propagate, to log it; the probes pass ``OSError``:
+    a ``/proc`` file they cannot read is a probe that could not run)."""
+    try:
+        return source.read_text(path)
+    except unreadable:
+        return None

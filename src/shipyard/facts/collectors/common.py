@@ -12,7 +12,7 @@ import shlex
 
 from shipyard.facts.collectors.windows import collect_windows_os
 from shipyard.facts.model import BinaryFacts, OsFacts
-from shipyard.sources.base import FileKind, FileSource
+from shipyard.sources.base import FileKind, FileSource, read_optional
 
 BINARY_NAMES = (
     "docker", "dockerd", "containerd", "sshd", "nvidia-smi", "nvidia-container-cli",
@@ -34,14 +34,6 @@ _REDHAT_IDS = (
     ("red hat enterprise linux", "rhel"), ("centos", "centos"), ("almalinux", "almalinux"),
     ("rocky", "rocky"), ("oracle linux", "ol"), ("fedora", "fedora"),
 )
-
-
-def read_optional(source: FileSource, path: str) -> str | None:
-    """The file's text, or None when it does not exist (other errors propagate)."""
-    try:
-        return source.read_text(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
 
 
 def list_optional(source: FileSource, path: str) -> list[str]:

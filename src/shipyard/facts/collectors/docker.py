@@ -7,7 +7,8 @@ import logging
 from typing import Any
 import shlex
 
-from shipyard.facts.collectors.common import list_matching, read_optional
+from shipyard.facts.collectors.common import list_matching
+from shipyard.sources.base import read_optional
 from shipyard.facts.collectors.systemd import UNIT_DIRS, parse_unit_file
 from shipyard.facts.model import DockerFacts, ServiceFacts
 from shipyard.sources.base import FileSource

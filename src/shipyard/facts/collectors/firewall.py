@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import xml.etree.ElementTree as ElementTree
 
-from shipyard.facts.collectors.common import parse_env_file, read_optional
+from shipyard.facts.collectors.common import parse_env_file
+from shipyard.sources.base import read_optional
 from shipyard.facts.collectors.firewalld import firewalld_chains
 from shipyard.facts.collectors.iptables import POLICIES, parse_iptables_save
 from shipyard.facts.collectors.nftables import NftablesError, load_nftables_tokens, parse_nftables

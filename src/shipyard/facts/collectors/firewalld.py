@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 
-from shipyard.facts.collectors.common import list_optional, parse_env_file, read_optional
+from shipyard.facts.collectors.common import list_optional, parse_env_file
+from shipyard.sources.base import read_optional
 from shipyard.facts.collectors.iptables import parse_ports
 from shipyard.facts.firewall import Action, FirewallChain, FirewallRule, Verdict
 from shipyard.sources.base import FileSource

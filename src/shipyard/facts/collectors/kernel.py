@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from shipyard.facts.collectors.common import list_optional, read_optional
+from shipyard.facts.collectors.common import list_optional
+from shipyard.sources.base import read_optional
 from shipyard.facts.model import KernelFacts, KernelModuleFacts
 from shipyard.sources.base import FileKind, FileSource
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from shipyard.facts.collectors.common import list_matching, read_optional
+from shipyard.facts.collectors.common import list_matching
+from shipyard.sources.base import read_optional
 from shipyard.facts.collectors.iptables import parse_ports
 from shipyard.facts.firewall import Action, FirewallChain, FirewallRule, PortRange, Verdict
 from shipyard.sources.base import FileSource

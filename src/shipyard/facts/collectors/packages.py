@@ -13,7 +13,7 @@ import re
 import sqlite3
 import struct
 
-from shipyard.facts.collectors.common import read_optional
+from shipyard.sources.base import read_optional
 from shipyard.facts.model import PackageFacts
 from shipyard.sources.base import FileSource
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from shipyard.facts.collectors.common import list_matching, read_optional
+from shipyard.facts.collectors.common import list_matching
+from shipyard.sources.base import read_optional
 from shipyard.facts.model import SshdFacts
 from shipyard.sources.base import FileSource
 

@@ -32,7 +32,8 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from shipyard.facts.collectors.common import list_optional, read_optional
+from shipyard.facts.collectors.common import list_optional
+from shipyard.sources.base import read_optional
 from shipyard.facts.model import ServiceFacts, UnitFacts
 from shipyard.sources.base import FileKind, FileSource, join_link
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shipyard.facts.collectors.common import list_matching, read_optional
+from shipyard.facts.collectors.common import list_matching
+from shipyard.sources.base import read_optional
 from shipyard.facts.model import CloudInitDiskFacts, WaagentFacts
 from shipyard.sources.base import FileSource
 

@@ -17,7 +17,7 @@ import pytest
 from fixtures.images import copy_sparse, write_dynamic_vhd
 from fixtures.trees import remove, write_files, write_ubuntu_2204
 from shipyard.image.build import find_mkfs_ext4
-from shipyard.image.inspect import INSPECT_KEYS
+from shipyard.checks.image import INSPECT_KEYS
 from shipyard.rules.registry import RULE_IDS
 
 GPU_POOL = """

@@ -209,7 +209,7 @@ def test_an_empty_machine_id_keeps_disabled_units_disabled(variant: Path) -> Non
 def test_docker_enabled_rule_on_a_generalised_image(variant: Path) -> None:
     from shipyard.facts import collect_facts
     from shipyard.rules.context import PoolContext
-    from shipyard.rules.evidence import Evidence
+    from shipyard.facts.evidence import Evidence
     from shipyard.rules.registry import RULES, evaluate_rule
     from shipyard.rules.result import Status
 

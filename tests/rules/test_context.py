@@ -169,7 +169,7 @@ def test_no_config_and_no_overrides_knows_nothing() -> None:
 def test_an_unknown_pool_size_reports_unknown_gpu_rules_through_the_rule_table(tmp_path: Path) -> None:
     """The pool.yaml size goes through the same catalogue check as --vm-size."""
     from shipyard.facts.model import Facts
-    from shipyard.rules.evidence import Evidence
+    from shipyard.facts.evidence import Evidence
     from shipyard.rules.registry import evaluate_rules
 
     config = load_config_set(ConfigPaths.resolve(write(tmp_path / "c", {"pool.yaml": pool_yaml(vm_size="Standard_NC6sv3")})))

@@ -16,7 +16,8 @@ import pytest
 from fixtures.trees import UBUNTU_KERNEL, remove, write_executables, write_files, write_ubuntu_2204
 from shipyard.facts import collect_facts
 from shipyard.rules.context import PoolContext
-from shipyard.rules.evidence import Evidence, FormatProblem, ImageReport
+from shipyard.facts.evidence import Evidence, ImageReport
+from shipyard.image.azure import AzureProblem
 from shipyard.rules.registry import RULES, evaluate_rule, evaluate_rules
 from shipyard.rules.result import CheckResult, Outcome, Severity, Status
 from shipyard.sources import DirectorySource
@@ -203,13 +204,13 @@ def test_rule_table(tmp_path: Path, ubuntu: Path, rule_id: str, mutate: Mutation
 
 FORMAT_CASES = [
     ("vhd.format", (), Status.PASS),
-    ("vhd.format", (FormatProblem("vhd.format", "a dynamic VHD; required: a fixed VHD", "convert"),), Status.FAIL),
+    ("vhd.format", (AzureProblem("vhd.format", "a dynamic VHD", "a fixed VHD", "convert"),), Status.FAIL),
     ("vhd.alignment", (), Status.PASS),
-    ("vhd.alignment", (FormatProblem("vhd.alignment", "size 1000 bytes", "convert"),), Status.FAIL),
+    ("vhd.alignment", (AzureProblem("vhd.alignment", "size 1000 bytes", "a multiple of 1 MiB", "convert"),), Status.FAIL),
     ("vhd.footer", (), Status.PASS),
-    ("vhd.footer", (FormatProblem("vhd.footer", "bad checksum", "convert"),), Status.FAIL),
+    ("vhd.footer", (AzureProblem("vhd.footer", "bad checksum", "a valid checksum", "convert"),), Status.FAIL),
     ("vhd.size", (), Status.PASS),
-    ("vhd.size", (FormatProblem("vhd.size", "too small", "resize"),), Status.FAIL),
+    ("vhd.size", (AzureProblem("vhd.size", "too small", "at least 20 MiB", "resize"),), Status.FAIL),
 ]
 
 

@@ -43,7 +43,7 @@ def inspect(settings: Settings, image: Path) -> int:
     What Azure would refuse (a dynamic VHD, a bad footer checksum, ...) is listed in the
     report, and the exit status stays 0: `image check` is the command that judges.
     """
-    from shipyard.image.inspect import inspect_image
+    from shipyard.checks.image import inspect_image
 
     result = inspect_image(image)
     if settings.raw:
@@ -106,7 +106,7 @@ def check(
     Without a pool spec (--configdir or --pool) the size-dependent rules skip unless --vm-size
     is given. Exits 0 when nothing at or above the fail level fails, 1 when something does.
     """
-    from shipyard.image.inspect import check_image
+    from shipyard.checks.image import check_image
 
     validate_skips(skip_checks)
     results = check_image(image, pool_context(settings, vm_size, node_agent), skip=skip_checks)

@@ -19,10 +19,19 @@ from shipyard.image.vhd import (
 class AzureProblem:
     """Something Azure will refuse: a stable id, what was found, what is required and the fix."""
 
-    id: str
+    id: str  # vhd.format, vhd.alignment, vhd.footer, vhd.size: the rule that fails it
     found: str
     required: str
-    hint: str
+    hint: str  # the command that fixes it
+
+    @property
+    def message(self) -> str:
+        """What was found and what is required, in one line (a rule's message)."""
+        return f"{self.found}; required: {self.required}"
+
+    @property
+    def fix(self) -> str:
+        return self.hint
 
 
 def azure_problems(disk: DiskImage) -> list[AzureProblem]:

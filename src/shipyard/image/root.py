@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import ImageFormatError
-from shipyard.image.azure import azure_problems
+from shipyard.image.azure import AzureProblem, azure_problems
 from shipyard.image.device import BlockDevice
 from shipyard.image.fs import EXT_TYPES, open_filesystem, probe_filesystem
 from shipyard.image.lvm import open_logical_volume, read_volume_group
 from shipyard.image.partitions import PartitionTable, read_partition_table
 from shipyard.image.vhd import DiskImage, compute_chs_geometry
 from shipyard.image.disk import open_disk
-from shipyard.rules.evidence import FormatProblem, ImageReport
 from shipyard.sources.base import FileSource
 
 ROOT_MARKERS = ("/etc/os-release", "/usr/lib/os-release", "/etc/lsb-release", "/etc/redhat-release")
@@ -46,13 +45,10 @@ class OpenedImage:
     root: FileSource
     root_location: str
     root_filesystem: str
-    report: ImageReport = field(init=False)
+    problems: tuple[AzureProblem, ...] = field(init=False)  # what Azure would refuse in the container
 
     def __post_init__(self) -> None:
-        problems = tuple(
-            FormatProblem(p.id, f"{p.found}; required: {p.required}", p.hint) for p in azure_problems(self.disk)
-        )
-        self.report = ImageReport(self.disk.format, problems)
+        self.problems = tuple(azure_problems(self.disk))
 
     def close(self) -> None:
         self.disk.close()
@@ -90,7 +86,7 @@ class OpenedImage:
             ],
             "root": {"location": self.root_location, "filesystem": self.root_filesystem},
             "azure_problems": [
-                {"id": p.id, "message": p.message, "fix": p.fix} for p in self.report.problems
+                {"id": p.id, "message": p.message, "fix": p.fix} for p in self.problems
             ],
         }
 

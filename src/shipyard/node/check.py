@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, Tuple, Union
 
 from shipyard.rules.context import PoolContext
-from shipyard.rules.evidence import Evidence
+from shipyard.facts.evidence import Evidence
 from shipyard.rules.registry import evaluate_rules
 from shipyard.rules.result import CheckResult
 from shipyard.sources import DirectorySource

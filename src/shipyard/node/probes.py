@@ -12,9 +12,11 @@ import logging
 import socket
 import subprocess
 from collections.abc import Callable
+from typing import Optional
 
-from shipyard.rules.evidence import RuntimeProbes
+from shipyard.facts.evidence import RuntimeProbes
 from shipyard.sources.base import FileKind, FileSource
+from shipyard.sources.base import read_optional as sources_read_optional
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,9 @@ def run_command(argv: list[str], timeout_s: float = 30.0) -> tuple[int, str]:
     return done.returncode, (done.stdout + done.stderr).strip()
 
 
-def read_optional(source: FileSource, path: str) -> str | None:
-    try:
-        return source.read_text(path)
-    except OSError:
-        return None
+def read_optional(source: FileSource, path: str) -> Optional[str]:
+    """A ``/proc`` file's text, or None when it cannot be read: that probe could not run."""
+    return sources_read_optional(source, path, unreadable=(OSError,))
 
 
 def loaded_modules(source: FileSource) -> frozenset[str] | None:

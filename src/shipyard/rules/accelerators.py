@@ -5,7 +5,7 @@ from __future__ import annotations
 from shipyard.facts.model import KernelModuleFacts
 from shipyard.rules.base import Evaluate, Rule, binary_state
 from shipyard.rules.context import PoolContext
-from shipyard.rules.evidence import Evidence
+from shipyard.facts.evidence import Evidence
 from shipyard.rules.result import Outcome, Severity
 
 TOOLKIT_PACKAGES = ("nvidia-container-toolkit", "nvidia-docker2", "nvidia-container-runtime", "libnvidia-container-tools")

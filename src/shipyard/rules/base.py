@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shipyard.rules.context import PoolContext
-from shipyard.rules.evidence import Evidence
+from shipyard.facts.evidence import Evidence
 from shipyard.rules.result import Outcome, Severity
 
 Evaluate = Callable[[Evidence, PoolContext], Outcome]

@@ -6,7 +6,7 @@ import posixpath
 
 from shipyard.rules.base import Rule, binary_state, linux_only
 from shipyard.rules.context import PoolContext
-from shipyard.rules.evidence import Evidence
+from shipyard.facts.evidence import Evidence
 from shipyard.rules.result import Outcome, Severity, Status
 
 BATCH_NODE_PORTS = (29876, 29877)

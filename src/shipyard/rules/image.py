@@ -5,7 +5,7 @@ from __future__ import annotations
 from shipyard.catalog.node_agents import get_node_agent, node_agent_for
 from shipyard.rules.base import Evaluate, Rule
 from shipyard.rules.context import PoolContext
-from shipyard.rules.evidence import Evidence
+from shipyard.facts.evidence import Evidence
 from shipyard.rules.result import Outcome, Severity
 
 

@@ -8,7 +8,7 @@ from shipyard.redact import redact
 from shipyard.rules import accelerators, docker, host, image, ssh, storage, vm
 from shipyard.rules.base import Rule
 from shipyard.rules.context import PoolContext
-from shipyard.rules.evidence import Evidence
+from shipyard.facts.evidence import Evidence
 from shipyard.rules.result import CheckResult, Severity, Status
 
 RULES: tuple[Rule, ...] = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shipyard.rules.base import Applies, Evaluate, Rule, binary_state
 from shipyard.rules.context import PoolContext
-from shipyard.rules.evidence import Evidence
+from shipyard.facts.evidence import Evidence
 from shipyard.rules.result import Outcome, Severity, Status
 
 

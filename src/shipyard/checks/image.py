@@ -10,7 +10,7 @@ from shipyard.facts import collect_facts
 from shipyard.facts.model import Facts
 from shipyard.image.root import open_image
 from shipyard.rules.context import PoolContext
-from shipyard.rules.evidence import Evidence
+from shipyard.facts.evidence import Evidence, ImageReport
 from shipyard.rules.registry import evaluate_rules
 from shipyard.rules.result import CheckResult
 
@@ -43,7 +43,7 @@ def inspect_image(path: str | Path, *, allow_bad_checksum: bool = True) -> Image
         return ImageInspection(
             format=image.describe_format(),
             facts=facts,
-            evidence=Evidence(facts=facts, image=image.report),
+            evidence=Evidence(facts=facts, image=ImageReport(image.disk.format, image.problems)),
             bytes_read=image.disk.bytes_read,
         )
 

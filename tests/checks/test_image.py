@@ -14,7 +14,7 @@ import pytest
 from fixtures.trees import write_ubuntu_2204
 from rules.test_rules import CASES, ctx
 from shipyard.image.build import build_image
-from shipyard.image.inspect import check_image
+from shipyard.checks.image import check_image
 
 
 @pytest.fixture(scope="module")

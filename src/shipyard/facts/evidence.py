@@ -1,19 +1,18 @@
-"""What rules look at: the facts, plus the image's container report offline or probes live."""
+"""What rules look at: the facts, plus the image's container report offline or probes live.
+
+The readers below fill these in (``shipyard.image`` finds the container's problems, the node's
+probes read ``/proc`` and the docker socket); the rules above only read them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shipyard.facts.model import Facts
 
-
-@dataclass(frozen=True)
-class FormatProblem:
-    """One way the image container breaks Azure's rules (from the VHD reader)."""
-
-    id: str  # vhd.format, vhd.alignment, vhd.footer, vhd.size
-    message: str
-    fix: str
+if TYPE_CHECKING:
+    from shipyard.image.azure import AzureProblem
 
 
 @dataclass(frozen=True)
@@ -21,15 +20,16 @@ class ImageReport:
     """The container facts of an offline image: its format and what Azure would refuse."""
 
     format: str  # "vhd-fixed", "vhd-dynamic", "raw", ...
-    problems: tuple[FormatProblem, ...] = ()
+    problems: tuple[AzureProblem, ...] = ()
 
-    def problems_for(self, rule_id: str) -> list[FormatProblem]:
+    def problems_for(self, rule_id: str) -> list[AzureProblem]:
         return [p for p in self.problems if p.id == rule_id]
 
 
 @dataclass(frozen=True)
 class RuntimeProbes:
-    """What only a running node can tell. ``None`` means the probe could not run."""
+    """What only a running node can tell, as the node's probes (``shipyard.node.probes``) report
+    it. ``None`` means the probe could not run."""
 
     docker_responds: bool | None = None
     docker_socket: bool | None = None

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.config.document import format_path, load_document
+from shipyard.config.document import load_document
+from shipyard.config.keypath import format_path
 from shipyard.errors import ConfigError
 
 

@@ -26,7 +26,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import CORPUS
-from shipyard.config.document import Document, KeyPath, load_document
+from shipyard.config.document import Document, load_document
+from shipyard.config.keypath import KeyPath
 from shipyard.config.loader import SUFFIXES, ConfigKind, detect_kind, validate_document
 from shipyard.errors import ConfigError
 

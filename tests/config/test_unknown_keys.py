@@ -12,7 +12,8 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 
 from conftest import CORPUS
-from shipyard.config.document import KeyPath, format_path, load_document
+from shipyard.config.document import load_document
+from shipyard.config.keypath import KeyPath, format_path
 from shipyard.config.loader import MODELS, ConfigPaths, detect_kind, load_config_set, validate_document
 from shipyard.config.unknown_keys import field_key, field_path
 

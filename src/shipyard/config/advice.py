@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from shipyard.config.document import KeyPath
+from shipyard.config.keypath import KeyPath
 from shipyard.config.jobs import JobsFile
 from shipyard.config.pool import PoolFile
 

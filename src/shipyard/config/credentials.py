@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shipyard.config.base import Model, SecretText
-from shipyard.config.document import KeyPath
+from shipyard.config.keypath import KeyPath
 
 DEFAULT_ENDPOINT = "core.windows.net"
 LOCAL_ENDPOINT = "local"

@@ -12,23 +12,10 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Tuple, Union
+from typing import Any
 
+from shipyard.config.keypath import KeyPath, format_path
 from shipyard.errors import ConfigError
-
-KeyPath = Tuple[Union[str, int], ...]  # typing spelling: node prep runs on older python3
-
-
-def format_path(path: KeyPath) -> str:
-    """``("a", "b", 1, "c")`` -> ``a.b[1].c``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
 
 @dataclass(frozen=True)
 class Document:

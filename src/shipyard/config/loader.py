@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from shipyard.config.advice import Note, empty_work
 from shipyard.config.credentials import Credentials, CredentialsFile
-from shipyard.config.document import Document, KeyPath, format_path, load_document
+from shipyard.config.document import Document, load_document
+from shipyard.config.keypath import KeyPath, format_path
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.jobs import JobsFile, JobSpecification
 from shipyard.config.legacy import legacy_forms

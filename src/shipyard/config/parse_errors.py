@@ -18,7 +18,7 @@ import json
 import re
 from typing import Any
 
-from shipyard.config.document import KeyPath, format_path
+from shipyard.config.keypath import KeyPath, format_path
 from shipyard.errors import ConfigError
 
 # Quoted text inside a ruamel message: Python reprs ('x' or "x").

@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from shipyard.config.advice import Note
-from shipyard.config.document import Document, KeyPath
+from shipyard.config.document import Document
+from shipyard.config.keypath import KeyPath
 
 CUTOFF = 0.75  # difflib's ratio for "close": dedicted/dedicated 0.94, image_uri/image_uris 0.95
 SHORT_CUTOFF = 0.6  # for keys of up to 4 letters, where one letter moves the ratio most: aa/a 0.67

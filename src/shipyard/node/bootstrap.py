@@ -6,6 +6,9 @@
 the wheels for this interpreter into ``site-pyXY/`` beside itself (once; a reboot
 re-uses it), puts that first on ``sys.path`` and runs ``shipyard node prep`` with the given
 arguments. No pip, venv or network is needed on the node. Standard library only.
+
+It is an entry point, which exists to start the CLI's ``node prep``: the one module below
+``shipyard.cli`` that may import it (``tests/test_layering.py`` allows exactly this).
 """
 
 # This file must parse on any python3, so that a node too old gets the one-line message below

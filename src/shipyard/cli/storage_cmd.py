@@ -19,7 +19,7 @@ import click
 from shipyard.cli import render
 from shipyard.cli.options import Settings, global_options, pass_settings
 from shipyard.config.kinds import ConfigKind
-from shipyard.errors import ImageFormatError, UsageError
+from shipyard.errors import UsageError
 
 if TYPE_CHECKING:
     from shipyard.config.credentials import StorageLink
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from shipyard.storage.store import PageBlobStore
 
 DEFAULT_CONTAINER = "vhds"
-_REFUSED_PROBLEMS = ("vhd.format", "vhd.alignment", "vhd.footer")
 
 
 # -- shared helpers -------------------------------------------------------------------------------
@@ -58,30 +57,6 @@ def pick_link(links: dict[str, StorageLink], name: str) -> StorageLink:
             hint=f"credentials.yaml names: {', '.join(sorted(links))}",
         )
     return links[name]
-
-
-def check_upload_format(image: Path) -> None:
-    """The format rules an upload needs: a fixed VHD, 1 MiB aligned, a valid footer, a size that fits."""
-    from shipyard.image.azure import azure_problems
-    from shipyard.image.disk import open_disk
-    from shipyard.image.vhd import FOOTER_BYTES, PAGE_BLOB_MAX_BYTES
-
-    if not image.exists():
-        raise UsageError(f"{image}: no such file")
-    with open_disk(image, allow_bad_checksum=True) as disk:
-        problems = azure_problems(disk)
-        too_big = disk.size_bytes + FOOTER_BYTES > PAGE_BLOB_MAX_BYTES
-    refused = [p for p in problems if p.id in _REFUSED_PROBLEMS]
-    if refused:
-        first = refused[0]
-        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
-        raise ImageFormatError(
-            f"{image.name} cannot be uploaded as is: {first.id}: {first.found}, needs {first.required}{more}",
-            field=first.id,
-            hint=first.hint,  # the command that fixes it, with this file's name
-        )
-    if too_big:
-        raise ImageFormatError(f"{image.name} is larger than a page blob can hold (8 TiB)", field="vhd.size")
 
 
 def timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -129,6 +104,7 @@ def upload(
     """
     from shipyard.cli.progress import transfer_bar
     from shipyard.storage.upload import upload_page_blob, verify_page_blob
+    from shipyard.storage.upload_policy import check_upload_format
     from shipyard.storage.uri import BlobUriError, split_container_blob
 
     config = load_needed(settings, ConfigKind.CREDENTIALS)

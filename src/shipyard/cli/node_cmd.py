@@ -1,4 +1,4 @@
-"""``shipyard node check``: the custom-image rules on a live node."""
+"""``shipyard node check``, ``node prep`` and ``node bundle``: options and output; the work is in ``shipyard.node``."""
 
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ def test_an_os_error_in_setup_is_recorded_one_line_exit_1(
 ) -> None:
     # what mkdir of a mount point under a read-only shared directory raises
     denied = PermissionError(13, "Permission denied", "/mnt/batch/tasks/shared/azfile-acct1-models")
-    monkeypatch.setattr("shipyard.cli.node_cmd.azurefile_setup", _setup_failing_with(denied))
+    monkeypatch.setattr("shipyard.node.setup.azurefile_setup", _setup_failing_with(denied))
     state = tmp_path / "state"
     result = cli("node", "prep", "--root", good_tree, "--state-dir", state)
     assert result.code == 1
@@ -125,7 +125,7 @@ def test_an_os_error_in_setup_is_recorded_one_line_exit_1(
 def test_a_crash_in_setup_still_leaves_a_failure_marker(
     cli, good_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("shipyard.cli.node_cmd.azurefile_setup", _setup_failing_with(KeyError("volume")))
+    monkeypatch.setattr("shipyard.node.setup.azurefile_setup", _setup_failing_with(KeyError("volume")))
     state = tmp_path / "state"
     result = cli("node", "prep", "--root", good_tree, "--state-dir", state)
     assert result.code == 1

@@ -67,7 +67,7 @@ def test_failures_are_one_line_and_leak_nothing(certificate) -> None:
 def test_node_prep_decrypts_the_storage_key_when_encryption_is_enabled(
     certificate, write_config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shipyard.cli.node_cmd import storage_key
+    from shipyard.node.setup import storage_key
     from shipyard.config.loader import ConfigPaths, load_config_set
 
     directory, thumbprint, pem = certificate

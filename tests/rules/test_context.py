@@ -188,3 +188,25 @@ def test_the_rules_do_not_load_the_config_models_when_no_config_is_given() -> No
             "PoolContext.from_config(None, vm_size='Standard_D2s_v5'); print('shipyard.config.loader' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_from_models_reads_the_typed_models_from_config_reads(tmp_path: Path) -> None:
+    """``from_config`` is ``from_models`` on the set's pool, general and remote_fs, plus the backend's mode."""
+    files = {
+        "pool.yaml": pool_yaml(vm_size="Standard_NC6s_v3", custom_image=True),
+        "config.yaml": config_yaml("data:\n  volume_driver: storage_cluster\n  container_path: /data\n"),
+        "fs.yaml": fs_yaml({"data": "nfs"}),
+        "credentials.yaml": AZURE_CREDENTIALS,
+    }
+    config = load_config_set(ConfigPaths.resolve(write(tmp_path / "c", files)))
+    assert config.errors == [], [str(f) for f in config.errors]
+    context = PoolContext.from_config(config, vm_size="Standard_D2s_v5")
+    models = PoolContext.from_models(config.pool, config.general, config.remote_fs, vm_size="Standard_D2s_v5",
+                                     communication_mode="simplified")
+    assert context == models
+    assert (models.vm_size, models.gpu, models.node_agent) == ("Standard_D2s_v5", False, "batch.node.ubuntu 22.04")
+    assert models.storage_cluster_types == frozenset({"nfs"})
+    assert context.node_communication_mode == "simplified"  # unset on an Azure account
+    # without the backend's word, the pool's own mode (its default, classic)
+    assert PoolContext.from_models(config.pool).node_communication_mode == "classic"
+    assert PoolContext.from_models() == PoolContext.from_config(None) == PoolContext()

@@ -1,8 +1,7 @@
-"""``shipyard node check``: the custom-image rules on a live node."""
+"""``shipyard node check``, ``node prep`` and ``node bundle``: options and output; the work is in ``shipyard.node``."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -18,68 +17,13 @@ def node_group() -> None:
     """Compute nodes: check a node, prepare it (the start task), bundle node prep."""
 
 
-def load_config(settings: Settings):
-    """Whatever config files were given (maybe none), loaded and valid, or None."""
-    if not (settings.configdir or settings.files or os.environ.get("SHIPYARD_CONFIGDIR")):
-        return None  # no config given: skip importing the config models, ~50 ms of `image check`
-    from shipyard.config.loader import load_config_set
-
-    paths = settings.config_paths()
-    if not paths:
-        return None
-    config = load_config_set(paths)
-    config.require()
-    return config
-
-
-def pool_context(settings: Settings, vm_size: str | None, node_agent: str | None, config=None):
+def pool_context(settings: Settings, vm_size: str | None, node_agent: str | None):
     """The pool side of the rules from the config files given (maybe none) and the overrides."""
+    from shipyard.node.setup import load_node_config
     from shipyard.rules.context import PoolContext
 
-    config = config if config is not None else load_config(settings)
+    config = load_node_config(settings.configdir, settings.files)
     return PoolContext.from_config(config, vm_size=vm_size, node_agent=node_agent)
-
-
-def storage_key(config, link_name: str) -> str:
-    """A storage link's key, decrypted with the pool certificate when encryption is enabled."""
-    link = config.credentials.storage[link_name]
-    key = link.account_key.get_secret_value() if link.account_key else ""
-    encryption = config.general.batch_shipyard.encryption if config.general else None
-    if key and encryption and encryption.enabled:
-        from shipyard.node.secrets import certificates_dir, decrypt_secret, load_certificate_key
-
-        if not (encryption.pfx and encryption.pfx.sha1_thumbprint):
-            raise UsageError("encryption is enabled but batch_shipyard.encryption.pfx.sha1_thumbprint is not set")
-        key = decrypt_secret(key, load_certificate_key(encryption.pfx.sha1_thumbprint, certificates_dir()))
-    return key
-
-
-def azurefile_setup(config, root: str, shared_dir: Path, state_dir: Path):
-    """Node prep's minimal set-up: mount the Azure File volumes (only on the real root)."""
-    from shipyard.node.azurefile import mount_azurefile, plan_azurefile_mounts
-    from shipyard.node.check import is_live_root
-    from shipyard.node.probes import mounted_paths, run_command
-    from shipyard.sources import DirectorySource
-
-    mounts = plan_azurefile_mounts(config.general if config else None, config.credentials if config else None, shared_dir)
-    if not mounts:
-        return None
-    live = is_live_root(root)
-
-    def setup() -> list[dict[str, str]]:
-        done = []
-        mounted = mounted_paths(DirectorySource(root)) or frozenset()
-        for mount in mounts:
-            state = "planned (not the real root)"
-            if live:
-                key = storage_key(config, mount.link)
-                state = mount_azurefile(mount, key, mounted=mounted, credentials_dir=state_dir / "cifs",
-                                        runner=run_command)
-            done.append({"volume": mount.volume, "source": mount.source, "mount_point": str(mount.mount_point),
-                         "state": state})
-        return done
-
-    return setup
 
 
 @node_group.command("check")
@@ -130,22 +74,13 @@ def prep(
     import sys
 
     from shipyard.cli import render
-    from shipyard.node.prep import default_state_dir, record_failure, run_node_prep
+    from shipyard.node.setup import prepare_node
 
     if not Path(root).is_dir():
         raise UsageError(f"--root {root}: not a directory")
-    state = Path(state_dir) if state_dir else default_state_dir(root)
-    try:
-        config = load_config(settings)
-        pool = pool_context(settings, vm_size, node_agent, config)
-        shared = Path(shared_dir or os.environ.get("AZ_BATCH_NODE_SHARED_DIR") or state / "shared")
-        setup = azurefile_setup(config, root, shared, state)
-    except Exception as exc:  # recorded, then reported by the CLI as one line (a bad config is exit 2)
-        from shipyard.errors import ShipyardError
-
-        record_failure(state, str(exc) if isinstance(exc, ShipyardError) else f"{type(exc).__name__}: {exc}")
-        raise
-    result = run_node_prep(root, pool, state, force=force, setup=setup)
+    # a failure before the checks (a bad config is exit 2) leaves a failure marker, then is reported
+    result = prepare_node(root, configdir=settings.configdir, files=settings.files, vm_size=vm_size,
+                          node_agent=node_agent, state_dir=state_dir, shared_dir=shared_dir, force=force)
     if settings.raw:
         render.emit_json(result.as_dict())
     elif result.status == "skipped":

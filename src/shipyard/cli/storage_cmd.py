@@ -1,14 +1,14 @@
 """``shipyard image upload`` and ``shipyard image replicate``: the image into page blobs.
 
 The storage library does the work (``shipyard.storage.upload`` and ``.replicate``); this module
-loads the credentials and pool files, checks the image, shows progress, prints the results and,
-for ``replicate --update-pool``, rewrites ``image_uris`` in the pool file (comments and key order
-kept). Heavy imports (the Azure SDK, ruamel.yaml) happen only inside the commands.
+loads the credentials and pool files, checks the image (``shipyard.storage.upload_policy``), shows
+progress, prints the results and, for ``replicate --update-pool``, has ``image_uris`` rewritten in
+the pool file (``shipyard.config.pool_edit``: comments and key order kept). Heavy imports (the
+Azure SDK, ruamel.yaml) happen only inside the commands.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +19,7 @@ import click
 from shipyard.cli import render
 from shipyard.cli.options import Settings, global_options, pass_settings
 from shipyard.config.kinds import ConfigKind
-from shipyard.errors import ImageFormatError, UsageError
+from shipyard.errors import UsageError
 
 if TYPE_CHECKING:
     from shipyard.config.credentials import StorageLink
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from shipyard.storage.store import PageBlobStore
 
 DEFAULT_CONTAINER = "vhds"
-_REFUSED_PROBLEMS = ("vhd.format", "vhd.alignment", "vhd.footer")
 
 
 # -- shared helpers -------------------------------------------------------------------------------
@@ -58,30 +57,6 @@ def pick_link(links: dict[str, StorageLink], name: str) -> StorageLink:
             hint=f"credentials.yaml names: {', '.join(sorted(links))}",
         )
     return links[name]
-
-
-def check_upload_format(image: Path) -> None:
-    """The format rules an upload needs: a fixed VHD, 1 MiB aligned, a valid footer, a size that fits."""
-    from shipyard.image.azure import azure_problems
-    from shipyard.image.disk import open_disk
-    from shipyard.image.vhd import FOOTER_BYTES, PAGE_BLOB_MAX_BYTES
-
-    if not image.exists():
-        raise UsageError(f"{image}: no such file")
-    with open_disk(image, allow_bad_checksum=True) as disk:
-        problems = azure_problems(disk)
-        too_big = disk.size_bytes + FOOTER_BYTES > PAGE_BLOB_MAX_BYTES
-    refused = [p for p in problems if p.id in _REFUSED_PROBLEMS]
-    if refused:
-        first = refused[0]
-        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
-        raise ImageFormatError(
-            f"{image.name} cannot be uploaded as is: {first.id}: {first.found}, needs {first.required}{more}",
-            field=first.id,
-            hint=first.hint,  # the command that fixes it, with this file's name
-        )
-    if too_big:
-        raise ImageFormatError(f"{image.name} is larger than a page blob can hold (8 TiB)", field="vhd.size")
 
 
 def timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -129,6 +104,7 @@ def upload(
     """
     from shipyard.cli.progress import transfer_bar
     from shipyard.storage.upload import upload_page_blob, verify_page_blob
+    from shipyard.storage.upload_policy import check_upload_format
     from shipyard.storage.uri import BlobUriError, split_container_blob
 
     config = load_needed(settings, ConfigKind.CREDENTIALS)
@@ -276,7 +252,9 @@ def replicate(
     result = _run_replication(plan, links, settings, parallelism, timeout_s)
     updated = False
     if update_pool:
-        updated = rewrite_image_uris(pool_path, result.uris)
+        from shipyard.config.pool_edit import set_custom_image
+
+        updated = set_custom_image(pool_path, image_uris=result.uris)
     data: dict[str, Any] = {"plan": plan_data, **result.to_json(), "pool_updated": str(pool_path) if updated else None}
     if settings.raw:
         render.emit_json(data)
@@ -317,101 +295,3 @@ def _run_replication(
             plan, links, parallelism=parallelism, progress=report,
             store_factory=lambda link: open_link(link, timeout_s),
         )
-
-
-# -- the pool file --------------------------------------------------------------------------------
-
-def rewrite_image_uris(path: Path, uris: list[str]) -> bool:
-    """Set ``pool_specification.vm_configuration.custom_image.image_uris`` to ``uris`` in place.
-
-    YAML goes through ruamel's round trip (comments, key order, quoting and indentation kept);
-    JSON is rewritten as JSON with its indentation. Atomic (a temporary file, then a rename).
-    Returns False when the file already lists exactly ``uris``.
-    """
-    text = path.read_text(encoding="utf-8")
-    new_text = _rewrite_json(text, uris) if path.suffix.lower() == ".json" else _rewrite_yaml(text, uris)
-    if new_text is None:
-        return False
-    tmp = path.with_name(f".{path.name}.shipyard-tmp")
-    tmp.write_text(new_text, encoding="utf-8")
-    try:
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return True
-
-
-def _custom_image(data: Any, path_name: str) -> Any:
-    try:
-        custom = data["pool_specification"]["vm_configuration"]["custom_image"]
-    except (KeyError, TypeError):
-        custom = None
-    if not isinstance(custom, dict):
-        raise UsageError(f"{path_name}: pool_specification.vm_configuration.custom_image is missing")
-    return custom
-
-
-def _rewrite_yaml(text: str, uris: list[str]) -> str | None:
-    import io
-
-    from ruamel.yaml import YAML
-    from ruamel.yaml.util import load_yaml_guess_indent
-
-    _, seq_indent, seq_offset = load_yaml_guess_indent(text)
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never fold long URIs
-    # ruamel guesses the sequence layout ("- " and its offset) but not the mapping indent
-    yaml.indent(mapping=_mapping_indent(text), sequence=seq_indent or 2, offset=seq_offset or 0)
-    data = yaml.load(text)
-    custom = _custom_image(data, "pool file")
-    current = custom.get("image_uris")
-    if current is not None and list(current) == uris:
-        return None
-    if current is None or not hasattr(current, "__setitem__"):
-        custom["image_uris"] = uris
-    else:
-        # keep the sequence object itself: its style (flow or block) and its comments
-        common = min(len(current), len(uris))
-        for i in range(common):
-            if current[i] != uris[i]:
-                current[i] = uris[i]
-        del current[common:]
-        for uri in uris[common:]:
-            current.append(uri)
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return out.getvalue()
-
-
-def _mapping_indent(text: str) -> int:
-    """The indent of the first nested mapping key (2 when there is none)."""
-    previous: int | None = None
-    for line in text.splitlines():
-        stripped = line.lstrip(" ")
-        if not stripped or stripped.startswith(("#", "- ", "---")):
-            continue
-        column = len(line) - len(stripped)
-        if previous is not None and column > previous:
-            return column - previous
-        previous = column if stripped.rstrip().endswith(":") else None
-    return 2
-
-
-def _rewrite_json(text: str, uris: list[str]) -> str | None:
-    import json
-
-    data = json.loads(text)
-    custom = _custom_image(data, "pool file")
-    if custom.get("image_uris") == uris:
-        return None
-    custom["image_uris"] = uris
-    indent = 2
-    for line in text.splitlines()[1:]:
-        stripped = line.lstrip(" ")
-        if stripped and len(stripped) < len(line):
-            indent = len(line) - len(stripped)
-            break
-    return json.dumps(data, indent=indent, ensure_ascii=False) + ("\n" if text.endswith("\n") else "")

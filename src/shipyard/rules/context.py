@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shipyard.catalog.vm_sizes import is_known_vm_size, vm_size_features
+
+if TYPE_CHECKING:  # the config models are imported only by whoever loaded a config
+    from shipyard.config.loader import ConfigSet
+    from shipyard.config.other import RemoteFs
+    from shipyard.config.pool import PoolSpecification
+    from shipyard.config.settings import GeneralConfig
 
 
 @dataclass(frozen=True)
@@ -26,11 +33,45 @@ class PoolContext:
     ssh: bool = True  # Batch opens SSH on Linux nodes unless the pool denies it
 
     @classmethod
-    def from_config(cls, config: object | None, *, vm_size: str | None = None, node_agent: str | None = None) -> PoolContext:
-        """From a loaded ``ConfigSet`` (any part may be missing) and overrides."""
-        pool = getattr(config, "pool", None)
-        general = getattr(config, "general", None)
-        remote_fs = getattr(config, "remote_fs", None)
+    def from_config(
+        cls, config: ConfigSet | None, *, vm_size: str | None = None, node_agent: str | None = None
+    ) -> PoolContext:
+        """From a loaded ``ConfigSet`` (any part may be missing, or none given) and overrides.
+
+        The node communication mode is the one the backend gives the pool: when ``pool.yaml``
+        does not set it, simplified on Azure and classic on the local backend.
+        """
+        if config is None:
+            return cls.from_models(vm_size=vm_size, node_agent=node_agent)
+        mode = None
+        if config.pool is not None:
+            # a pool means the config was loaded, so this import costs nothing more
+            from shipyard.config.backend import node_communication_mode
+
+            derived = node_communication_mode(config)  # unset: simplified on Azure, classic locally
+            mode = derived["mode"] if derived else None
+        return cls.from_models(
+            config.pool, config.general, config.remote_fs, vm_size=vm_size, node_agent=node_agent,
+            communication_mode=mode,
+        )
+
+    @classmethod
+    def from_models(
+        cls,
+        pool: PoolSpecification | None = None,
+        general: GeneralConfig | None = None,
+        remote_fs: RemoteFs | None = None,
+        *,
+        vm_size: str | None = None,
+        node_agent: str | None = None,
+        communication_mode: str | None = None,
+    ) -> PoolContext:
+        """From the typed config models (each may be missing) and overrides.
+
+        ``vm_size`` and ``node_agent`` win over the pool's. ``communication_mode`` is the mode
+        the backend derives (``shipyard.config.backend.node_communication_mode``); None leaves
+        the pool's own, and without a pool the stricter classic mode of the guide's model.
+        """
         # --vm-size wins; pool.yaml's vm_size goes through the same catalogue check, even when empty
         size = vm_size if vm_size is not None else (pool.vm_size if pool else None)
         agent = node_agent
@@ -57,15 +98,7 @@ class PoolContext:
                 gluster_on_compute = True
         mode = "classic"  # the guide's model: the stricter firewall requirement when nothing says
         if pool is not None:
-            mode = pool.node_communication_mode
-            # a pool means the config was loaded, so this import costs nothing more
-            from shipyard.config.backend import node_communication_mode
-            from shipyard.config.loader import ConfigSet
-
-            if isinstance(config, ConfigSet):
-                derived = node_communication_mode(config)  # unset: simplified on Azure, classic locally
-                if derived and derived["mode"]:
-                    mode = derived["mode"]
+            mode = communication_mode or pool.node_communication_mode
         ssh = True
         if pool and pool.remote_access_control:
             rac = pool.remote_access_control

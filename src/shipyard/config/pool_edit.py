@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from shipyard.config.document import format_path, load_document
+from shipyard.config.document import load_document
+from shipyard.config.keypath import format_path
 from shipyard.errors import ConfigError, ShipyardError
 
 IMAGE_URIS = "image_uris"

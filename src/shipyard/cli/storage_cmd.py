@@ -129,7 +129,7 @@ def upload(
     """
     from shipyard.cli.progress import transfer_bar
     from shipyard.storage.upload import upload_page_blob, verify_page_blob
-    from shipyard.storage.uri import BlobUriError, split_container_blob
+    from shipyard.config.blob_uri import BlobUriError, split_container_blob
 
     config = load_needed(settings, ConfigKind.CREDENTIALS)
     link = pick_link(storage_links(config), link_name)
@@ -227,7 +227,7 @@ def replicate(
     to ask on, -y is required.
     """
     from shipyard.storage.replicate import plan_replication
-    from shipyard.storage.uri import BlobUriError, has_query, parse_blob_uri
+    from shipyard.config.blob_uri import BlobUriError, has_query, parse_blob_uri
 
     config = load_needed(settings, ConfigKind.CREDENTIALS, ConfigKind.POOL)
     links = storage_links(config)

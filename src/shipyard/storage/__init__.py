@@ -1,4 +1,4 @@
-"""Blob storage: URI forms, the page-blob stores (local and Azure), upload and replication.
+"""Blob storage: the page-blob stores (local and Azure), upload and replication.
 
 Import the submodules directly; ``store`` and ``upload`` do not import the Azure SDK.
 """

@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO / "src"))
 from shipyard.config.credentials import StorageLink
 from shipyard.image.vhd import make_fixed_footer
 from shipyard.storage import ranges as rng
-from shipyard.storage.store import open_store
+from shipyard.storage.open import open_store
 from shipyard.storage.upload import _hash_zeros, upload_page_blob
 
 MIB = 1 << 20

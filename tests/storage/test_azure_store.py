@@ -17,8 +17,8 @@ import pytest
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError
 from shipyard.storage.azure import AzurePageBlobStore
+from shipyard.storage.open import open_store
 from shipyard.storage.replicate import plan_replication, replicate_image
-from shipyard.storage.store import open_store
 from shipyard.storage.upload import upload_page_blob
 
 MIB = 1024 * 1024

@@ -195,7 +195,7 @@ CHILD = textwrap.dedent(
     """
     import json, os, signal, sys
     from shipyard.config.credentials import StorageLink
-    from shipyard.storage.store import open_store
+    from shipyard.storage.open import open_store
     from shipyard.storage.upload import upload_page_blob
 
     args = json.loads(sys.argv[1])

@@ -98,7 +98,7 @@ def store_options(timeout_s: float | None) -> dict[str, Any]:
 
 
 def open_link(link: StorageLink, timeout_s: float | None) -> PageBlobStore:
-    from shipyard.storage.store import open_store
+    from shipyard.storage.open import open_store
 
     return open_store(link, **store_options(timeout_s))
 

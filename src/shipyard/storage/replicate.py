@@ -24,12 +24,8 @@ from shipyard.config.credentials import StorageLink
 from shipyard.config.vhd_count import nodes_per_vhd, required_vhd_count
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
-from shipyard.storage.store import (
-    BlobProperties,
-    CopyRefusedError,
-    PageBlobStore,
-    open_store,
-)
+from shipyard.storage.open import open_store
+from shipyard.storage.store import BlobProperties, CopyRefusedError, PageBlobStore
 from shipyard.storage.upload import (
     STATE_COMPLETE,
     STATE_IN_PROGRESS,

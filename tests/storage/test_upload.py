@@ -16,8 +16,8 @@ import pytest
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
+from shipyard.storage.pages import UploadProgress
 from shipyard.storage.upload import (
-    UploadProgress,
     is_upload_complete,
     upload_page_blob,
     upload_state,

@@ -202,15 +202,6 @@ def test_put_pages_sends_the_transactional_md5(scripted) -> None:
     assert sent["x-ms-range"] == "bytes=0-511" and sent["x-ms-page-write"] == "update"
 
 
-def test_backoff_is_exponential_and_capped() -> None:
-    from shipyard.storage.azure import TransientOnlyRetry
-
-    policy = TransientOnlyRetry(initial_backoff_s=1, max_backoff_s=8)
-    waits = [policy.get_backoff_time({"count": n}) for n in range(8)]
-    assert 0.75 <= waits[0] <= 1.25 and 1.5 <= waits[1] <= 2.5
-    assert max(waits) <= 8 * 1.25
-
-
 # -- secrets ---------------------------------------------------------------------------------------
 def test_secrets_never_reach_logs(
     azurite, container, sparse_image, home, caplog

@@ -73,8 +73,8 @@ def storage_credential(link: StorageLink) -> Credential:
 def batch_credential(credentials: Credentials) -> Credential:
     """The Batch account's credential: its account key, else Azure AD (``batch.aad``, ``aad``)."""
     batch = credentials.batch
-    if batch is not None and batch.account_key is not None:
-        key = batch.account_key.get_secret_value()
+    key = batch.account_key.get_secret_value() if batch is not None and batch.account_key else None
+    if batch is not None and key:
         name = batch.account_name
         if not name:
             raise ConfigError(

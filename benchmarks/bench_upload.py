@@ -45,8 +45,9 @@ sys.path.insert(0, str(REPO / "src"))
 from shipyard.config.credentials import StorageLink
 from shipyard.image.vhd import make_fixed_footer
 from shipyard.storage import ranges as rng
-from shipyard.storage.store import open_store
-from shipyard.storage.upload import _hash_zeros, upload_page_blob
+from shipyard.storage.open import open_store
+from shipyard.storage.pages import hash_zeros
+from shipyard.storage.upload import upload_page_blob
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -233,18 +234,18 @@ def run_shipyard(image: Path, azurite: AzuriteProcess, container: str, paralleli
 
 def run_shipyard_without_hole_md5(image: Path, azurite: AzuriteProcess, parallelism: int) -> float:
     """Attribution only, not a valid upload: the same run with the MD5 of the holes skipped
-    (``_hash_zeros`` patched out, so the blob's Content-MD5 is wrong; its own container)."""
+    (``hash_zeros`` patched out, so the blob's Content-MD5 is wrong; its own container)."""
     import shipyard.storage.upload as upload_module
 
-    saved = upload_module._hash_zeros
-    upload_module._hash_zeros = lambda digest, count: None
+    saved = upload_module.hash_zeros
+    upload_module.hash_zeros = lambda digest, count: None
     try:
         store = open_store(azurite.link())
         began = time.perf_counter()
         upload_page_blob(image, store, "attribution-no-hole-md5", image.name, parallelism=parallelism)
         return time.perf_counter() - began
     finally:
-        upload_module._hash_zeros = saved
+        upload_module.hash_zeros = saved
 
 
 def ensure_blobxfer(venv: Path) -> Path:
@@ -323,7 +324,7 @@ def md5_cost(image: Path) -> dict[str, float]:
         hole_bytes = sum(e - s for s, e, data in segments if not data)
         digest = hashlib.md5()
         began = time.perf_counter()
-        _hash_zeros(digest, hole_bytes)
+        hash_zeros(digest, hole_bytes)
         holes_s = time.perf_counter() - began
         began = time.perf_counter()
         for s, e, data in segments:

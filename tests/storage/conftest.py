@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from shipyard.config.credentials import StorageLink
-from shipyard.storage.store import PageBlobStore, open_store
+from shipyard.storage.open import open_store
+from shipyard.storage.store import PageBlobStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite-blob"

@@ -11,12 +11,8 @@ import pytest
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage.local import LocalPageBlobStore
-from shipyard.storage.store import (
-    CopyRefusedError,
-    PageBlobStore,
-    open_store,
-    shipyard_home,
-)
+from shipyard.storage.open import open_store
+from shipyard.storage.store import CopyRefusedError, PageBlobStore
 
 MIB = 1024 * 1024
 
@@ -43,15 +39,6 @@ def test_layout_maps_uris_one_to_one(local: LocalPageBlobStore, tmp_path: Path) 
         and props.metadata == {"k": "v"}
         and props.content_md5 is None
     )
-
-
-def test_home_defaults_to_env_then_dot_shipyard(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path))
-    assert shipyard_home() == tmp_path
-    monkeypatch.delenv("SHIPYARD_HOME")
-    assert shipyard_home() == Path.home() / ".shipyard"
 
 
 def test_page_ranges_are_exact_pages_not_filesystem_blocks(

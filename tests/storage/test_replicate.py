@@ -13,7 +13,8 @@ from shipyard.storage.replicate import (
     plan_replication,
     replicate_image,
 )
-from shipyard.storage.store import CopyState, open_store
+from shipyard.storage.open import open_store
+from shipyard.storage.store import CopyState
 from shipyard.storage.upload import is_upload_complete, upload_page_blob
 
 LINUX = "batch.node.ubuntu 22.04"

@@ -16,8 +16,8 @@ import pytest
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
+from shipyard.storage.pages import UploadProgress
 from shipyard.storage.upload import (
-    UploadProgress,
     is_upload_complete,
     upload_page_blob,
     upload_state,
@@ -195,7 +195,7 @@ CHILD = textwrap.dedent(
     """
     import json, os, signal, sys
     from shipyard.config.credentials import StorageLink
-    from shipyard.storage.store import open_store
+    from shipyard.storage.open import open_store
     from shipyard.storage.upload import upload_page_blob
 
     args = json.loads(sys.argv[1])

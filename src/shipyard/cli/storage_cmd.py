@@ -73,7 +73,7 @@ def store_options(timeout_s: float | None) -> dict[str, Any]:
 
 
 def open_link(link: StorageLink, timeout_s: float | None) -> PageBlobStore:
-    from shipyard.storage.store import open_store
+    from shipyard.storage.open import open_store
 
     return open_store(link, **store_options(timeout_s))
 
@@ -104,8 +104,8 @@ def upload(
     """
     from shipyard.cli.progress import transfer_bar
     from shipyard.storage.upload import upload_page_blob, verify_page_blob
+    from shipyard.config.blob_uri import BlobUriError, split_container_blob
     from shipyard.storage.upload_policy import check_upload_format
-    from shipyard.storage.uri import BlobUriError, split_container_blob
 
     config = load_needed(settings, ConfigKind.CREDENTIALS)
     link = pick_link(storage_links(config), link_name)
@@ -203,7 +203,7 @@ def replicate(
     to ask on, -y is required.
     """
     from shipyard.storage.replicate import plan_replication
-    from shipyard.storage.uri import BlobUriError, has_query, parse_blob_uri
+    from shipyard.config.blob_uri import BlobUriError, has_query, parse_blob_uri
 
     config = load_needed(settings, ConfigKind.CREDENTIALS, ConfigKind.POOL)
     links = storage_links(config)

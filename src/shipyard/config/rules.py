@@ -20,7 +20,7 @@ from shipyard.config.pool import CustomImage, PoolSpecification
 from shipyard.config.settings import GeneralConfig
 from shipyard.config.vhd_count import vhd_shortfall_message
 from shipyard.redact import redact, strip_query
-from shipyard.storage.uri import BlobUriError, has_query, parse_blob_uri
+from shipyard.config.blob_uri import BlobUriError, has_query, parse_blob_uri
 
 VM_CONFIG = ("pool_specification", "vm_configuration")
 CUSTOM_IMAGE = (*VM_CONFIG, "custom_image")

@@ -1,4 +1,5 @@
-"""Blob storage: URI forms, the page-blob stores (local and Azure), upload and replication.
+"""Blob storage: the page-blob stores (local and Azure), upload and replication.
 
-Import the submodules directly; ``store`` and ``upload`` do not import the Azure SDK.
+Import the submodules directly; only ``azure`` imports the Azure SDK (``open`` imports it when a
+link is an Azure one). Blob URI parsing is :mod:`shipyard.config.blob_uri`.
 """

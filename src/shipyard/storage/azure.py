@@ -1,19 +1,20 @@
 """The Azure page-blob store, on the official ``azure-storage-blob`` SDK.
 
 - Credentials: the link's ``account_key`` (shared key), else AAD through ``azure-identity``'s
-  ``DefaultAzureCredential``.
+  ``DefaultAzureCredential`` (:func:`shipyard.azure.credentials.storage_credential`).
 - Endpoint: ``blob_endpoint`` when set (an emulator such as Azurite, path style
   ``http://127.0.0.1:PORT/<account>``), else ``https://<account>.blob.<endpoint>``.
 - Retries: only transient failures (5xx but 501/505, timeouts, connection resets) with capped
-  exponential backoff and jitter; a 4xx is never retried (:class:`TransientOnlyRetry`).
+  exponential backoff and jitter; a 4xx is never retried (:class:`shipyard.azure.retry.RetryOptions`).
 - Stalls: a connection attempt may take ``connection_timeout_s`` (10 s), a response
   ``read_timeout_s`` (60 s); a stalled or refused connection is retried twice, then it is one
   error naming the endpoint, the reason and the attempts.
 - Logging (``-v``): each operation at INFO (which endpoint and blob), each retry at INFO with its
   reason and backoff, each HTTP request and its status at DEBUG; never a key, a token or a SAS.
-- Errors: every SDK exception becomes one-line :class:`StorageError` with secrets redacted.
+- Errors: every SDK exception becomes one-line :class:`StorageError` with secrets redacted
+  (:func:`shipyard.azure.errors.map_sdk_error`, in storage's words).
 
-The SDK is imported here only, so the CLI's start-up does not pay for it.
+The SDK is imported here (and in :mod:`shipyard.azure`) only, so the CLI's start-up does not pay for it.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from shipyard.azure.credentials import Credential, require_https, storage_credential
+from shipyard.azure.errors import AUTH_CODES, Target, error_code, map_sdk_error, response_logger
+from shipyard.azure.retry import RetryOptions
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError
 from shipyard.redact import redact
 from shipyard.storage import ranges as rng
-from shipyard.storage.azure_errors import AUTH_CODES, log_response, map_sdk_error
-from shipyard.storage.azure_retry import DEFAULT_CONNECT_RETRIES, TransientOnlyRetry
 from shipyard.storage.store import (
     BlobProperties,
     CopyRefusedError,
@@ -44,13 +46,13 @@ from shipyard.storage.store import (
     PageBlobStore,
 )
 
-__all__ = ["AzurePageBlobStore", "TransientOnlyRetry"]
+__all__ = ["AzurePageBlobStore"]
 
 log = logging.getLogger(__name__)
+_log_response = response_logger(log)
 
 SAS_LIFETIME = timedelta(hours=2)  # long enough for a cross-account copy of a large VHD
-CONNECTION_TIMEOUT_S = 10.0  # a connection attempt that takes longer is given up (and retried)
-READ_TIMEOUT_S = 60.0  # the longest wait for the first byte of an answer
+_DEFAULTS = RetryOptions()
 
 
 class AzurePageBlobStore:
@@ -62,57 +64,45 @@ class AzurePageBlobStore:
         self,
         link: StorageLink,
         *,
-        retry_total: int = 5,
-        retry_connect: int = DEFAULT_CONNECT_RETRIES,
-        initial_backoff_s: float = 1.0,
-        max_backoff_s: float = 30.0,
-        connection_timeout_s: float = CONNECTION_TIMEOUT_S,
-        read_timeout_s: float = READ_TIMEOUT_S,
+        retry_total: int = _DEFAULTS.retry_total,
+        retry_connect: int = _DEFAULTS.retry_connect,
+        initial_backoff_s: float = _DEFAULTS.initial_backoff_s,
+        max_backoff_s: float = _DEFAULTS.max_backoff_s,
+        connection_timeout_s: float = _DEFAULTS.connection_timeout_s,
+        read_timeout_s: float = _DEFAULTS.read_timeout_s,
         credential: Any = None,
         **client_options: Any,
     ) -> None:
+        """``credential``: an SDK credential to use instead of the link's; ``client_options`` go to the SDK."""
         self.link = link
         self.account = link.account
         self.account_url = link.blob_base_url
-        self.connection_timeout_s = connection_timeout_s
-        self.read_timeout_s = read_timeout_s
-        key = link.account_key.get_secret_value() if link.account_key else None
-        self._secrets: tuple[str, ...] = (key,) if key else ()
-        self._shared_key = key is not None and credential is None
+        self.where = f"storage account '{self.account}'"  # how messages name it
+        self.retry = RetryOptions(
+            retry_total=retry_total, retry_connect=retry_connect, initial_backoff_s=initial_backoff_s,
+            max_backoff_s=max_backoff_s, connection_timeout_s=connection_timeout_s, read_timeout_s=read_timeout_s,
+        )
         if credential is None:
-            if key:
-                credential = {"account_name": link.account, "account_key": key}
-            else:
-                from azure.identity import DefaultAzureCredential
-
-                credential = DefaultAzureCredential()
-        if not self._shared_key and not self.account_url.lower().startswith("https://"):
-            raise StorageError(
-                f"storage account '{self.account}' at {self.account_url}: Azure AD credentials are only "
-                "sent over https",
-                hint="use an https blob_endpoint, or give the link an account_key",
-            )
+            self.credential = storage_credential(link)
+        else:  # the caller's: the link's key (if any) is still a secret never to show
+            key = link.account_key.get_secret_value() if link.account_key else ""
+            self.credential = Credential(credential, "given", (key,) if key else ())
+        self._secrets: tuple[str, ...] = self.credential.secrets
+        self._shared_key = self.credential.shared_key
+        require_https(
+            self.credential, self.account_url, where=self.where,
+            hint="use an https blob_endpoint, or give the link an account_key", error=StorageError,
+        )
         self._service = BlobServiceClient(
             self.account_url,
-            credential=credential,
-            retry_policy=TransientOnlyRetry(
-                retry_total=retry_total,
-                retry_connect=retry_connect,
-                initial_backoff_s=initial_backoff_s,
-                max_backoff_s=max_backoff_s,
-                connect_timeout_s=connection_timeout_s,
-                read_timeout_s=read_timeout_s,
-            ),
-            connection_timeout=connection_timeout_s,
-            read_timeout=read_timeout_s,
-            raw_response_hook=log_response,
+            credential=self.credential.sdk,
+            raw_response_hook=_log_response,
+            **self.retry.blob_client_kwargs(log),
             **client_options,
         )
         log.info(
-            "storage account '%s' at %s (%s; connect timeout %g s, read timeout %g s; retries: up to %d after "
-            "a 5xx, %d after a connection that fails or stalls)",
-            self.account, self.account_url, "shared key" if self._shared_key else "Azure AD",
-            connection_timeout_s, read_timeout_s, retry_total, min(retry_total, retry_connect),
+            "storage account '%s' at %s (%s; %s)",
+            self.account, self.account_url, self.credential.description, self.retry.describe(),
         )
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -122,13 +112,26 @@ class AzurePageBlobStore:
     def _blob(self, container: str, blob: str):
         return self._service.get_blob_client(container, blob)
 
+    def _target(self) -> Target:
+        """This account, as its one-line errors name it, in storage's words."""
+        return Target(
+            self.where, self.account_url, self._shared_key, self._secrets,
+            connect_timeout_s=self.retry.connection_timeout_s, read_timeout_s=self.retry.read_timeout_s,
+            key_hint="check account_key in credentials.yaml",
+            no_token_hint="sign in (az login), give this machine a managed identity, or give the link an account_key",
+            # a blob service always names its 404 (x-ms-error-code): this endpoint is something else
+            bare_404=f"{self.account_url} answered 404 Not Found without a storage error code: "
+                     "not a blob service endpoint?",
+            bare_404_hint=f"check blob_endpoint (or endpoint) of {self.where} in credentials.yaml",
+        )
+
     def _error(self, exc: Exception, what: str, container: str | None = None) -> StorageError:
         """One line for an SDK failure, secrets removed."""
-        return map_sdk_error(
-            exc, what, account=self.account, account_url=self.account_url, shared_key=self._shared_key,
-            secrets=self._secrets, container=container,
-            connect_timeout_s=self.connection_timeout_s, read_timeout_s=self.read_timeout_s,
-        )
+        codes = {
+            "ContainerNotFound": f"container '{container}' does not exist in {self.where}",
+            "BlobNotFound": f"blob not found in {self.where}",
+        }
+        return map_sdk_error(exc, what, self._target(), error=StorageError, codes=codes)
 
     def _call(
         self, what: str, container: str | None, func: Any, *args: Any, level: int = logging.INFO, **kwargs: Any
@@ -232,7 +235,7 @@ class AzurePageBlobStore:
         try:
             props = self._blob(container, blob).get_blob_properties()
         except ResourceNotFoundError as exc:
-            code = getattr(exc, "error_code", None) or ""
+            code = error_code(exc)
             if code == "ContainerNotFound" or not self._container_exists(container):
                 raise StorageError(
                     f"container '{container}' does not exist in storage account '{self.account}'"
@@ -367,7 +370,7 @@ class AzurePageBlobStore:
             result = self._blob(container, blob).start_copy_from_url(url, retry_total=1)
         except AzureError as exc:
             error = self._error(exc, what, container)
-            code = getattr(exc, "error_code", None) or ""
+            code = error_code(exc)
             if code in ("ContainerNotFound",) or (
                 code in AUTH_CODES and "CopySource" not in code
             ):

@@ -24,18 +24,13 @@ from shipyard.config.credentials import StorageLink
 from shipyard.config.vhd_count import nodes_per_vhd, required_vhd_count
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
-from shipyard.storage.store import (
-    BlobProperties,
-    CopyRefusedError,
-    PageBlobStore,
-    open_store,
-)
+from shipyard.storage.open import open_store
+from shipyard.storage.store import BlobProperties, CopyRefusedError, PageBlobStore
+from shipyard.storage.pages import PageSender, hash_zeros
 from shipyard.storage.upload import (
     STATE_COMPLETE,
     STATE_IN_PROGRESS,
     STATE_KEY,
-    _hash_zeros,
-    _Sender,
     is_upload_complete,
 )
 
@@ -307,7 +302,7 @@ def _streamed_copy(
         plan.container, plan.blob, size, overwrite=True, metadata=metadata
     )
     digest = hashlib.md5()
-    sender = _Sender(store, plan.container, plan.blob, size, 4, None)
+    sender = PageSender(store, plan.container, plan.blob, size, 4, None)
     done = cursor = 0
     try:
         ranges = source.get_page_ranges(plan.container, plan.blob)
@@ -319,7 +314,7 @@ def _streamed_copy(
         for start, end, is_data in rng.iter_segments(ranges, size):
             if not is_data:
                 continue
-            _hash_zeros(digest, start - cursor)
+            hash_zeros(digest, start - cursor)
             block = source.read_range(plan.container, plan.blob, start, end - start)
             digest.update(block)
             for put_start, put_end in rng.find_nonzero_pages(block, start):
@@ -328,7 +323,7 @@ def _streamed_copy(
             done += end - start
             if progress is not None:
                 progress(ReplicationProgress(target.uri, "streamed", done, size))
-        _hash_zeros(digest, size - cursor)
+        hash_zeros(digest, size - cursor)
     except BaseException:
         sender.finish(cancel=True)
         raise

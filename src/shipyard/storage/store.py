@@ -1,8 +1,9 @@
-"""The page-blob store interface that upload and replication use, and the factory that picks one.
+"""The page-blob store interface that upload and replication use.
 
 Two implementations: :class:`~shipyard.storage.azure.AzurePageBlobStore` (the official SDK; Azure
 or an emulator such as Azurite) and :class:`~shipyard.storage.local.LocalPageBlobStore` (the
-embedded store: sparse files under the shipyard home), chosen by the storage link's ``endpoint``.
+embedded store: sparse files under the shipyard home). :func:`shipyard.storage.open.open_store`
+picks one by the storage link's ``endpoint``; this module imports neither.
 
 Ranges are half-open ``(start, end)`` byte ranges everywhere (Azure's own are inclusive; the Azure
 store converts). ``content_md5`` is the raw 16-byte digest.
@@ -10,15 +11,10 @@ store converts). ``content_md5`` is the raw 16-byte digest.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from shipyard.errors import StorageError
-
-if TYPE_CHECKING:
-    from shipyard.config.credentials import StorageLink
 
 CopyStatus = Literal["pending", "success", "aborted", "failed"]
 
@@ -124,26 +120,3 @@ class PageBlobStore(Protocol):
 
     def copy_status(self, container: str, blob: str) -> CopyState: ...
 
-
-def shipyard_home(home: Path | str | None = None) -> Path:
-    """``home``, else ``$SHIPYARD_HOME``, else ``~/.shipyard``."""
-    if home is not None:
-        return Path(home)
-    env = os.environ.get("SHIPYARD_HOME")
-    return Path(env) if env else Path.home() / ".shipyard"
-
-
-def open_store(
-    link: StorageLink, home: Path | str | None = None, **options: object
-) -> PageBlobStore:
-    """The store for a storage link: local for ``endpoint: local``, else Azure (or an emulator).
-
-    ``options`` go to the Azure store (``retry_total``, ``initial_backoff_s``, ``transport``, ...).
-    """
-    if link.is_local and not link.blob_endpoint:
-        from shipyard.storage.local import LocalPageBlobStore
-
-        return LocalPageBlobStore(link.account, shipyard_home(home) / "storage")
-    from shipyard.storage.azure import AzurePageBlobStore
-
-    return AzurePageBlobStore(link, **options)  # type: ignore[arg-type]

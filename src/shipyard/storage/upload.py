@@ -11,7 +11,8 @@ The blob's metadata records the source (size, mtime, a fingerprint of its first 
 and the state, ``shipyard_upload: in_progress`` until the very end, when Content-MD5 is set and
 the state becomes ``complete``. A rerun against an unfinished blob from the same source asks for
 the page ranges and sends only what is missing; a different source is refused unless
-``overwrite``. The library never prints: ``progress`` receives :class:`UploadProgress` events.
+``overwrite``. The library never prints: ``progress`` receives
+:class:`~shipyard.storage.pages.UploadProgress` events.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
+from shipyard.storage.pages import PageSender, ProgressCallback, hash_zeros
 from shipyard.storage.store import BlobProperties, PageBlobStore
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ _MTIME_KEY = "shipyard_source_mtime_ns"
 _FINGERPRINT_KEY = "shipyard_source_fingerprint"
 _FINGERPRINT_SPAN = 1024 * 1024
 DEFAULT_PARALLELISM = 4  # modest: 8 x CPU (azure-vhd-utils' default) draws 503 ServerBusy
-_ZEROS = bytes(rng.BLOCK_BYTES)
 
 
 @dataclass(frozen=True)
@@ -103,18 +103,6 @@ def is_upload_complete(props: BlobProperties | None) -> bool:
 
 
 @dataclass(frozen=True)
-class UploadProgress:
-    size_bytes: int
-    bytes_sent: int
-    bytes_skipped: int  # zeros not sent, and pages the blob already had
-    sent_range: tuple[int, int] | None = None  # the Put Page that just finished, if any
-
-    @property
-    def bytes_done(self) -> int:
-        return self.bytes_sent + self.bytes_skipped
-
-
-@dataclass(frozen=True)
 class UploadResult:
     uri: str
     size: int
@@ -130,72 +118,6 @@ class UploadResult:
         data = asdict(self)
         data.pop("ranges_sent")
         return data
-
-
-ProgressCallback = Callable[[UploadProgress], None]
-
-
-class _Sender:
-    """A bounded pool of Put Page workers, with progress accounting and the first error kept."""
-
-    def __init__(
-        self,
-        store: PageBlobStore,
-        container: str,
-        blob: str,
-        size: int,
-        parallelism: int,
-        progress: ProgressCallback | None,
-    ) -> None:
-        self.store, self.container, self.blob, self.size = store, container, blob, size
-        self.progress = progress
-        self.pool = ThreadPoolExecutor(
-            max_workers=parallelism, thread_name_prefix="shipyard-put"
-        )
-        self.slots = threading.BoundedSemaphore(parallelism * 2)
-        self.lock = threading.Lock()
-        self.error: BaseException | None = None
-        self.bytes_sent = self.bytes_skipped = self.ranges_sent = 0
-
-    def skip(self, count: int) -> None:
-        if count:
-            with self.lock:
-                self.bytes_skipped += count
-                self._report(None)
-
-    def _report(self, sent: tuple[int, int] | None) -> None:
-        if self.progress is not None:
-            self.progress(
-                UploadProgress(self.size, self.bytes_sent, self.bytes_skipped, sent)
-            )
-
-    def send(self, offset: int, data: bytes) -> None:
-        self.slots.acquire()
-        if self.error is not None:
-            self.slots.release()
-            raise self.error
-        future = self.pool.submit(self._put, offset, data)
-        future.add_done_callback(self._done)
-
-    def _put(self, offset: int, data: bytes) -> None:
-        self.store.put_pages(
-            self.container, self.blob, offset, data, hashlib.md5(data).digest()
-        )
-        with self.lock:
-            self.bytes_sent += len(data)
-            self.ranges_sent += 1
-            self._report((offset, offset + len(data)))
-
-    def _done(self, future: Future[None]) -> None:
-        exc = future.exception()
-        if exc is not None and self.error is None:
-            self.error = exc
-        self.slots.release()
-
-    def finish(self, cancel: bool = False) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=cancel)
-        if self.error is not None and not cancel:
-            raise self.error
 
 
 def upload_page_blob(
@@ -251,7 +173,7 @@ def upload_page_blob(
 
         digest, sender = (
             hashlib.md5(),
-            _Sender(store, container, blob, size, parallelism, progress),
+            PageSender(store, container, blob, size, parallelism, progress),
         )
         found = rng.find_data_extents(fd, size) if extents is None else list(extents)
         log.info(
@@ -261,7 +183,7 @@ def upload_page_blob(
         try:
             for start, end, is_data in rng.iter_segments(found, size):
                 if not is_data:
-                    _hash_zeros(digest, end - start)
+                    hash_zeros(digest, end - start)
                     sender.skip(end - start)
                     continue
                 block = os.pread(fd, end - start, start)
@@ -326,14 +248,6 @@ def _check_resumable(uri: str, props: BlobProperties, identity: SourceIdentity) 
             f"{uri} was uploaded from a different source ({', '.join(changes)} changed); not resuming",
             hint="pass overwrite (--overwrite) to upload it again from scratch",
         )
-
-
-def _hash_zeros(digest: hashlib._Hash, count: int) -> None:
-    view = memoryview(_ZEROS)
-    while count > 0:
-        step = min(count, len(_ZEROS))
-        digest.update(view[:step])
-        count -= step
 
 
 @dataclass(frozen=True)

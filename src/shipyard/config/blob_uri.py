@@ -4,6 +4,8 @@
 - An emulator such as Azurite: ``<blob_endpoint>/<container>/<blob>``, where the link's
   ``blob_endpoint`` is e.g. ``http://127.0.0.1:10000/<account>``
 - The embedded local store: ``local://<account>/<container>/<blob>`` (``endpoint: local``)
+
+Pure (no I/O, no SDK), so config rules can check ``image_uris`` without importing ``storage``.
 """
 
 from __future__ import annotations

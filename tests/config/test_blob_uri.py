@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from shipyard.config.blob_uri import BlobUri, BlobUriError, parse_blob_uri
 from shipyard.config.credentials import StorageLink
-from shipyard.storage.uri import BlobUri, BlobUriError, parse_blob_uri
 
 LINKS = {
     "sa1": StorageLink(account="acct1"),

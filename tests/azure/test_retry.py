@@ -28,7 +28,7 @@ from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest
 
-from shipyard.azure.blob_retry import BlobTransientRetry
+from shipyard.azure.blob_retry import BlobTransientRetry, blob_client_kwargs
 from shipyard.azure.retry import NO_SUCH_HOST, RetryOptions, TransientRetry, failure_reason
 
 LOGGER = "shipyard.test.retry"
@@ -43,7 +43,7 @@ def send(flavour: str, url: str, options: RetryOptions) -> int:
     if flavour == "blob":
         from azure.storage.blob import BlobClient
 
-        client = BlobClient.from_blob_url(url, **options.blob_client_kwargs(logger))
+        client = BlobClient.from_blob_url(url, **blob_client_kwargs(options, logger))
         try:
             client.create_page_blob(4096)
         except HttpResponseError as exc:
@@ -80,7 +80,7 @@ def test_the_defaults_and_how_they_are_worded() -> None:
 
 def test_each_sdk_gets_its_flavour_of_the_same_options() -> None:
     options = RetryOptions(retry_total=3, connection_timeout_s=4)
-    core, blob = options.client_kwargs(), options.blob_client_kwargs()
+    core, blob = options.client_kwargs(), blob_client_kwargs(options)
     assert isinstance(core.pop("retry_policy"), TransientRetry) and isinstance(blob.pop("retry_policy"), BlobTransientRetry)
     assert core == blob == {"connection_timeout": 4, "read_timeout": 60.0}
     assert options.client_kwargs()["retry_policy"].options is options

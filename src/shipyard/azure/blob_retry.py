@@ -3,7 +3,7 @@
 The blob SDK's pipeline wants its own retry type (``StorageRetryPolicy``: its settings, its
 secondary-location logic), so storage's policy is that SDK's exponential retry with shipyard's
 rules on top. Apart from the core clients' policy for that reason alone, and imported only by
-:meth:`~shipyard.azure.retry.RetryOptions.blob_client_kwargs`: a Batch client never loads the blob SDK.
+the blob store: a Batch client never loads the blob SDK.
 """
 
 from __future__ import annotations
@@ -87,3 +87,8 @@ class BlobTransientRetry(ExponentialRetry):
         if backoff > 0:
             transport.sleep(backoff)
 
+
+
+def blob_client_kwargs(options: RetryOptions, logger: logging.Logger = log) -> dict[str, Any]:
+    """Keyword arguments for an ``azure-storage-blob`` client: ``RetryOptions.client_kwargs``'s twin."""
+    return {"retry_policy": BlobTransientRetry(options, logger), **options.timeouts()}

@@ -89,12 +89,6 @@ class RetryOptions:
         """Keyword arguments for an ``azure-core`` client (Batch, Compute, ARM)."""
         return {"retry_policy": TransientRetry(self, logger), **self.timeouts()}
 
-    def blob_client_kwargs(self, logger: logging.Logger = log) -> dict[str, Any]:
-        """Keyword arguments for an ``azure-storage-blob`` client."""
-        from shipyard.azure.blob_retry import BlobTransientRetry
-
-        return {"retry_policy": BlobTransientRetry(self, logger), **self.timeouts()}
-
     def failure_reason(self, error: BaseException) -> str:
         return failure_reason(
             error, connect_timeout_s=self.connection_timeout_s, read_timeout_s=self.read_timeout_s

@@ -31,6 +31,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from shipyard.azure.blob_retry import blob_client_kwargs
 from shipyard.azure.credentials import Credential, require_https, storage_credential
 from shipyard.azure.errors import AUTH_CODES, Target, error_code, map_sdk_error, response_logger
 from shipyard.azure.retry import RetryOptions
@@ -97,7 +98,7 @@ class AzurePageBlobStore:
             self.account_url,
             credential=self.credential.sdk,
             raw_response_hook=_log_response,
-            **self.retry.blob_client_kwargs(log),
+            **blob_client_kwargs(self.retry, log),
             **client_options,
         )
         log.info(

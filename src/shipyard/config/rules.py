@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from shipyard.catalog.node_agents import get_node_agent
+from shipyard.catalog.vhd_policy import vhd_shortfall_message
 from shipyard.config.backend import batch_backend, node_communication_mode
 from shipyard.config.credentials import Credentials
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.loader import ConfigSet, Finding, LoadedFile
 from shipyard.config.pool import CustomImage, PoolSpecification
 from shipyard.config.settings import GeneralConfig
-from shipyard.config.vhd_count import vhd_shortfall_message
 from shipyard.redact import redact, strip_query
 from shipyard.storage.uri import BlobUriError, has_query, parse_blob_uri
 

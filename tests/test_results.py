@@ -1,4 +1,4 @@
-"""``shipyard.results``: one result type, and ``failed``, the one judge of whether results fail."""
+"""``shipyard.results``: one result type, and ``failed``, the one judge of findings and results alike."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.config.loader import Finding
 from shipyard.results import CheckResult, Location, Outcome, Severity, Status, failed
 
 E, W = Severity.ERROR, Severity.WARNING
@@ -34,6 +35,22 @@ def test_failed_judges_results_at_both_levels(status: Status, at_error: bool, at
     assert (result(status).fails_at(E), result(status).fails_at(W)) == (at_error, at_warning)
 
 
+@pytest.mark.parametrize(("severity", "at_error", "at_warning"), [(E, True, True), (W, False, True)])
+def test_failed_judges_loader_findings_at_both_levels(severity: Severity, at_error: bool, at_warning: bool) -> None:
+    finding = Finding(severity, "must be an integer", file="pool.yaml", line=3, path="pool_specification.vm_count")
+    assert (failed([finding], E), failed([finding], W)) == (at_error, at_warning)
+    assert (finding.fails_at(E), finding.fails_at(W)) == (at_error, at_warning)
+
+
+def test_failed_judges_findings_and_results_in_one_list() -> None:
+    warning = Finding(W, "unknown key x")
+    assert failed([warning, result(Status.PASS), result(Status.SKIP)], W)
+    assert not failed([warning, result(Status.PASS), result(Status.WARN)], E)
+    assert failed([warning, result(Status.FAIL)], E)
+    assert failed([Finding(E, "bad"), result(Status.PASS)], E)
+    assert not failed([], E) and not failed([], W)
+
+
 def test_a_warning_level_rule_that_fails_is_a_warning() -> None:
     demoted = result(Status.FAIL, W)
     assert (demoted.status, demoted.severity, demoted.problem) == (Status.WARN, W, W)
@@ -51,6 +68,12 @@ def test_as_dict_has_no_location_keys_without_a_location() -> None:
         "id": "x.y", "status": "fail", "severity": "error", "message": "found", "fix": "fix it",
         "file": "pool.yaml", "line": 7, "path": "pool_specification.vm_size",
     }
+
+
+def test_a_finding_keeps_its_shape_and_its_severity_is_the_enum() -> None:
+    finding = Finding(W, "unknown key x", file="pool.yaml", line=2, path="pool_specification.x")
+    assert finding.severity is Severity.WARNING and finding.problem is Severity.WARNING
+    assert finding.as_dict() == {"file": "pool.yaml", "line": 2, "path": "pool_specification.x", "message": "unknown key x"}
 
 
 def test_skip_results_say_why() -> None:

@@ -1,7 +1,8 @@
 """What a check reports, and the one judgement of whether a run failed.
 
-The image and node rules report through these types. ``failed`` is the only place that
-decides whether such reports fail a run at a given level.
+Every check in shipyard reports through these types: the image and node rules, the config
+rules and (through ``fails_at``) the config loader's findings. ``failed`` is the only place
+that decides whether such reports fail a run at a given level.
 
 The bottom layer: it imports nothing from shipyard. The node side runs this on python 3.9.
 """

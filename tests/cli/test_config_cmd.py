@@ -168,3 +168,39 @@ def test_a_key_with_a_newline_or_an_escape_sequence_stays_on_its_one_line(cli, w
     assert [row[0] for row in table[1:]].count("warning") == 2
     assert table[1][2:] == ["pool_specification.a\\nb", "-", "unknown key a\\nb; it is not a Batch Shipyard key and is ignored"]
     assert table[2][2] == "pool_specification.c\\x1b[2Jd"
+
+
+def test_raw_findings_have_one_shape_whether_the_loader_or_a_rule_found_them(cli, write_config) -> None:
+    """A rule's problem carries its id as ``check`` (and no ``fix``); a loader finding has no ``check``."""
+    directory = write_config(pool=POOL + "  bogus_key: 1\n")
+    report = cli("config", "check", "--configdir", directory, "--raw").json()
+    ci = "pool_specification.vm_configuration.custom_image"
+    assert report["errors"][0] == {
+        "file": str(directory / "pool.yaml"), "line": 7, "path": f"{ci}.image_uris[1]",
+        "message": "image URIs must be bare, with no query string or SAS token: use "
+                   "https://acct1.blob.core.windows.net/vhds/img2.vhd",
+        "check": "custom_image.bare_uri",
+    }
+    assert report["warnings"][0] == {
+        "file": str(directory / "pool.yaml"), "line": 13, "path": "pool_specification.bogus_key",
+        "message": "unknown key bogus_key; it is not a Batch Shipyard key and is ignored",
+    }
+
+
+def test_a_config_rule_that_raises_is_an_error_that_names_it(cli, write_config, monkeypatch) -> None:
+    from shipyard.cli import config_cmd
+    from shipyard.results import Severity
+    from shipyard.rules.base import Rule
+
+    def broken(config, pool):
+        raise RuntimeError("boom")
+
+    rules = (Rule("test.broken", Severity.ERROR, "raises", "mend it", broken), *config_cmd.CONFIG_RULES)
+    monkeypatch.setattr(config_cmd, "CONFIG_RULES", rules)
+    pool = POOL.replace("?sv=2024&sig=DoNotPrintMe", "").replace("dedicated: 80", "dedicated: 1")
+    report = cli("config", "check", "--configdir", write_config(pool=pool), "--raw").json()
+    assert report["ok"] is False
+    assert report["errors"] == [
+        {"file": None, "line": None, "path": None, "message": "rule test.broken raised RuntimeError: boom",
+         "check": "test.broken"}
+    ]

@@ -17,6 +17,7 @@ import pytest
 from conftest import CORPUS
 from shipyard.config.document import load_document
 from shipyard.config.loader import SUFFIXES, ConfigKind, detect_kind, validate_document
+from shipyard.results import Severity
 
 INVALID_JSON = CORPUS / "recipes/HPMLA-CPU-OpenMPI/Data-Shredding/configuration-template.json"
 HISTORY_POOL = CORPUS / "_history/2.9.6/config_templates/pool.json"
@@ -114,5 +115,5 @@ def test_the_corpus_is_fully_modelled() -> None:
         assert kind is not None
         model, findings = validate_document(kind, document)
         assert model is not None, path
-        warnings |= {(str(path.relative_to(CORPUS)), f.path) for f in findings if f.severity == "warning"}
+        warnings |= {(str(path.relative_to(CORPUS)), f.path) for f in findings if f.severity is Severity.WARNING}
     assert warnings == CORPUS_WARNINGS

@@ -30,6 +30,7 @@ from shipyard.config.document import Document, load_document
 from shipyard.config.keypath import KeyPath
 from shipyard.config.loader import SUFFIXES, ConfigKind, detect_kind, validate_document
 from shipyard.errors import ConfigError
+from shipyard.results import Severity
 
 pykwalify_core = pytest.importorskip("pykwalify.core")
 
@@ -266,9 +267,9 @@ def shipyard_verdict(
 ) -> tuple[str, list[str]]:
     """shipyard's verdict, and the messages of the warnings the mutant added."""
     _, findings = validate_document(kind, Document(path=source, data=data))
-    if any(f.severity == "error" for f in findings):
+    if any(f.severity is Severity.ERROR for f in findings):
         return "reject", []
-    warnings = {(f.path, f.message) for f in findings if f.severity == "warning"} - base_warnings
+    warnings = {(f.path, f.message) for f in findings if f.severity is Severity.WARNING} - base_warnings
     return ("warn" if warnings else "accept"), sorted(message for _, message in warnings)
 
 
@@ -307,7 +308,7 @@ def run_parity() -> Parity:
             rejected[str(path.relative_to(CORPUS))] = errors
             continue  # mutants come from files both sides accept
         _, findings = validate_document(kind, document)
-        bases[path] = (document.data, {(f.path, f.message) for f in findings if f.severity == "warning"})
+        bases[path] = (document.data, {(f.path, f.message) for f in findings if f.severity is Severity.WARNING})
         candidates.extend(mutants_of(kind, path, document.data, schema.schemas[kind]))
     # one mutant per (schema node, fault, value): the first on a real value, else the one that
     # inserts the least

@@ -16,6 +16,7 @@ from shipyard.config.document import load_document
 from shipyard.config.keypath import KeyPath, format_path
 from shipyard.config.loader import MODELS, ConfigPaths, detect_kind, load_config_set, validate_document
 from shipyard.config.unknown_keys import field_key, field_path
+from shipyard.results import Severity
 
 # The one model no corpus file uses, planted where the schema puts it.
 PLANTED = {
@@ -125,7 +126,7 @@ def test_a_misspelled_key_warns_in_every_model(cls: type[BaseModel], tmp_path: P
     kind = detect_kind(load_document(target))
     assert kind is not None
     model, findings = validate_document(kind, load_document(target))
-    assert model is not None, [str(f) for f in findings if f.severity == "error"]
+    assert model is not None, [str(f) for f in findings if f.severity is Severity.ERROR]
     mine = [(f.severity, f.line, f.path, f.message) for f in findings if typo in f.message]
     if getattr(cls, "open_keys", False):  # GlusterFS volume options: any key is a volume option
         assert mine == []
@@ -153,13 +154,13 @@ def _load(write_config: Any, **files: str) -> Any:
     return load_config_set(ConfigPaths.resolve(write_config(**files)))
 
 
-def _findings(config: Any, severity: str) -> list[tuple[int | None, str | None, str]]:
-    return [(f.line, f.path, f.message) for f in config.findings if f.severity == severity]
+def _findings(config: Any, severity: Severity) -> list[tuple[int | None, str | None, str]]:
+    return [(f.line, f.path, f.message) for f in config.findings if f.severity is severity]
 
 
 def test_image_uri_for_image_uris_is_named(write_config: Any) -> None:
     config = _load(write_config, pool=POOL)
-    assert _findings(config, "warning") == [
+    assert _findings(config, Severity.WARNING) == [
         (
             5,
             "pool_specification.vm_configuration.custom_image.image_uri",
@@ -173,7 +174,7 @@ def test_image_uri_for_image_uris_is_named(write_config: Any) -> None:
 
 def test_a_misspelled_required_key_is_an_error_at_its_line(write_config: Any) -> None:
     config = _load(write_config, pool=POOL.replace("vm_size:", "vm_sise:").replace("image_uri:", "image_uris:"))
-    assert _findings(config, "error") == [
+    assert _findings(config, Severity.ERROR) == [
         (8, "pool_specification.vm_size", "required key vm_size is missing; found vm_sise at line 8 — a misspelling?")
     ]
     assert config.pool is None
@@ -182,7 +183,7 @@ def test_a_misspelled_required_key_is_an_error_at_its_line(write_config: Any) ->
 def test_dedicted_is_a_0_node_pool_and_says_so(write_config: Any) -> None:
     config = _load(write_config, pool=POOL.replace("dedicated:", "dedicted:").replace("image_uri:", "image_uris:"))
     assert config.errors == []
-    assert _findings(config, "warning") == [
+    assert _findings(config, Severity.WARNING) == [
         (10, "pool_specification.vm_count.dedicted", "unknown key dedicted; did you mean dedicated?"),
         (
             9,
@@ -195,7 +196,7 @@ def test_dedicted_is_a_0_node_pool_and_says_so(write_config: Any) -> None:
 def test_an_autoscale_pool_of_0_nodes_is_fine(write_config: Any) -> None:
     pool = POOL.replace("dedicated: 2", "dedicated: 0").replace("image_uri:", "image_uris:")
     config = _load(write_config, pool=pool + "  autoscale:\n    scenario:\n      name: active_tasks\n")
-    assert (config.errors, _findings(config, "warning")) == ([], [])
+    assert (config.errors, _findings(config, Severity.WARNING)) == ([], [])
 
 
 JOBS = """
@@ -209,11 +210,11 @@ job_specifications:
 
 def test_comand_and_task_are_named_and_a_job_without_tasks_warns(write_config: Any) -> None:
     config = _load(write_config, jobs=JOBS.replace("command:", "comand:"))
-    assert _findings(config, "warning") == [
+    assert _findings(config, Severity.WARNING) == [
         (5, "job_specifications[0].tasks[0].comand", "unknown key comand; did you mean command?")
     ]
     config = _load(write_config, jobs=JOBS.replace("tasks:", "task:"))
-    assert _findings(config, "warning") == [
+    assert _findings(config, Severity.WARNING) == [
         (3, "job_specifications[0].task", "unknown key task; did you mean tasks?"),
         (2, "job_specifications[0]", "job myjob has no task: tasks is missing or empty"),
     ]
@@ -225,7 +226,7 @@ def test_batch_shipyard_2x_keys_warn_and_still_work(write_config: Any) -> None:
     jobs = JOBS.replace("  tasks:", "  auto_scratch: true\n  tasks:")
     config = _load(write_config, pool=pool, jobs=jobs)
     assert config.errors == []
-    assert sorted(_findings(config, "warning")) == [
+    assert sorted(_findings(config, Severity.WARNING)) == [
         (
             3,
             "job_specifications[0].auto_scratch",
@@ -256,10 +257,10 @@ def test_unknown_keys_are_reported_even_when_the_file_has_errors(write_config: A
     pool = POOL.replace("dedicated:", "dedicted:").replace("  vm_count:", "  inter_node_communication_enabled: 'yes'\n  vm_count:")
     config = _load(write_config, pool=pool)
     assert config.pool is None
-    assert [(path, message) for _, path, message in _findings(config, "error")] == [
+    assert [(path, message) for _, path, message in _findings(config, Severity.ERROR)] == [
         ("pool_specification.inter_node_communication_enabled", "must be true or false, found a string")
     ]
-    assert [(path, message) for _, path, message in _findings(config, "warning")] == [
+    assert [(path, message) for _, path, message in _findings(config, Severity.WARNING)] == [
         ("pool_specification.vm_configuration.custom_image.image_uri", "unknown key image_uri; did you mean image_uris?"),
         ("pool_specification.vm_count.dedicted", "unknown key dedicted; did you mean dedicated?"),
     ]
@@ -269,9 +270,9 @@ def test_unknown_keys_are_reported_even_when_the_file_has_errors(write_config: A
         "- id: second\n  user_identity: {default_pool_admin: 'yes'}\n  tasks:\n  - command: b\n  - comand: c\n"
     )
     config = load_config_set(ConfigPaths.resolve(jobs=write_config(**{"jobs.yaml": jobs}) / "jobs.yaml"))
-    assert [path for _, path, _ in _findings(config, "error")] == [
+    assert [path for _, path, _ in _findings(config, Severity.ERROR)] == [
         "job_specifications[0].id", "job_specifications[1].user_identity.default_pool_admin"
     ]
-    assert _findings(config, "warning") == [
+    assert _findings(config, Severity.WARNING) == [
         (7, "job_specifications[1].tasks[1].comand", "unknown key comand; did you mean command?")
     ]

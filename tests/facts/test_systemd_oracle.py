@@ -208,13 +208,14 @@ def test_an_empty_machine_id_keeps_disabled_units_disabled(variant: Path) -> Non
 
 def test_docker_enabled_rule_on_a_generalised_image(variant: Path) -> None:
     from shipyard.facts import collect_facts
+    from shipyard.results import Status
     from shipyard.rules.context import PoolContext
+    from shipyard.rules.engine import evaluate_rule
     from shipyard.facts.evidence import Evidence
-    from shipyard.rules.registry import RULES, evaluate_rule
-    from shipyard.rules.result import Status
+    from shipyard.rules.registry import RULES
 
     replace_file(variant, "/etc/machine-id", "")
     with_docker(variant, enabled=False)
     rule = next(r for r in RULES if r.id == "docker.enabled")
-    result = evaluate_rule(rule, Evidence(facts=collect_facts(DirectorySource(variant))), PoolContext())
+    [result] = evaluate_rule(rule, Evidence(facts=collect_facts(DirectorySource(variant))), PoolContext())
     assert (result.status, result.message) == (Status.FAIL, "docker is installed but not enabled: it will not start on boot")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from fixtures.trees import write_files, write_ubuntu_2204
 from shipyard.node.check import check_mode, check_node, gather_node_evidence
+from shipyard.results import Status
 from shipyard.rules.context import PoolContext
-from shipyard.rules.result import Status
 
 GPU = PoolContext.from_config(None, vm_size="Standard_NC24ads_A100_v4")
 

@@ -170,10 +170,11 @@ def test_an_unknown_pool_size_reports_unknown_gpu_rules_through_the_rule_table(t
     """The pool.yaml size goes through the same catalogue check as --vm-size."""
     from shipyard.facts.model import Facts
     from shipyard.facts.evidence import Evidence
-    from shipyard.rules.registry import evaluate_rules
+    from shipyard.rules.engine import evaluate_rules
+    from shipyard.rules.registry import RULES
 
     config = load_config_set(ConfigPaths.resolve(write(tmp_path / "c", {"pool.yaml": pool_yaml(vm_size="Standard_NC6sv3")})))
-    results = {r.id: r for r in evaluate_rules(Evidence(facts=Facts()), PoolContext.from_config(config))}
+    results = {r.id: r for r in evaluate_rules(RULES, Evidence(facts=Facts()), PoolContext.from_config(config))}
     assert results["vm.size_known"].status.value == "warn"
     assert "closest: Standard_NC6s_v3" in results["vm.size_known"].message
     assert results["gpu.driver"].status.value == "unknown"

@@ -18,8 +18,10 @@ from shipyard.facts import collect_facts
 from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence, ImageReport
 from shipyard.image.azure import AzureProblem
-from shipyard.rules.registry import RULES, evaluate_rule, evaluate_rules
-from shipyard.rules.result import CheckResult, Outcome, Severity, Status
+from shipyard.results import CheckResult, Outcome, Severity, Status
+from shipyard.rules.base import Rule
+from shipyard.rules.engine import evaluate_rule, evaluate_rules
+from shipyard.rules.registry import RULES
 from shipyard.sources import DirectorySource
 
 Mutation = Callable[[Path], object]
@@ -190,6 +192,12 @@ def rule(rule_id: str):
     return next(r for r in RULES if r.id == rule_id)
 
 
+def evaluate_one(rule: Rule[Evidence], evidence: Evidence, pool: PoolContext) -> CheckResult:
+    """The result of an image or node rule: exactly one (it returns one outcome)."""
+    [result] = evaluate_rule(rule, evidence, pool)
+    return result
+
+
 @pytest.mark.parametrize(("rule_id", "mutate", "pool", "expected"), CASES,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_rule_table(tmp_path: Path, ubuntu: Path, rule_id: str, mutate: Mutation, pool: dict, expected: Status) -> None:
@@ -197,7 +205,7 @@ def test_rule_table(tmp_path: Path, ubuntu: Path, rule_id: str, mutate: Mutation
     shutil.copytree(ubuntu, root, symlinks=True)
     mutate(root)
     evidence = Evidence(facts=collect_facts(DirectorySource(root), strict=True))
-    result = evaluate_rule(rule(rule_id), evidence, ctx(**pool))
+    result = evaluate_one(rule(rule_id), evidence, ctx(**pool))
     assert result.status is expected, result.message
     assert result.message
 
@@ -219,9 +227,9 @@ def test_format_rules(rule_id: str, problems: tuple, expected: Status) -> None:
     from shipyard.facts.model import Facts
 
     evidence = Evidence(facts=Facts(), image=ImageReport("vhd-fixed", problems))
-    assert evaluate_rule(rule(rule_id), evidence, PoolContext()).status is expected
+    assert evaluate_one(rule(rule_id), evidence, PoolContext()).status is expected
     live = Evidence(facts=Facts())
-    assert evaluate_rule(rule(rule_id), live, PoolContext()).status is Status.SKIP
+    assert evaluate_one(rule(rule_id), live, PoolContext()).status is Status.SKIP
 
 
 def test_every_rule_has_id_fix_and_pass_and_fail_cases() -> None:
@@ -256,7 +264,7 @@ def test_every_result_in_the_table_has_a_severity_that_agrees_with_its_status(
     shutil.copytree(ubuntu, root, symlinks=True)
     mutate(root)
     evidence = Evidence(facts=collect_facts(DirectorySource(root), strict=True))
-    for result in evaluate_rules(evidence, ctx(**pool)):
+    for result in evaluate_rules(RULES, evidence, ctx(**pool)):
         assert consistent(result, rule(result.id).severity), result.as_dict()
         assert result.fails_at(Severity.WARNING) is (result.status in (Status.FAIL, Status.WARN, Status.UNKNOWN))
         assert result.fails_at(Severity.ERROR) is (result.status is Status.FAIL)
@@ -268,14 +276,14 @@ def test_a_warning_level_failure_is_a_warn_with_warning_severity() -> None:
     from shipyard.facts.model import Facts
 
     strict = replace(rule("docker.installed"), severity=Severity.WARNING)
-    result = evaluate_rule(strict, Evidence(facts=Facts()), PoolContext())
+    result = evaluate_one(strict, Evidence(facts=Facts()), PoolContext())
     assert (result.status, result.severity) == (Status.UNKNOWN, Severity.WARNING)
     failing = replace(strict, evaluate=lambda e, p: Outcome.bad("found nothing"))
-    result = evaluate_rule(failing, Evidence(facts=Facts()), PoolContext())
+    result = evaluate_one(failing, Evidence(facts=Facts()), PoolContext())
     assert (result.status, result.severity) == (Status.WARN, Severity.WARNING)
     assert result.as_dict()["severity"] == "warning"
     caveat = replace(rule("docker.installed"), evaluate=lambda e, p: Outcome.warn("passed, with a caveat"))
-    result = evaluate_rule(caveat, Evidence(facts=Facts()), PoolContext())
+    result = evaluate_one(caveat, Evidence(facts=Facts()), PoolContext())
     assert (result.status, result.severity) == (Status.WARN, Severity.WARNING)
     with pytest.raises(ValueError, match="severity"):
         CheckResult("x.y", Status.WARN, Severity.ERROR, "found", "fix")
@@ -283,10 +291,10 @@ def test_a_warning_level_failure_is_a_warn_with_warning_severity() -> None:
 
 def test_unknown_vm_size_names_the_closest_known_sizes(ubuntu: Path) -> None:
     evidence = Evidence(facts=collect_facts(DirectorySource(ubuntu), strict=True))
-    result = evaluate_rule(rule("vm.size_known"), evidence, ctx(**TYPO))
+    result = evaluate_one(rule("vm.size_known"), evidence, ctx(**TYPO))
     assert "Standard_NC6sv3 is not a known Azure VM size" in result.message
     assert "Standard_NC6s_v3" in result.message.split("closest:")[1]
-    gpu = evaluate_rule(rule("gpu.driver"), evidence, ctx(**TYPO))
+    gpu = evaluate_one(rule("gpu.driver"), evidence, ctx(**TYPO))
     assert "Standard_NC6sv3" in gpu.message and "not a known VM size" in gpu.message
 
 
@@ -294,7 +302,7 @@ def test_no_driver_at_all_names_all_three_absences(tmp_path: Path, ubuntu: Path)
     root = tmp_path / "root"
     shutil.copytree(ubuntu, root, symlinks=True)
     NO_KERNEL(root)
-    result = evaluate_rule(rule("gpu.driver"), Evidence(facts=collect_facts(DirectorySource(root), strict=True)), ctx(**GPU))
+    result = evaluate_one(rule("gpu.driver"), Evidence(facts=collect_facts(DirectorySource(root), strict=True)), ctx(**GPU))
     assert result.status is Status.FAIL
     assert "no kernel" in result.message and "no NVIDIA driver package" in result.message
     assert "nvidia-smi" in result.message
@@ -303,7 +311,7 @@ def test_no_driver_at_all_names_all_three_absences(tmp_path: Path, ubuntu: Path)
 def test_unknown_facts_are_unknown_never_pass() -> None:
     from shipyard.facts.model import Facts
 
-    results = evaluate_rules(Evidence(facts=Facts(os=None)), ctx(**GPU, node_agent="batch.node.ubuntu 22.04"))
+    results = evaluate_rules(RULES, Evidence(facts=Facts(os=None)), ctx(**GPU, node_agent="batch.node.ubuntu 22.04"))
     by_id = {r.id: r.status for r in results}
     assert by_id["os.detected"] is Status.FAIL
     for rule_id in ("docker.installed", "docker.enabled", "ssh.port", "gpu.driver", "net.inbound", "disk.resource_mount"):
@@ -322,7 +330,7 @@ def test_a_rule_that_raises_becomes_an_error_naming_it() -> None:
 
     broken = replace(rule("docker.installed"), evaluate=explode)
     rules = [rule("os.detected"), broken, rule("ssh.port")]
-    results = evaluate_rules(Evidence(facts=Facts()), PoolContext(), rules=rules)
+    results = evaluate_rules(rules, Evidence(facts=Facts()), PoolContext())
     assert [r.id for r in results] == ["os.detected", "docker.installed", "ssh.port"]
     assert results[1].status is Status.FAIL and "rule docker.installed raised KeyError" in results[1].message
 
@@ -330,5 +338,5 @@ def test_a_rule_that_raises_becomes_an_error_naming_it() -> None:
 def test_skip_ids_report_skip() -> None:
     from shipyard.facts.model import Facts
 
-    results = evaluate_rules(Evidence(facts=Facts()), PoolContext(), skip=["os.detected"])
+    results = evaluate_rules(RULES, Evidence(facts=Facts()), PoolContext(), skip=["os.detected"])
     assert results[[r.id for r in RULES].index("os.detected")].status is Status.SKIP

@@ -9,10 +9,11 @@ from typing import Any
 from shipyard.facts import collect_facts
 from shipyard.facts.model import Facts
 from shipyard.image.root import open_image
+from shipyard.results import CheckResult
 from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence, ImageReport
-from shipyard.rules.registry import evaluate_rules
-from shipyard.rules.result import CheckResult
+from shipyard.rules.engine import evaluate_rules
+from shipyard.rules.registry import RULES
 
 INSPECT_KEYS = (
     "format", "os", "node_agent", "packages", "services", "binaries", "kernel_modules",
@@ -49,4 +50,4 @@ def inspect_image(path: str | Path, *, allow_bad_checksum: bool = True) -> Image
 
 
 def check_image(path: str | Path, pool: PoolContext, *, skip: tuple[str, ...] = ()) -> list[CheckResult]:
-    return evaluate_rules(inspect_image(path).evidence, pool, skip=skip)
+    return evaluate_rules(RULES, inspect_image(path).evidence, pool, skip=skip)

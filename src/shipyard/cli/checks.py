@@ -9,7 +9,7 @@ import click
 
 from shipyard.cli import render
 from shipyard.errors import ExitStatus, UsageError
-from shipyard.rules.result import CheckResult, Severity, Status
+from shipyard.results import CheckResult, Severity, Status, failed
 
 _STYLES = {
     Status.PASS: "green",
@@ -68,13 +68,12 @@ def render_results(
     subject_key: str, subject: str, results: list[CheckResult], fail_level: str, raw: bool, *, mode: str | None = None
 ) -> int:
     """The results as a table (or JSON with ``raw``); ``mode`` (live/offline) is shown when given."""
-    level = Severity(fail_level)
-    failed = any(r.fails_at(level) for r in results)
+    fails = failed(results, Severity(fail_level))
     if raw:
         head: dict[str, Any] = {subject_key: subject}
         if mode is not None:
             head["mode"] = mode
-        render.emit_json({**head, "ok": not failed, "checks": [r.as_dict() for r in results]})
+        render.emit_json({**head, "ok": not fails, "checks": [r.as_dict() for r in results]})
     else:
         if mode is not None:
             render.line(f"mode: {MODE_LINES[mode]}")
@@ -90,6 +89,6 @@ def render_results(
         render.console().print(table)
         counts = {s: sum(1 for r in results if r.status is s) for s in Status}
         summary = ", ".join(f"{counts[s]} {s.value}" for s in Status if counts[s])
-        verdict = "FAILED" if failed else "OK"
+        verdict = "FAILED" if fails else "OK"
         render.line(f"{subject}: {verdict} ({summary}; fail level {fail_level})", style="bold")
-    return int(ExitStatus.FAILED if failed else ExitStatus.OK)
+    return int(ExitStatus.FAILED if fails else ExitStatus.OK)

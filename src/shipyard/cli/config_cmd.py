@@ -9,10 +9,13 @@ import click
 
 from shipyard.cli import render
 from shipyard.cli.options import Settings, global_options, pass_settings
-from shipyard.config.loader import load_config_set
-from shipyard.config.rules import run_config_rules
+from shipyard.config.loader import Finding, load_config_set
 from shipyard.config.summary import summarize_pool
 from shipyard.errors import ConfigError, ExitStatus, UsageError
+from shipyard.results import CheckResult, Location, Severity, Status, failed
+from shipyard.rules.context import PoolContext
+from shipyard.rules.engine import evaluate_rules
+from shipyard.rules.registry import CONFIG_RULES
 
 
 @click.group("config")
@@ -26,18 +29,24 @@ def build_report(settings: Settings) -> dict[str, Any]:
     if not paths:
         raise UsageError("no config files: pass --configdir DIR, or --credentials/--config/--pool/--jobs FILE")
     config = load_config_set(paths)
-    findings, skipped = run_config_rules(config)
-    everything = config.findings + findings
-    errors = [f for f in everything if f.severity == "error"]
-    warnings = [f for f in everything if f.severity == "warning"]
+    results = evaluate_rules(CONFIG_RULES, config, PoolContext.from_config(config))
+    reported: list[Finding | CheckResult] = [*config.findings, *results]
     return {
-        "ok": not errors,
+        "ok": not failed(reported, Severity.ERROR),
         "files": [{"kind": kind.value, "file": str(path)} for kind, path in paths.files.items()],
-        "errors": [f.as_dict() for f in errors],
-        "warnings": [f.as_dict() for f in warnings],
-        "skipped": [s.as_dict() for s in skipped],
+        "errors": [_finding(item) for item in reported if item.problem is Severity.ERROR],
+        "warnings": [_finding(item) for item in reported if item.problem is Severity.WARNING],
+        "skipped": [{"check": r.id, "reason": r.skip_reason} for r in results if r.status is Status.SKIP],
         "summary": summarize_pool(config),
     }
+
+
+def _finding(item: Finding | CheckResult) -> dict[str, Any]:
+    """A loader finding as it is; a config rule's result in the same shape, with its rule id as
+    ``check`` (and no ``fix``: ``config check`` reports what is wrong and where)."""
+    if isinstance(item, Finding):
+        return item.as_dict()
+    return {**(item.location or Location()).as_dict(), "message": item.message, "check": item.id}
 
 
 def _where(item: dict[str, Any]) -> str:

@@ -153,7 +153,7 @@ def _split_accounts(values: tuple[str, ...]) -> list[str] | None:
 
 
 def _plan_json(plan: ReplicationPlan, pool_id: str) -> dict[str, Any]:
-    from shipyard.config.vhd_count import nodes_per_vhd
+    from shipyard.catalog.vhd_policy import nodes_per_vhd
 
     return {
         "pool": pool_id,

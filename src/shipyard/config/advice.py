@@ -12,10 +12,11 @@ from typing import Any, NamedTuple
 from shipyard.config.keypath import KeyPath
 from shipyard.config.jobs import JobsFile
 from shipyard.config.pool import PoolFile
+from shipyard.results import Severity
 
 
 class Note(NamedTuple):
-    severity: str  # "error" | "warning"
+    severity: Severity
     message: str
     path: KeyPath
     line: int | None = None  # None: the line of ``path``
@@ -27,11 +28,11 @@ def empty_work(model: Any) -> Iterator[Note]:
         pool = model.pool_specification
         if pool.vm_count.total == 0 and pool.autoscale is None:
             yield Note(
-                "warning",
+                Severity.WARNING,
                 "the pool has 0 nodes: vm_count.dedicated and vm_count.low_priority are 0 and there is no autoscale",
                 ("pool_specification", "vm_count"),
             )
     elif isinstance(model, JobsFile):
         for index, job in enumerate(model.job_specifications):
             if not job.tasks:
-                yield Note("warning", f"job {job.id} has no task: tasks is missing or empty", ("job_specifications", index))
+                yield Note(Severity.WARNING, f"job {job.id} has no task: tasks is missing or empty", ("job_specifications", index))

@@ -13,6 +13,7 @@ from shipyard.config.advice import Note
 from shipyard.config.jobs import AUTO_SCRATCH_2X
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.pool import LEGACY_NODE_PREP_KEYS
+from shipyard.results import Severity
 
 _NODE_PREP_3X = {
     "additional_node_prep_commands": "additional_node_prep.commands.post",
@@ -38,7 +39,7 @@ def legacy_forms(kind: ConfigKind, data: Any) -> Iterator[Note]:
                 if job["auto_scratch"] is False:
                     how = " (false: read as not set)"
                 old = f"auto_scratch: {str(job['auto_scratch']).lower()}"
-                yield Note("warning", _old(old, "auto_scratch.setup and auto_scratch.num_instances", how), path)
+                yield Note(Severity.WARNING, _old(old, "auto_scratch.setup and auto_scratch.num_instances", how), path)
 
 
 def _pool(pool: Any) -> Iterator[Note]:
@@ -47,12 +48,12 @@ def _pool(pool: Any) -> Iterator[Note]:
     top = ("pool_specification",)
     count = pool.get("vm_count")
     if isinstance(count, int) and not isinstance(count, bool):
-        yield Note("warning", _old(f"vm_count: {count}", f"vm_count.dedicated: {count}", " (read as that)"), (*top, "vm_count"))
+        yield Note(Severity.WARNING, _old(f"vm_count: {count}", f"vm_count.dedicated: {count}", " (read as that)"), (*top, "vm_count"))
     for key in LEGACY_NODE_PREP_KEYS:
         if key in pool:
             how = " (read as that)" if "additional_node_prep" not in pool else " (ignored: additional_node_prep is set)"
             era = "2.x" if key == "additional_node_prep_commands" else "early 3.x"
-            yield Note("warning", _old(key, _NODE_PREP_3X[key], how, era), (*top, key))
+            yield Note(Severity.WARNING, _old(key, _NODE_PREP_3X[key], how, era), (*top, key))
     inputs = pool.get("input_data")
     storage = inputs.get("azure_storage") if isinstance(inputs, dict) else None
     for index, item in enumerate(storage if isinstance(storage, list) else []):
@@ -61,4 +62,4 @@ def _pool(pool: Any) -> Iterator[Note]:
         for key, new in _STORAGE_INPUT_3X.items():
             if key in item:
                 path = (*top, "input_data", "azure_storage", index, key)
-                yield Note("warning", _old(f"input_data.azure_storage {key}", new, " (read as that)"), path)
+                yield Note(Severity.WARNING, _old(f"input_data.azure_storage {key}", new, " (read as that)"), path)

@@ -30,6 +30,7 @@ from shipyard.config.settings import GeneralConfig
 from shipyard.config.unknown_keys import misspelled_required, unknown_keys
 from shipyard.errors import ConfigError, UsageError
 from shipyard.redact import is_secret_key
+from shipyard.results import Location, Severity, failed
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +54,25 @@ MODELS: dict[ConfigKind, type[BaseModel]] = {
 class Finding:
     """One problem in the config: an error (invalid) or a warning (valid but unwise)."""
 
-    severity: str  # "error" | "warning"
+    severity: Severity
     message: str
     file: str | None = None
     line: int | None = None
     path: str | None = None
-    check: str | None = None  # the rule id, for rule findings
 
     def __str__(self) -> str:
         return str(ConfigError(self.message, file=self.file, line=self.line, path=self.path))
 
+    @property
+    def problem(self) -> Severity:
+        """Every finding is a problem of its severity (what ``shipyard.results.failed`` judges)."""
+        return self.severity
+
+    def fails_at(self, level: Severity) -> bool:
+        return failed((self,), level)
+
     def as_dict(self) -> dict[str, Any]:
-        out = {"file": self.file, "line": self.line, "path": self.path, "message": self.message}
-        if self.check:
-            out["check"] = self.check
-        return out
+        return {"file": self.file, "line": self.line, "path": self.path, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -76,15 +81,9 @@ class LoadedFile:
     document: Document
     model: Any  # the kind's model, or None when the file did not validate
 
-    def finding(self, severity: str, message: str, path: KeyPath = (), check: str | None = None) -> Finding:
-        return Finding(
-            severity=severity,
-            message=message,
-            file=str(self.document.path),
-            line=self.document.line_of(path),
-            path=format_path(path) or None,
-            check=check,
-        )
+    def location(self, path: KeyPath = ()) -> Location:
+        """Where ``path`` is in this file: its name, the line of the key and the dotted path."""
+        return Location(file=str(self.document.path), line=self.document.line_of(path), path=format_path(path) or None)
 
 
 @dataclass
@@ -290,7 +289,7 @@ def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[F
         other = detect_kind(document)
         found = f" (it looks like a {other.value} file)" if other else ""
         return None, [
-            Finding("error", f"missing top-level key '{top}'{found}", file=str(document.path), line=1)
+            Finding(Severity.ERROR, f"missing top-level key '{top}'{found}", file=str(document.path), line=1)
         ]
     notes = list(legacy_forms(kind, data))
     model: BaseModel | None = None
@@ -301,7 +300,7 @@ def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[F
         for error in errors:
             path = _loc_to_path((), error["loc"])
             typo = misspelled_required(document, path) if error["type"] == "missing" else None
-            notes.append(typo or Note("error", _schema_message(error, path), path))
+            notes.append(typo or Note(Severity.ERROR, _schema_message(error, path), path))
         notes.extend(_unknown_keys_of_invalid(kind, data, errors))
     if model is not None:
         notes.extend(unknown_keys(model))
@@ -330,7 +329,7 @@ class ConfigSet:
 
     @property
     def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
+        return [f for f in self.findings if f.fails_at(Severity.ERROR)]
 
     def has(self, kind: ConfigKind) -> bool:
         return kind in self.files and self.files[kind].model is not None
@@ -393,7 +392,7 @@ def load_config_set(paths: ConfigPaths) -> ConfigSet:
             config.failed[kind] = Path(path)
             config.findings.append(
                 Finding(
-                    "error",
+                    Severity.ERROR,
                     f"{kind.value} file did not load: {exc.message}",
                     file=exc.file,
                     line=exc.line,

@@ -1,7 +1,7 @@
 """``pool.yaml``: all of ``pool_specification`` (Batch Shipyard's schema, both eras).
 
 ``custom_image`` takes the VHD era's ``image_uris`` or today's ``arm_image_id``. Cross-field
-rules (exactly one image source, VHD counts, storage links) live in ``config.rules`` so that
+rules (exactly one image source, VHD counts, storage links) live in ``rules.config`` so that
 each reports its own key path; the models here only type what is written.
 """
 

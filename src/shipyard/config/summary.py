@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.catalog.node_agents import get_node_agent
+from shipyard.catalog.vhd_policy import nodes_per_vhd, required_vhd_count
 from shipyard.config.backend import batch_backend, node_communication_mode
 from shipyard.config.loader import ConfigSet
-from shipyard.config.vhd_count import nodes_per_vhd, required_vhd_count
 
 
 def summarize_pool(config: ConfigSet) -> dict[str, Any] | None:

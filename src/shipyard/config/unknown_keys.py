@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from shipyard.config.advice import Note
 from shipyard.config.document import Document
 from shipyard.config.keypath import KeyPath
+from shipyard.results import Severity
 
 CUTOFF = 0.75  # difflib's ratio for "close": dedicted/dedicated 0.94, image_uri/image_uris 0.95
 SHORT_CUTOFF = 0.6  # for keys of up to 4 letters, where one letter moves the ratio most: aa/a 0.67
@@ -51,7 +52,7 @@ def unknown_keys(model: BaseModel, path: KeyPath = ()) -> Iterator[Note]:
         for key in model.model_extra:
             guess = closest(str(key), known)
             hint = f"; did you mean {guess}?" if guess else "; it is not a Batch Shipyard key and is ignored"
-            yield Note("warning", f"unknown key {key}{hint}", (*path, key))
+            yield Note(Severity.WARNING, f"unknown key {key}{hint}", (*path, key))
     for name in cls.model_fields:
         yield from _values(getattr(model, name), (*path, *field_path(cls, name)))
 
@@ -83,4 +84,4 @@ def misspelled_required(document: Document, path: KeyPath) -> Note | None:
         return None
     line = document.line_of((*path[:-1], typo))
     at = f" at line {line}" if line else ""
-    return Note("error", f"required key {missing} is missing; found {typo}{at} — a misspelling?", path, line)
+    return Note(Severity.ERROR, f"required key {missing} is missing; found {typo}{at} — a misspelling?", path, line)

@@ -13,10 +13,11 @@ import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, Tuple, Union
 
+from shipyard.results import CheckResult
 from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence
-from shipyard.rules.registry import evaluate_rules
-from shipyard.rules.result import CheckResult
+from shipyard.rules.engine import evaluate_rules
+from shipyard.rules.registry import RULES
 from shipyard.sources import DirectorySource
 
 if TYPE_CHECKING:
@@ -65,4 +66,4 @@ def check_node(
     runner: Optional[Runner] = None,
 ) -> List[CheckResult]:
     """One ``CheckResult`` per rule for the node at ``root`` (see ``gather_node_evidence``)."""
-    return evaluate_rules(gather_node_evidence(root, live=live, runner=runner), pool, skip=skip)
+    return evaluate_rules(RULES, gather_node_evidence(root, live=live, runner=runner), pool, skip=skip)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard import __version__
+from shipyard.results import CheckResult, Severity, failed
 from shipyard.rules.context import PoolContext
-from shipyard.rules.result import CheckResult, Severity
 
 MARKER_NAME = "nodeprep.json"
 
@@ -117,7 +117,7 @@ def run_node_prep(
     except BaseException as exc:  # a bug or an interrupt: still recorded, then raised
         record_failure(state_dir, f"checking the node failed: {type(exc).__name__}: {exc}", pool)
         raise
-    ok = not any(r.fails_at(Severity.ERROR) for r in results)
+    ok = not failed(results, Severity.ERROR)
     done: list[dict[str, str]] = []
     setup_error = None
     if ok and setup is not None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from shipyard.facts.model import KernelModuleFacts
+from shipyard.results import Outcome, Severity
 from shipyard.rules.base import Evaluate, Rule, binary_state
 from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence
-from shipyard.rules.result import Outcome, Severity
 
 TOOLKIT_PACKAGES = ("nvidia-container-toolkit", "nvidia-docker2", "nvidia-container-runtime", "libnvidia-container-tools")
 # packages that carry (or build) the NVIDIA kernel driver, by name prefix: Ubuntu's nvidia-driver-535[-server],

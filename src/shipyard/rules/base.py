@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
+from shipyard.results import Outcome, Severity
 from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence
-from shipyard.rules.result import Outcome, Severity
 
+S = TypeVar("S")  # what a rule looks at: an image's or a node's Evidence, or a ConfigSet
+
+# the image and node rules' functions
 Evaluate = Callable[[Evidence, PoolContext], Outcome]
 Applies = Callable[[Evidence, PoolContext], "str | None"]
 
 
-def always(evidence: Evidence, pool: PoolContext) -> str | None:
+def always(subject: object, pool: PoolContext) -> str | None:
     return None
 
 
@@ -25,15 +29,20 @@ def linux_only(evidence: Evidence, pool: PoolContext) -> str | None:
 
 
 @dataclass(frozen=True)
-class Rule:
-    """A stable dotted id (never renamed), a severity, what is required and how to fix it."""
+class Rule(Generic[S]):
+    """A stable dotted id (never renamed), a severity, what is required and how to fix it.
+
+    ``applies`` says why the rule does not apply to its subject (the result is ``skip``), or None.
+    ``evaluate`` returns one outcome, or any number: each is one result with the rule's id (a
+    config rule reports each bad ``image_uris[i]`` at its own location); none at all is a pass.
+    """
 
     id: str
     severity: Severity
     requirement: str
     fix: str
-    evaluate: Evaluate
-    applies: Applies = always
+    evaluate: Callable[[S, PoolContext], Outcome | Iterable[Outcome]]
+    applies: Callable[[S, PoolContext], str | None] = always
 
 
 def yes_no_unknown(value: bool | None, ok: str, bad: str, unknown: str) -> Outcome:

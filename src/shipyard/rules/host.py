@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import posixpath
 
+from shipyard.results import Outcome, Severity, Status
 from shipyard.rules.base import Rule, binary_state, linux_only
 from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence
-from shipyard.rules.result import Outcome, Severity, Status
 
 BATCH_NODE_PORTS = (29876, 29877)
 RESOURCE_MOUNTS = ("/mnt", "/mnt/resource")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from shipyard.catalog.node_agents import get_node_agent, node_agent_for
+from shipyard.results import Outcome, Severity
 from shipyard.rules.base import Evaluate, Rule
 from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence
-from shipyard.rules.result import Outcome, Severity
 
 
 def _offline_only(evidence: Evidence, pool: PoolContext) -> str | None:

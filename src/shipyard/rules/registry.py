@@ -1,17 +1,24 @@
-"""The one explicit list of rules, and their evaluation."""
+"""The one explicit list of rules: the image and node rules, and the config rules.
+
+``RULES`` (``Rule[Evidence]``) run on an image offline and on a node live; ``RULE_IDS`` are what
+``--skip-check`` accepts. ``CONFIG_RULES`` (``Rule[ConfigSet]``) run in ``config check``; they
+are loaded on first use, because they import the config models, which ``image check`` and
+``node check`` without config files do not pay for. Ids are unique across both lists.
+``rules.engine.evaluate_rules`` runs either.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from shipyard.redact import redact
 from shipyard.rules import accelerators, docker, host, image, ssh, storage, vm
 from shipyard.rules.base import Rule
-from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence
-from shipyard.rules.result import CheckResult, Severity, Status
 
-RULES: tuple[Rule, ...] = (
+if TYPE_CHECKING:
+    from shipyard.config.loader import ConfigSet
+
+RULES: tuple[Rule[Evidence], ...] = (
     *image.RULES,
     *docker.RULES,
     *ssh.RULES,
@@ -23,31 +30,20 @@ RULES: tuple[Rule, ...] = (
 RULE_IDS = tuple(rule.id for rule in RULES)
 
 
-def evaluate_rule(rule: Rule, evidence: Evidence, pool: PoolContext) -> CheckResult:
-    try:
-        reason = rule.applies(evidence, pool)
-        if reason is not None:
-            return CheckResult.of(rule.id, Status.SKIP, rule.severity, f"skipped: {reason}", rule.fix)
-        outcome = rule.evaluate(evidence, pool)
-    except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
-        message = redact(f"rule {rule.id} raised {type(exc).__name__}: {exc}")
-        return CheckResult.of(rule.id, Status.FAIL, Severity.ERROR, message, rule.fix)
-    return CheckResult.of(rule.id, outcome.status, rule.severity, outcome.message, rule.fix)
+def _config_rules() -> tuple[Rule[ConfigSet], ...]:
+    from shipyard.rules.config import service, source, uris
+
+    return (*source.RULES, *uris.RULES, *service.RULES)
 
 
-def evaluate_rules(
-    evidence: Evidence, pool: PoolContext, *, skip: Iterable[str] = (), rules: Iterable[Rule] = RULES
-) -> list[CheckResult]:
-    """One result per rule, in registry order. ``skip`` ids report ``skip``."""
-    skipped = set(skip)
-    results = []
-    for rule in rules:
-        if rule.id in skipped:
-            results.append(CheckResult.of(rule.id, Status.SKIP, rule.severity, "skipped: --skip-check", rule.fix))
-        else:
-            results.append(evaluate_rule(rule, evidence, pool))
-    return results
+if TYPE_CHECKING:
+    CONFIG_RULES: tuple[Rule[ConfigSet], ...]
+else:
 
-
-def failed(results: Iterable[CheckResult], level: Severity = Severity.ERROR) -> bool:
-    return any(result.fails_at(level) for result in results)
+    def __getattr__(name: str) -> object:
+        """``CONFIG_RULES``, built on first use (module ``__getattr__``, PEP 562)."""
+        if name == "CONFIG_RULES":
+            rules = _config_rules()
+            globals()["CONFIG_RULES"] = rules
+            return rules
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

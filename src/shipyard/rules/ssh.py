@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from shipyard.results import Outcome, Severity
 from shipyard.rules.base import Rule, binary_state, boot_outcome, linux_only
 from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence
-from shipyard.rules.result import Outcome, Severity
 
 SSH_UNITS = ("ssh.service", "sshd.service", "ssh.socket", "sshd.socket")
 

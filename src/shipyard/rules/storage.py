@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from shipyard.results import Outcome, Severity, Status
 from shipyard.rules.base import Applies, Evaluate, Rule, binary_state
 from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence
-from shipyard.rules.result import Outcome, Severity, Status
 
 
 def _tools(evidence: Evidence, needed: dict[str, tuple[str, ...]]) -> Outcome:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from shipyard.catalog.vm_sizes import closest_vm_sizes, known_vm_sizes, vm_size_features
+from shipyard.results import Outcome, Severity
 from shipyard.rules.base import Rule
 from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence
-from shipyard.rules.result import Outcome, Severity
 
 
 def _size_given(evidence: Evidence, pool: PoolContext) -> str | None:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from shipyard.catalog.vhd_policy import nodes_per_vhd, required_vhd_count
 from shipyard.config.credentials import StorageLink
-from shipyard.config.vhd_count import nodes_per_vhd, required_vhd_count
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
 from shipyard.storage.open import open_store

@@ -1,19 +1,22 @@
-"""Each custom-image rule that config alone can decide, as tables of input and expected finding."""
+"""Each custom-image rule that config alone can decide, as tables of input and expected problem."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
-from shipyard.config.loader import ConfigPaths, Finding, load_config_set
-from shipyard.config.rules import (
-    CONFIG_RULES,
-    ConfigRule,
-    run_config_rules,
-)
+from shipyard.config.loader import ConfigPaths, ConfigSet, load_config_set
+from shipyard.results import CheckResult, Location, Severity, Status
+from shipyard.rules.base import Rule
+from shipyard.rules.context import PoolContext
+from shipyard.rules.engine import evaluate_rules
+from shipyard.rules.registry import CONFIG_RULES
+
+E, W = Severity.ERROR, Severity.WARNING
 
 SAS = "sv=2024-11-04&ss=b&srt=o&sp=r&se=2030-01-01&sig=AbCdSecretSignature%3D"
 CREDENTIALS = {
@@ -43,22 +46,39 @@ def pool(custom: dict[str, Any] | None = None, *, platform: bool = False, count:
     return {"pool_specification": {"id": "p", "vm_configuration": vm, "vm_size": "STANDARD_D2_V2", "vm_count": count, **extra}}
 
 
-def check(tmp_path: Path, pool_doc: dict, credentials: dict | None = CREDENTIALS) -> tuple[list[Finding], list]:
-    yaml = YAML()
+Run = tuple[list[CheckResult], list[CheckResult]]
+
+
+def run_rules(config: ConfigSet, rules: tuple[Rule[ConfigSet], ...] = CONFIG_RULES) -> Run:
+    """The config rules' results as ``config check`` splits them: the problems, and the skipped."""
+    results = evaluate_rules(rules, config, PoolContext.from_config(config))
+    return [r for r in results if r.problem], [r for r in results if r.status is Status.SKIP]
+
+
+def write_pool(tmp_path: Path, pool_doc: dict) -> Path:
     with open(tmp_path / "pool.yaml", "w") as handle:
-        yaml.dump(pool_doc, handle)
-    paths = {"pool": tmp_path / "pool.yaml"}
+        YAML().dump(pool_doc, handle)
+    return tmp_path / "pool.yaml"
+
+
+def check(tmp_path: Path, pool_doc: dict, credentials: dict | None = CREDENTIALS) -> Run:
+    yaml = YAML()
+    paths = {"pool": write_pool(tmp_path, pool_doc)}
     if credentials is not None:
         with open(tmp_path / "credentials.yaml", "w") as handle:
             yaml.dump(credentials, handle)
         paths["credentials"] = tmp_path / "credentials.yaml"
     config = load_config_set(ConfigPaths.resolve(None, **paths))
     assert config.errors == [], config.errors
-    return run_config_rules(config)
+    return run_rules(config)
 
 
-def only(findings: list[Finding], rule: str) -> list[tuple[str, str | None, str]]:
-    return [(f.severity, f.path, f.message) for f in findings if f.check == rule]
+def only(problems: list[CheckResult], rule: str) -> list[tuple[Severity | None, str | None, str]]:
+    return [(r.problem, (r.location or Location()).path, r.message) for r in problems if r.id == rule]
+
+
+def text_of(results: list[CheckResult]) -> str:
+    return json.dumps([r.as_dict() for r in results])
 
 
 CI = "pool_specification.vm_configuration.custom_image"
@@ -70,17 +90,17 @@ CASES = [
     (
         "pool.image_source",
         pool({"image_uris": [uri("acct1")]}, platform=True),
-        [("error", "pool_specification.vm_configuration", "cannot specify both a platform_image and a custom_image")],
+        [(E, "pool_specification.vm_configuration", "cannot specify both a platform_image and a custom_image")],
     ),
-    ("pool.image_source", pool(), [("error", "pool_specification.vm_configuration", "needs a platform_image or a custom_image")]),
+    ("pool.image_source", pool(), [(E, "pool_specification.vm_configuration", "needs a platform_image or a custom_image")]),
     (
         "custom_image.source",
         pool({"image_uris": [uri("acct1")], "arm_image_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0"}),
-        [("error", CI, "cannot specify both image_uris (VHD page blobs) and arm_image_id")],
+        [(E, CI, "cannot specify both image_uris (VHD page blobs) and arm_image_id")],
     ),
     ("custom_image.source", pool({"image_uris": [uri("acct1")]}), []),
-    ("custom_image.source", pool({}), [("error", CI, "needs image_uris (VHD page-blob URIs) or arm_image_id")]),
-    ("custom_image.source", pool({"image_uris": []}), [("error", f"{CI}.image_uris", "image_uris is empty")]),
+    ("custom_image.source", pool({}), [(E, CI, "needs image_uris (VHD page-blob URIs) or arm_image_id")]),
+    ("custom_image.source", pool({"image_uris": []}), [(E, f"{CI}.image_uris", "image_uris is empty")]),
     (
         "custom_image.arm_image_id",
         pool({"arm_image_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0"}),
@@ -89,29 +109,29 @@ CASES = [
     (
         "custom_image.arm_image_id",
         pool({"arm_image_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/legacy"}),
-        [("error", f"{CI}.arm_image_id", "is a managed image; Azure Batch retired managed-image pools on 2026-03-31")],
+        [(E, f"{CI}.arm_image_id", "is a managed image; Azure Batch retired managed-image pools on 2026-03-31")],
     ),
-    ("custom_image.arm_image_id", pool({"arm_image_id": "myimage"}), [("error", f"{CI}.arm_image_id", "must be a Compute Gallery image")]),
+    ("custom_image.arm_image_id", pool({"arm_image_id": "myimage"}), [(E, f"{CI}.arm_image_id", "must be a Compute Gallery image")]),
     ("custom_image.bare_uri", pool({"image_uris": [uri("acct1"), uri("acct2")]}), []),
     (
         "custom_image.bare_uri",
         pool({"image_uris": [uri("acct1"), uri("acct2") + "?" + SAS]}),
-        [("error", f"{CI}.image_uris[1]", f"must be bare, with no query string or SAS token: use {uri('acct2')}")],
+        [(E, f"{CI}.image_uris[1]", f"must be bare, with no query string or SAS token: use {uri('acct2')}")],
     ),
     (
         "custom_image.bare_uri",
         pool({"image_uris": ["ftp://acct1/vhds/x.vhd"]}),
-        [("error", f"{CI}.image_uris[0]", "unsupported scheme 'ftp'")],
+        [(E, f"{CI}.image_uris[0]", "unsupported scheme 'ftp'")],
     ),
     (
         "custom_image.bare_uri",
         pool({"image_uris": ["https://acct1.blob.core.windows.net/img.vhd"]}),
-        [("error", f"{CI}.image_uris[0]", "must name a container and a blob")],
+        [(E, f"{CI}.image_uris[0]", "must name a container and a blob")],
     ),
     (
         "custom_image.bare_uri",
         pool({"image_uris": ["https://acct1.blob.core.windows.net/My_VHDs/img.vhd"]}),
-        [("error", f"{CI}.image_uris[0]", "'My_VHDs' is not a valid container name")],
+        [(E, f"{CI}.image_uris[0]", "'My_VHDs' is not a valid container name")],
     ),
     (
         "custom_image.storage_link",
@@ -121,23 +141,23 @@ CASES = [
     (
         "custom_image.storage_link",
         pool({"image_uris": [uri("acct1"), uri("stranger")]}),
-        [("error", f"{CI}.image_uris[1]", "storage account 'stranger' is not one of the credentials' storage links (emu, here, sa1, sa2, sa3)")],
+        [(E, f"{CI}.image_uris[1]", "storage account 'stranger' is not one of the credentials' storage links (emu, here, sa1, sa2, sa3)")],
     ),
     (
         "custom_image.storage_link",
         pool({"image_uris": ["https://acct1.blob.core.chinacloudapi.cn/vhds/img.vhd"]}),
-        [("error", f"{CI}.image_uris[0]", "storage account 'acct1' is not one of")],
+        [(E, f"{CI}.image_uris[0]", "storage account 'acct1' is not one of")],
     ),
     ("custom_image.vhd_count", pool({"image_uris": [uri("acct1")]}, count=40), []),
     (
         "custom_image.vhd_count",
         pool({"image_uris": [uri("acct1")]}, count={"dedicated": 30, "low_priority": 11}),
-        [("error", f"{CI}.image_uris", "insufficient number of VHDs (1) supplied for 41 compute nodes. At least 2 VHDs are required.")],
+        [(E, f"{CI}.image_uris", "insufficient number of VHDs (1) supplied for 41 compute nodes. At least 2 VHDs are required.")],
     ),
     (
         "custom_image.vhd_count",
         pool({"image_uris": [uri("acct1")], "node_agent": "batch.node.windows amd64"}, count=21),
-        [("error", f"{CI}.image_uris", "insufficient number of VHDs (1) supplied for 21 compute nodes. At least 2 VHDs are required.")],
+        [(E, f"{CI}.image_uris", "insufficient number of VHDs (1) supplied for 21 compute nodes. At least 2 VHDs are required.")],
     ),
     ("custom_image.vhd_count", pool({"image_uris": [uri("acct1"), uri("acct2")], "node_agent": "batch.node.windows amd64"}, count=40), []),
     (
@@ -147,24 +167,24 @@ CASES = [
             count=10,
             autoscale={"scenario": {"name": "active_tasks", "maximum_vm_count": {"dedicated": 100, "low_priority": 20}}},
         ),
-        [("error", f"{CI}.image_uris", "autoscale maximum_vm_count: insufficient number of VHDs (2) supplied for 120 compute nodes. At least 3 VHDs are required.")],
+        [(E, f"{CI}.image_uris", "autoscale maximum_vm_count: insufficient number of VHDs (2) supplied for 120 compute nodes. At least 3 VHDs are required.")],
     ),
     ("custom_image.distinct_accounts", pool({"image_uris": [uri("acct1"), uri("acct2"), uri("acct3")]}), []),
     (
         "custom_image.distinct_accounts",
         pool({"image_uris": [uri("acct1", "a.vhd"), uri("acct2"), uri("acct1", "b.vhd")]}),
-        [("warning", f"{CI}.image_uris[2]", "shares storage account 'acct1' with image_uris[0]")],
+        [(W, f"{CI}.image_uris[2]", "shares storage account 'acct1' with image_uris[0]")],
     ),
     ("custom_image.node_agent", pool({"image_uris": [uri("acct1")]}), []),
     (
         "custom_image.node_agent",
         pool({"image_uris": [uri("acct1")], "node_agent": "batch.node.ubuntu 99.04"}),
-        [("error", f"{CI}.node_agent", "'batch.node.ubuntu 99.04' is not a known node agent SKU id")],
+        [(E, f"{CI}.node_agent", "'batch.node.ubuntu 99.04' is not a known node agent SKU id")],
     ),
     (
         "custom_image.node_agent",
         pool({"image_uris": [uri("acct1")], "node_agent": "batch.node.centos 7"}),
-        [("warning", f"{CI}.node_agent", "'batch.node.centos 7' is retired")],
+        [(W, f"{CI}.node_agent", "'batch.node.centos 7' is retired")],
     ),
 ]
 
@@ -195,9 +215,34 @@ def test_every_rule_has_a_passing_and_a_failing_case() -> None:
 
 def test_sas_token_is_never_echoed(tmp_path: Path) -> None:
     findings, _ = check(tmp_path, pool({"image_uris": [uri("acct1") + "?" + SAS, uri("acct1") + "?" + SAS]}))
-    text = " ".join(str(f) for f in findings)
+    text = text_of(findings)
     assert "must be bare" in text
     assert "AbCdSecretSignature" not in text and "sig=" not in text and "sv=2024" not in text
+
+
+def test_each_bad_uri_is_one_result_of_the_rule_at_its_own_line(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, pool({"image_uris": [uri("acct1") + "?" + SAS, uri("acct2"), "ftp://acct1/vhds/x.vhd"]}))
+    bare = [f for f in findings if f.id == "custom_image.bare_uri"]
+    pool_file = tmp_path / "pool.yaml"
+    text = pool_file.read_text().splitlines()
+    sas_line, ftp_line = (next(n for n, line in enumerate(text, 1) if mark in line) for mark in ("?sv=", "ftp://"))
+    assert [f.location for f in bare] == [
+        Location(str(pool_file), sas_line, f"{CI}.image_uris[0]"),
+        Location(str(pool_file), ftp_line, f"{CI}.image_uris[2]"),
+    ]
+    assert all(f.status is Status.FAIL and f.fix for f in bare)
+
+
+def test_a_rule_that_finds_nothing_passes_once_and_a_caveat_of_an_error_rule_is_a_warning(tmp_path: Path) -> None:
+    config = load_config_set(ConfigPaths.resolve(None, pool=write_pool(
+        tmp_path, pool({"image_uris": [uri("acct1")], "node_agent": "batch.node.centos 7"}))))
+    results = evaluate_rules(CONFIG_RULES, config, PoolContext())
+    assert [(r.status, r.message) for r in results if r.id == "pool.image_source"] == [
+        (Status.PASS, "exactly one of platform_image and custom_image")
+    ]
+    [retired] = [r for r in results if r.id == "custom_image.node_agent"]
+    assert (retired.status, retired.severity) == (Status.WARN, Severity.WARNING)
+    assert next(r for r in CONFIG_RULES if r.id == "custom_image.node_agent").severity is Severity.ERROR
 
 
 @pytest.mark.parametrize(
@@ -206,11 +251,11 @@ def test_sas_token_is_never_echoed(tmp_path: Path) -> None:
         ({"account_service_url": "https://b.westus.batch.azure.com", "pool_allocation_mode": "user_subscription"}, []),
         (
             {"account_service_url": "https://b.westus.batch.azure.com", "pool_allocation_mode": "BatchService"},
-            [("error", "credentials.batch.pool_allocation_mode", "custom images need a User Subscription Batch account")],
+            [(E, "credentials.batch.pool_allocation_mode", "custom images need a User Subscription Batch account")],
         ),
         (
             {"account_service_url": "https://b.westus.batch.azure.com", "account_key": "BatchKey=="},
-            [("warning", "credentials.batch", "only an account_key is given")],
+            [(W, "credentials.batch", "only an account_key is given")],
         ),
         ({"account_service_url": "https://b.westus.batch.azure.com", "aad": {"directory_id": "d"}}, []),
         # the local backend has no Batch account: an allocation mode or a lone key means nothing there
@@ -225,7 +270,7 @@ def test_account_mode(tmp_path: Path, batch: dict, expected: list) -> None:
     assert [(s, p) for s, p, _ in got] == [(s, p) for s, p, _ in expected]
     for (_, _, message), (_, _, want) in zip(got, expected, strict=True):
         assert want in message
-    assert "BatchKey" not in " ".join(str(f) for f in findings)
+    assert "BatchKey" not in text_of(findings)
 
 
 def test_config_storage_link(write_config) -> None:
@@ -234,40 +279,41 @@ def test_config_storage_link(write_config) -> None:
         credentials="credentials:\n  storage:\n    sa1: {account: acct1}\n",
     )
     config = load_config_set(ConfigPaths.resolve(directory))
-    findings, _ = run_config_rules(config)
-    assert [str(f) for f in findings] == [
-        f"{directory / 'config.yaml'}:2: batch_shipyard.storage_account_settings: "
-        "'missing' is not one of the credentials' storage links (sa1)"
+    findings, _ = run_rules(config)
+    assert [(f.location, f.message) for f in findings] == [
+        (Location(str(directory / "config.yaml"), 2, "batch_shipyard.storage_account_settings"),
+         "'missing' is not one of the credentials' storage links (sa1)")
     ]
 
 
 def test_rules_needing_missing_files_are_skipped_not_failed(tmp_path: Path) -> None:
     findings, skipped = check(tmp_path, pool({"image_uris": [uri("stranger") + "?" + SAS]}), credentials=None)
-    assert {s.id: s.reason for s in skipped} == {
+    assert {s.id: s.skip_reason for s in skipped} == {
         "custom_image.azure_vhd": "no credentials file given",
         "custom_image.storage_link": "no credentials file given",
         "custom_image.account_mode": "no credentials file given",
         "pool.node_communication_mode": "no credentials file given",
         "config.storage_link": "no config or credentials file given",
     }
-    assert [f.check for f in findings] == ["custom_image.bare_uri"]
+    assert [f.id for f in findings] == ["custom_image.bare_uri"]
 
 
 def test_a_rule_that_raises_becomes_an_error_naming_it(tmp_path: Path) -> None:
-    def broken(config):
+    def broken(config, pool):
         raise RuntimeError("boom at https://acct1.blob.core.windows.net/vhds/x.vhd?sig=Leaky")
 
-    rules = (*CONFIG_RULES[:1], ConfigRule("test.broken", (), broken, "raises"), *CONFIG_RULES[1:])
+    rules = (*CONFIG_RULES[:1], Rule("test.broken", Severity.ERROR, "raises", "mend it", broken), *CONFIG_RULES[1:])
     yaml = YAML()
     with open(tmp_path / "pool.yaml", "w") as handle:
         yaml.dump(pool({"image_uris": [uri("acct1")]}, platform=True), handle)
     config = load_config_set(ConfigPaths.resolve(None, pool=tmp_path / "pool.yaml"))
-    findings, _ = run_config_rules(config, rules)
-    broken_findings = [f for f in findings if f.check == "test.broken"]
+    findings, _ = run_rules(config, rules)
+    broken_findings = [f for f in findings if f.id == "test.broken"]
     assert len(broken_findings) == 1
-    assert broken_findings[0].message.startswith("check test.broken failed: RuntimeError: boom")
+    assert (broken_findings[0].status, broken_findings[0].severity) == (Status.FAIL, Severity.ERROR)
+    assert broken_findings[0].message.startswith("rule test.broken raised RuntimeError: boom")
     assert "Leaky" not in broken_findings[0].message
-    assert any(f.check == "pool.image_source" for f in findings)  # the others still report
+    assert any(f.id == "pool.image_source" for f in findings)  # the others still report
 
 
 AZURE_BATCH = {"account_service_url": "https://b.westus.batch.azure.com", "aad": {"directory_id": "d"}}
@@ -293,25 +339,25 @@ def credentials_for(backend: str) -> dict:
 BACKEND_CASES = [
     # (backend, pool doc, rule, expected [(severity, path, message substring)])
     ("azure", pool({"image_uris": [uri("acct1")]}), "custom_image.azure_vhd",
-     [("warning", f"{CI}.image_uris", "VHD image_uris serve the local backend only; Azure Batch takes a custom image only as an Azure Compute Gallery image version")]),
+     [(W, f"{CI}.image_uris", "VHD image_uris serve the local backend only; Azure Batch takes a custom image only as an Azure Compute Gallery image version")]),
     ("azure", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd",
-     [("warning", f"{CI}.image_uris", "publish the VHD to a gallery and set arm_image_id")]),
+     [(W, f"{CI}.image_uris", "publish the VHD to a gallery and set arm_image_id")]),
     ("local_url", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd", []),
     ("no_url", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd", []),
     ("no_batch", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd", []),
     ("azure", pool({"arm_image_id": GALLERY}), "custom_image.azure_vhd", []),
     ("azure", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",
-     [("error", f"{CI}.arm_image_id", "is a managed image; Azure Batch retired managed-image pools on 2026-03-31: publish it as a Compute Gallery image version")]),
+     [(E, f"{CI}.arm_image_id", "is a managed image; Azure Batch retired managed-image pools on 2026-03-31: publish it as a Compute Gallery image version")]),
     ("local_url", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",
-     [("error", f"{CI}.arm_image_id", "no backend runs one: Azure Batch retired managed-image pools on 2026-03-31 and the local backend runs VHDs (image_uris)")]),
+     [(E, f"{CI}.arm_image_id", "no backend runs one: Azure Batch retired managed-image pools on 2026-03-31 and the local backend runs VHDs (image_uris)")]),
     ("no_batch", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",
-     [("error", f"{CI}.arm_image_id", "no backend runs one")]),
+     [(E, f"{CI}.arm_image_id", "no backend runs one")]),
     ("azure", pool({"arm_image_id": GALLERY}), "custom_image.arm_image_id", []),
     ("local_url", pool({"arm_image_id": GALLERY}), "custom_image.arm_image_id", []),
     ("azure", pool(platform=True, node_communication_mode="classic"), "pool.node_communication_mode",
-     [("error", NCM, "classic was retired by Azure Batch on 2026-03-31: set simplified or remove the key")]),
+     [(E, NCM, "classic was retired by Azure Batch on 2026-03-31: set simplified or remove the key")]),
     ("azure", pool(platform=True, node_communication_mode="Classic"), "pool.node_communication_mode",
-     [("error", NCM, "classic was retired by Azure Batch on 2026-03-31")]),
+     [(E, NCM, "classic was retired by Azure Batch on 2026-03-31")]),
     ("azure", pool(platform=True, node_communication_mode="simplified"), "pool.node_communication_mode", []),
     ("azure", pool(platform=True), "pool.node_communication_mode", []),
     ("local_url", pool(platform=True, node_communication_mode="classic"), "pool.node_communication_mode", []),
@@ -338,21 +384,21 @@ def test_every_backend_rule_has_a_passing_and_a_failing_case() -> None:
 
 def test_a_managed_image_is_an_error_without_credentials_too(tmp_path: Path) -> None:
     findings, skipped = check(tmp_path, pool({"arm_image_id": MANAGED}), credentials=None)
-    assert [(s, p) for s, p, _ in only(findings, "custom_image.arm_image_id")] == [("error", f"{CI}.arm_image_id")]
-    assert {s.id: s.reason for s in skipped}["custom_image.azure_vhd"] == "no credentials file given"
+    assert [(s, p) for s, p, _ in only(findings, "custom_image.arm_image_id")] == [(E, f"{CI}.arm_image_id")]
+    assert {s.id: s.skip_reason for s in skipped}["custom_image.azure_vhd"] == "no credentials file given"
 
 
 def test_skip_reasons_name_a_file_that_did_not_load_or_has_errors(tmp_path: Path) -> None:
     (tmp_path / "pool.yaml").write_text("pool_specification:\n  id: [p\n")
     (tmp_path / "credentials.yaml").write_text("credentials:\n  storage: 3\n")
     config = load_config_set(ConfigPaths.resolve(None, pool=tmp_path / "pool.yaml", credentials=tmp_path / "credentials.yaml"))
-    findings, skipped = run_config_rules(config)
-    reasons = {s.id: s.reason for s in skipped}
+    findings, skipped = run_rules(config)
+    reasons = {s.id: s.skip_reason for s in skipped}
     assert findings == []
     assert reasons["pool.image_source"] == "the pool file did not load"
     assert reasons["custom_image.storage_link"] == "the pool file did not load"
     assert reasons["config.storage_link"] == "no config file given"
     assert "no pool file given" not in reasons.values()
     config = load_config_set(ConfigPaths.resolve(None, credentials=tmp_path / "credentials.yaml", config=tmp_path / "credentials.yaml"))
-    _, skipped = run_config_rules(config)
-    assert {s.id: s.reason for s in skipped}["config.storage_link"] == "the config and credentials files have errors"
+    _, skipped = run_rules(config)
+    assert {s.id: s.skip_reason for s in skipped}["config.storage_link"] == "the config and credentials files have errors"

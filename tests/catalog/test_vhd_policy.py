@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.config.vhd_count import nodes_per_vhd, required_vhd_count, vhd_shortfall_message
+from shipyard.catalog.vhd_policy import nodes_per_vhd, required_vhd_count, vhd_shortfall_message
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,7 @@
-"""How many VHD copies a pool needs: the guide's one VHD per 40 Linux or 20 Windows nodes."""
+"""How many VHD copies a pool needs: the guide's one VHD per 40 Linux or 20 Windows nodes.
+
+The policy of the config rules (custom_image.vhd_count), the pool summary and replication.
+"""
 
 from __future__ import annotations
 

@@ -231,3 +231,17 @@ def test_only_azure_implementations_use_the_azure_seam() -> None:
         if package_of(target) == "azure" and package_of(module) not in AZURE_SEAM_USERS
     )
     assert offending == []
+
+
+def test_the_azure_seam_stands_on_the_bottom_layer_only() -> None:
+    """Storage and the backends build on the seam; it needs only the config models and the errors."""
+    layers = written_layers()
+    bottom = max(layers.values())
+    offending = sorted(
+        f"{module} imports {target}"
+        for module, targets in module_graph().items()
+        if package_of(module) == "azure"
+        for target in targets
+        if package_of(target) != "azure" and layers[package_of(target)] != bottom
+    )
+    assert offending == []

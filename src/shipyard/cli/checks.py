@@ -65,13 +65,17 @@ MODE_LINES = {
 
 
 def render_results(
-    subject_key: str, subject: str, results: list[CheckResult], fail_level: str, raw: bool, *, mode: str | None = None
+    subject_key: str, subject: str, results: list[CheckResult], fail_level: str, raw: bool, *, mode: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> int:
-    """The results as a table (or JSON with ``raw``); ``mode`` (live/offline) is shown when given."""
+    """The results as a table (or JSON with ``raw``); ``mode`` (live/offline) is shown when given.
+
+    ``extra`` keys join the JSON after the subject (e.g. `image check URI`'s ``blob``).
+    """
     level = Severity(fail_level)
     failed = any(r.fails_at(level) for r in results)
     if raw:
-        head: dict[str, Any] = {subject_key: subject}
+        head: dict[str, Any] = {subject_key: subject, **(extra or {})}
         if mode is not None:
             head["mode"] = mode
         render.emit_json({**head, "ok": not failed, "checks": [r.as_dict() for r in results]})

@@ -1,4 +1,4 @@
-"""Open an image (a file, or any block device) down to its root filesystem: container -> partitions -> LVM -> filesystem.
+"""Open an image (a file or any block device) down to its root filesystem: container -> partitions -> LVM -> fs.
 
 The root is the filesystem that holds ``/etc/os-release`` (or another release file), or else
 the only filesystem with ``/etc`` and ``/usr``. Everything

@@ -51,7 +51,7 @@ def convert_command(src: str | Path, dst: str | Path | None = None, *extra: str)
 
 
 def local_copy_path(name: str) -> Path:
-    """The file a hint has a disk that is not a local file (a blob) downloaded to: its last name segment."""
+    """Where hints have a disk that is not a local file (a blob) downloaded to: its name's last segment."""
     return Path(PurePosixPath(name).name or "disk.vhd")
 
 

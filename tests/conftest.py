@@ -1,4 +1,7 @@
-"""Shared fixtures: the Batch Shipyard corpus, an in-process CLI runner, config dir writers."""
+"""Shared fixtures: the Batch Shipyard corpus, an in-process CLI runner, config dir writers.
+
+Azurite (one per session) and the storage helpers come from the ``fixtures.azurite`` plugin.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,9 @@ from hypothesis import HealthCheck, settings
 # Tests never depend on timing: no per-example deadline, even on a loaded 2-core machine.
 settings.register_profile("shipyard", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("shipyard")
+
+# One Azurite for the whole session, whichever directories run (tests/storage, tests/cli, ...).
+pytest_plugins = ["fixtures.azurite"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"

@@ -8,6 +8,7 @@ from typing import Any
 
 from shipyard.facts import collect_facts
 from shipyard.facts.model import Facts
+from shipyard.image.device import BlockDevice
 from shipyard.image.root import open_image
 from shipyard.results import CheckResult
 from shipyard.rules.context import PoolContext
@@ -33,8 +34,9 @@ class ImageInspection:
         return {"format": self.format, **{key: facts.get(key) for key in INSPECT_KEYS[1:]}}
 
 
-def inspect_image(path: str | Path, *, allow_bad_checksum: bool = True) -> ImageInspection:
-    """Open the image, find its root filesystem and collect every fact from it.
+def inspect_image(path: str | Path | BlockDevice, *, allow_bad_checksum: bool = True) -> ImageInspection:
+    """Open the image (a path, or a ``BlockDevice`` such as a blob read in place), find its root
+    filesystem and collect every fact from it.
 
     A bad footer checksum does not stop the reading (the data is intact): the format report
     lists it as ``vhd.footer`` among ``azure_problems``, as ``image check`` fails it.
@@ -49,5 +51,5 @@ def inspect_image(path: str | Path, *, allow_bad_checksum: bool = True) -> Image
         )
 
 
-def check_image(path: str | Path, pool: PoolContext, *, skip: tuple[str, ...] = ()) -> list[CheckResult]:
+def check_image(path: str | Path | BlockDevice, pool: PoolContext, *, skip: tuple[str, ...] = ()) -> list[CheckResult]:
     return evaluate_rules(RULES, inspect_image(path).evidence, pool, skip=skip)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from shipyard.cli import render
+from shipyard.cli.options import Settings
 from shipyard.errors import ExitStatus, UsageError
 from shipyard.results import CheckResult, Severity, Status, failed
+
+if TYPE_CHECKING:
+    from shipyard.config.loader import ConfigSet
+    from shipyard.rules.context import PoolContext
 
 _STYLES = {
     Status.PASS: "green",
@@ -58,6 +63,24 @@ def validate_skips(skip_checks: tuple[str, ...]) -> None:
         raise UsageError(f"--skip-check: unknown rule id {', '.join(unknown)} (ids: {', '.join(RULE_IDS)})")
 
 
+def load_config(settings: Settings) -> ConfigSet | None:
+    """The config files given (maybe none: then None), loaded and valid."""
+    from shipyard.node.setup import load_node_config
+
+    return load_node_config(settings.configdir, settings.files)
+
+
+def pool_context(
+    settings: Settings, vm_size: str | None, node_agent: str | None, config: ConfigSet | None = None
+) -> PoolContext:
+    """The pool side of the rules from the config files given (maybe none) and the overrides."""
+    from shipyard.rules.context import PoolContext
+
+    if config is None:
+        config = load_config(settings)
+    return PoolContext.from_config(config, vm_size=vm_size, node_agent=node_agent)
+
+
 MODE_LINES = {
     "live": "live: the running system's files plus runtime probes (/proc, the docker socket, nvidia-smi)",
     "offline": "offline: the tree's files only, as for an image; runtime probes run only on the live /",
@@ -65,12 +88,16 @@ MODE_LINES = {
 
 
 def render_results(
-    subject_key: str, subject: str, results: list[CheckResult], fail_level: str, raw: bool, *, mode: str | None = None
+    subject_key: str, subject: str, results: list[CheckResult], fail_level: str, raw: bool, *, mode: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> int:
-    """The results as a table (or JSON with ``raw``); ``mode`` (live/offline) is shown when given."""
+    """The results as a table (or JSON with ``raw``); ``mode`` (live/offline) is shown when given.
+
+    ``extra`` keys join the JSON after the subject (e.g. `image check URI`'s ``blob``).
+    """
     fails = failed(results, Severity(fail_level))
     if raw:
-        head: dict[str, Any] = {subject_key: subject}
+        head: dict[str, Any] = {subject_key: subject, **(extra or {})}
         if mode is not None:
             head["mode"] = mode
         render.emit_json({**head, "ok": not fails, "checks": [r.as_dict() for r in results]})

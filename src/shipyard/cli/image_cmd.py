@@ -1,4 +1,8 @@
-"""``shipyard image ...``: inspect, check, convert and build VHD images, offline."""
+"""``shipyard image ...``: inspect, check, convert and build VHD images, offline.
+
+`inspect` and `check` also read an image in place from a page blob, given its storage URI
+(``shipyard.cli.image_source``).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from typing import Any
 import click
 
 from shipyard.cli import render
-from shipyard.cli.checks import check_options, render_results, validate_skips
-from shipyard.cli.node_cmd import pool_context
+from shipyard.cli.checks import check_options, load_config, pool_context, render_results, validate_skips
+from shipyard.cli.image_source import blob_report, is_storage_uri, open_blob_image, read_line
 from shipyard.cli.options import Settings, global_options, pass_settings
 from shipyard.cli.progress import progress_bar
 from shipyard.errors import UsageError
@@ -34,22 +38,29 @@ def image_group() -> None:
 
 
 @image_group.command("inspect")
-@click.argument("image", type=click.Path(path_type=Path))
+@click.argument("image")
 @global_options
 @pass_settings
-def inspect(settings: Settings, image: Path) -> int:
+def inspect(settings: Settings, image: str) -> int:
     """Print an image's format report and the facts read from its root filesystem.
 
+    IMAGE is a file, or a page blob's bare storage URI (local://ACCOUNT/CONTAINER/BLOB,
+    https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB, or an emulator's blob_endpoint/...),
+    read in place with its storage link from the credentials; the bytes downloaded are reported.
     What Azure would refuse (a dynamic VHD, a bad footer checksum, ...) is listed in the
     report, and the exit status stays 0: `image check` is the command that judges.
     """
     from shipyard.checks.image import inspect_image
 
-    result = inspect_image(image)
+    if is_storage_uri(image):
+        device = open_blob_image(settings, image)
+        data = {**inspect_image(device).as_dict(), "blob": blob_report(device)}
+    else:
+        data = inspect_image(Path(image)).as_dict()
     if settings.raw:
-        render.emit_json(result.as_dict())
+        render.emit_json(data)
         return 0
-    _render_inspection(result.as_dict())
+    _render_inspection(data)
     return 0
 
 
@@ -57,6 +68,7 @@ def _render_inspection(data: dict[str, Any]) -> None:
     fmt = data["format"]
     rows: list[tuple[str, str]] = [
         ("image", fmt["path"]),
+        *([("read", read_line(data["blob"]))] if "blob" in data else []),
         ("format", f"{fmt['type']}, {fmt['virtual_size_bytes']:,} bytes, {fmt['partition_table']} partition table"),
         ("root", f"{fmt['root']['location']} ({fmt['root']['filesystem']})"),
     ]
@@ -93,24 +105,33 @@ def _render_inspection(data: dict[str, Any]) -> None:
 
 
 @image_group.command("check")
-@click.argument("image", type=click.Path(path_type=Path))
+@click.argument("image")
 @check_options
 @global_options
 @pass_settings
 def check(
-    settings: Settings, image: Path, vm_size: str | None, node_agent: str | None,
+    settings: Settings, image: str, vm_size: str | None, node_agent: str | None,
     skip_checks: tuple[str, ...], fail_level: str,
 ) -> int:
-    """Run every custom-image rule on IMAGE before it is uploaded.
+    """Run every custom-image rule on IMAGE before it is uploaded, or where it was uploaded to.
 
+    IMAGE is a file, or a page blob's bare storage URI read in place (see `image inspect`).
     Without a pool spec (--configdir or --pool) the size-dependent rules skip unless --vm-size
     is given. Exits 0 when nothing at or above the fail level fails, 1 when something does.
     """
     from shipyard.checks.image import check_image
 
     validate_skips(skip_checks)
-    results = check_image(image, pool_context(settings, vm_size, node_agent), skip=skip_checks)
-    return render_results("image", str(image), results, fail_level, settings.raw)
+    if not is_storage_uri(image):
+        results = check_image(Path(image), pool_context(settings, vm_size, node_agent), skip=skip_checks)
+        return render_results("image", str(Path(image)), results, fail_level, settings.raw)
+    config = load_config(settings)
+    device = open_blob_image(settings, image, config)
+    results = check_image(device, pool_context(settings, vm_size, node_agent, config), skip=skip_checks)
+    report = blob_report(device)
+    if not settings.raw:
+        render.line(f"read: {read_line(report)}")
+    return render_results("image", device.name, results, fail_level, settings.raw, extra={"blob": report})
 
 
 @image_group.command("convert")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from shipyard.cli.checks import check_options, non_empty_vm_size, render_results, validate_skips
+from shipyard.cli.checks import check_options, pool_context, non_empty_vm_size, render_results, validate_skips
 from shipyard.cli.options import Settings, global_options, pass_settings
 from shipyard.errors import UsageError
 
@@ -15,15 +15,6 @@ from shipyard.errors import UsageError
 @global_options
 def node_group() -> None:
     """Compute nodes: check a node, prepare it (the start task), bundle node prep."""
-
-
-def pool_context(settings: Settings, vm_size: str | None, node_agent: str | None):
-    """The pool side of the rules from the config files given (maybe none) and the overrides."""
-    from shipyard.node.setup import load_node_config
-    from shipyard.rules.context import PoolContext
-
-    config = load_node_config(settings.configdir, settings.files)
-    return PoolContext.from_config(config, vm_size=vm_size, node_agent=node_agent)
 
 
 @node_group.command("check")

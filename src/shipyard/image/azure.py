@@ -35,9 +35,14 @@ class AzureProblem:
 
 
 def azure_problems(disk: DiskImage) -> list[AzureProblem]:
-    """Azure's own rules for an uploaded OS-disk VHD, applied to an opened image."""
+    """Azure's own rules for an uploaded OS-disk VHD, applied to an opened image.
+
+    A fix names the image's file; for an image that is not a local file (a blob read in place)
+    it says to download it first (``DiskImage.hint``), and never carries more than its bare name.
+    """
     problems: list[AzureProblem] = []
-    fix = f"convert it with `{convert_command(disk.path)}`: it writes a fixed VHD rounded up to a whole MiB"
+    fix = disk.hint(f"convert it with `{convert_command(disk.hint_path)}`: it writes a fixed VHD rounded up to a "
+                    "whole MiB")
     if disk.format != "vhd-fixed":
         found = {"vhd-dynamic": "a dynamic VHD", "raw": "a raw disk image with no VHD footer"}.get(disk.format)
         problems.append(AzureProblem("vhd.format", found or disk.format, "a fixed VHD", fix))
@@ -56,8 +61,8 @@ def azure_problems(disk: DiskImage) -> list[AzureProblem]:
         if not footer.checksum_valid:
             problems.append(AzureProblem("vhd.footer", f"footer checksum 0x{footer.checksum:08x} does not match "
                                          "its contents", "a valid footer checksum",
-                                         f"`{convert_command(disk.path)}` copies the data and writes a correct "
-                                         "footer"))
+                                         disk.hint(f"`{convert_command(disk.hint_path)}` copies the data and "
+                                                   "writes a correct footer")))
         if footer.current_size_bytes != data_bytes:
             problems.append(AzureProblem(
                 "vhd.footer", f"footer current size {footer.current_size_bytes} bytes differs from the "
@@ -68,8 +73,8 @@ def azure_problems(disk: DiskImage) -> list[AzureProblem]:
         problems.append(AzureProblem(
             "vhd.size", f"{total} bytes with the footer",
             f"{UPLOAD_MIN_BYTES} to {UPLOAD_MAX_BYTES} bytes for a managed-disk upload",
-            f"grow it with `{convert_command(disk.path, None, '--size', minimum)}` (the partitions stay as they "
-            "are), or rebuild it with `shipyard image build ROOTFS DST.vhd --size 30G`"))
+            disk.hint(f"grow it with `{convert_command(disk.hint_path, None, '--size', minimum)}` (the partitions "
+                      "stay as they are), or rebuild it with `shipyard image build ROOTFS DST.vhd --size 30G`")))
     elif total > UPLOAD_MAX_BYTES:
         problems.append(AzureProblem(
             "vhd.size", f"{total} bytes with the footer",

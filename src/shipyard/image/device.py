@@ -2,7 +2,9 @@
 
 A VHD (fixed or dynamic), a partition inside it, or an LVM logical volume are all a
 ``BlockDevice``: a size and ``read(offset, length)``. Filesystem readers take one and never
-know what lies beneath.
+know what lies beneath. The disk underneath is a local file (``FileDevice``) or any other
+device a caller opens, e.g. a page blob read in place (``shipyard.storage.blob_device``): messages
+call it by its ``name`` (:func:`device_name`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,42 @@ class BlockDevice(Protocol):
         ...
 
 
+@runtime_checkable
+class CountedDevice(BlockDevice, Protocol):
+    """A device that counts the bytes it reads (for a remote one: the bytes it downloads)."""
+
+    bytes_read: int
+
+
+def device_name(device: BlockDevice) -> str:
+    """What messages call a device: its ``name`` (a file's path, a blob's bare URI), else its ``path``."""
+    name = getattr(device, "name", None)
+    if name:
+        return str(name)
+    path = getattr(device, "path", None)
+    return str(path) if path is not None else "the disk"
+
+
+class CountingDevice:
+    """A device that does not count its own reads, counted: ``bytes_read`` is what it returned."""
+
+    def __init__(self, device: BlockDevice) -> None:
+        self.device = device
+        self.name = device_name(device)
+        self.size_bytes = device.size_bytes
+        self.bytes_read = 0
+
+    def read(self, offset: int, length: int) -> bytes:
+        data = self.device.read(offset, length)
+        self.bytes_read += len(data)
+        return data
+
+    def close(self) -> None:
+        close = getattr(self.device, "close", None)
+        if close is not None:
+            close()
+
+
 class FileDevice:
     """A plain file (a raw disk, a fixed VHD's data part, a bare filesystem image).
 
@@ -30,6 +68,7 @@ class FileDevice:
 
     def __init__(self, path: str | Path, size_bytes: int | None = None) -> None:
         self.path = Path(path)
+        self.name = str(self.path)
         # O_NONBLOCK: opening a FIFO that has no writer must not hang (``open_disk`` then refuses it)
         self._fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         try:

@@ -1,4 +1,4 @@
-"""Open an image file down to its root filesystem: container -> partitions -> LVM -> filesystem.
+"""Open an image (a file or any block device) down to its root filesystem: container -> partitions -> LVM -> fs.
 
 The root is the filesystem that holds ``/etc/os-release`` (or another release file), or else
 the only filesystem with ``/etc`` and ``/usr``. Everything
@@ -38,7 +38,7 @@ class Volume:
 
 @dataclass
 class OpenedImage:
-    path: Path
+    name: str  # the image's path, or a blob's bare URI
     disk: DiskImage
     table: PartitionTable
     volumes: list[Volume]
@@ -72,7 +72,7 @@ class OpenedImage:
                 "creator_application": footer.creator_application,
             }
         return {
-            "path": str(self.path),
+            "path": self.name,
             "type": self.disk.format,
             "virtual_size_bytes": self.disk.size_bytes,
             "file_size_bytes": self.disk.file_size_bytes,
@@ -113,14 +113,13 @@ def _is_root(source: FileSource) -> bool:
     return any(source.exists(marker) for marker in ROOT_MARKERS)
 
 
-def open_image(path: str | Path, *, allow_bad_checksum: bool = True) -> OpenedImage:
-    """Open ``path`` and find its root filesystem. One-line ``ImageFormatError`` otherwise.
+def open_image(image: str | Path | BlockDevice, *, allow_bad_checksum: bool = True) -> OpenedImage:
+    """Open ``image`` (a path, or a ``BlockDevice`` it then owns) and find its root filesystem.
 
-    With ``allow_bad_checksum`` (the default) a bad footer checksum does not stop the reading:
+    One-line ``ImageFormatError`` otherwise. With ``allow_bad_checksum`` (the default) a bad footer checksum does not stop the reading:
     ``image inspect`` lists it in ``azure_problems`` and ``image check`` fails ``vhd.footer``.
     """
-    path = Path(path)
-    disk = open_disk(path, allow_bad_checksum=allow_bad_checksum)
+    disk = open_disk(Path(image) if isinstance(image, str) else image, allow_bad_checksum=allow_bad_checksum)
     try:
         table = read_partition_table(disk)
         volumes = list(_volumes(disk, table))
@@ -137,12 +136,12 @@ def open_image(path: str | Path, *, allow_bad_checksum: bool = True) -> OpenedIm
                 continue
             source = open_filesystem(volume.device)
             if _is_root(source):
-                return OpenedImage(path, disk, table, volumes, source, volume.location, filesystem)
+                return OpenedImage(disk.name, disk, table, volumes, source, volume.location, filesystem)
             if source.exists("/etc") and source.exists("/usr"):
                 rootlike.append((volume, source, filesystem))
         if len(rootlike) == 1:  # a root without release files: still read, and os.detected fails
             volume, source, filesystem = rootlike[0]
-            return OpenedImage(path, disk, table, volumes, source, volume.location, filesystem)
+            return OpenedImage(disk.name, disk, table, volumes, source, volume.location, filesystem)
         detail = "; ".join(unreadable)
         raise ImageFormatError(
             "no root filesystem found: no readable partition holds /etc/os-release"

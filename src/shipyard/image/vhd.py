@@ -13,10 +13,10 @@ import struct
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from shipyard.errors import ImageFormatError
-from shipyard.image.device import FileDevice
+from shipyard.image.device import BlockDevice, CountedDevice, CountingDevice, FileDevice, device_name
 
 SECTOR_BYTES = 512
 MIB = 1 << 20
@@ -48,6 +48,16 @@ def convert_command(src: str | Path, dst: str | Path | None = None, *extra: str)
     """The `shipyard image convert` command line for ``src`` (quoted for a POSIX shell)."""
     words = ["shipyard", "image", "convert", str(src), str(dst or fixed_vhd_path(src)), *extra]
     return shlex.join(words)
+
+
+def local_copy_path(name: str) -> Path:
+    """Where hints have a disk that is not a local file (a blob) downloaded to: its name's last segment."""
+    return Path(PurePosixPath(name).name or "disk.vhd")
+
+
+def local_copy_hint(name: str, copy: str | Path, hint: str) -> str:
+    """``hint``, whose commands name the local file ``copy``, for the disk ``name`` that is not one."""
+    return f"download {name} to {shlex.quote(str(copy))} first, then: {hint}"
 
 
 def describe_bytes(count: int) -> str:
@@ -232,21 +242,31 @@ def has_raw_disk_signature(head: bytes) -> bool:
 class DiskImage:
     """A disk image opened read-only: the virtual disk's bytes, as a ``BlockDevice``.
 
-    ``format`` is "vhd-fixed", "vhd-dynamic" or "raw"; ``footer`` is None for raw.
+    ``format`` is "vhd-fixed", "vhd-dynamic" or "raw"; ``footer`` is None for raw. ``file`` is
+    the device that holds the image: a local file, or any ``BlockDevice`` (a blob read in place).
+    ``name`` is what messages call it (the path, or the blob's bare URI); ``path`` is the local
+    file (None when there is none); ``hint_path`` is the file that hints' commands name.
     """
 
-    def __init__(self, file: FileDevice, format: str, footer: VhdFooter | None, size_bytes: int) -> None:
-        self.file = file
-        self.path = file.path
+    def __init__(self, file: BlockDevice, format: str, footer: VhdFooter | None, size_bytes: int) -> None:
+        self.file: CountedDevice = file if isinstance(file, CountedDevice) else CountingDevice(file)
+        self.name = device_name(file)
+        self.path: Path | None = file.path if isinstance(file, FileDevice) else None
+        self.hint_path = self.path if self.path is not None else local_copy_path(self.name)
         self.format = format
         self.footer = footer
         self.size_bytes = size_bytes
-        self.file_size_bytes = file.size_bytes  # a block device's too (fstat says 0 there)
+        self.file_size_bytes = file.size_bytes  # the device's: a block device's too (fstat says 0 there)
         self.dynamic_header: DynamicHeader | None = None
 
     @property
     def bytes_read(self) -> int:
+        """Bytes read from the device (for a blob: downloaded)."""
         return self.file.bytes_read
+
+    def hint(self, text: str) -> str:
+        """A hint whose commands name ``hint_path``: as is for a local file, else on a downloaded copy."""
+        return text if self.path is not None else local_copy_hint(self.name, self.hint_path, text)
 
     def read(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0:
@@ -255,10 +275,14 @@ class DiskImage:
 
     def allocated_ranges(self) -> list[tuple[int, int]]:
         """(offset, length) pairs of the virtual disk that may hold data; holes read as zeros."""
-        return _seek_data_ranges(self.file.fileno(), self.size_bytes)
+        if isinstance(self.file, FileDevice):
+            return _seek_data_ranges(self.file.fileno(), self.size_bytes)
+        return [(0, self.size_bytes)] if self.size_bytes else []
 
     def close(self) -> None:
-        self.file.close()
+        close = getattr(self.file, "close", None)
+        if close is not None:
+            close()
 
     def __enter__(self) -> DiskImage:
         return self
@@ -291,7 +315,7 @@ def _seek_data_ranges(fd: int, end: int) -> list[tuple[int, int]]:
 class DynamicVhdImage(DiskImage):
     """A dynamic VHD: blocks found through the BAT, each a sector bitmap then the block's data."""
 
-    def __init__(self, file: FileDevice, footer: VhdFooter, header: DynamicHeader, bat: list[int]) -> None:
+    def __init__(self, file: BlockDevice, footer: VhdFooter, header: DynamicHeader, bat: list[int]) -> None:
         super().__init__(file, "vhd-dynamic", footer, footer.current_size_bytes)
         self.dynamic_header = header
         self.bat = bat

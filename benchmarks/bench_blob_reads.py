@@ -35,9 +35,10 @@ from bench_upload import ACCOUNT, AzuriteProcess
 
 from shipyard.config.credentials import StorageLink
 from shipyard.image.build import build_image
-from shipyard.image.inspect import inspect_image
+from shipyard.checks.image import inspect_image
 from shipyard.storage.blob_device import CHUNK_BYTES, BlobDevice
-from shipyard.storage.store import PageBlobStore, open_store
+from shipyard.storage.open import open_store
+from shipyard.storage.store import PageBlobStore
 from shipyard.storage.upload import upload_page_blob
 
 KIB = 1024

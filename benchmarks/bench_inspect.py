@@ -295,7 +295,7 @@ def time_commands(commands: dict[str, tuple[list[str], tuple[int, ...]]], repeat
 
 
 def count_bytes(image: Path) -> dict:
-    from shipyard.image.inspect import inspect_image
+    from shipyard.checks.image import inspect_image
 
     result = inspect_image(image)
     facts = result.as_dict()

@@ -85,3 +85,15 @@ class StorageError(ShipyardError):
 
 class BackendError(ShipyardError):
     """A pool backend operation failed."""
+
+
+class NotFoundError(BackendError):
+    """A pool, node, job, task or file that does not exist. Exit 2: the name given is wrong."""
+
+    exit_status = ExitStatus.INVALID
+
+
+class ConflictError(BackendError):
+    """A pool, job or task id that already exists, or an operation its state forbids. Exit 2."""
+
+    exit_status = ExitStatus.INVALID

@@ -1,0 +1,30 @@
+"""The embedded local backend: pools, nodes, jobs and tasks on this machine, no Azure.
+
+It runs the guide's model on one machine, with Azure Batch's semantics, so a user can rehearse
+the whole job before spending money.
+
+State
+    One SQLite database (the standard library's ``sqlite3``, WAL mode, every write in a
+    ``BEGIN IMMEDIATE`` transaction) under the shipyard home: ``$SHIPYARD_HOME/local/pools.db``.
+    It outlives every process; a second ``shipyard`` process sees the same pools, and concurrent
+    CLI calls never corrupt or lose it.
+
+Processes
+    ``add_pool`` starts the pool's *supervisor*, detached from the terminal (its own session),
+    and says so. The supervisor starts **one process per node**, schedules tasks onto the nodes'
+    slots and keeps a heartbeat in the database. Each node process runs its start task (node
+    prep against the image it boots from), then the tasks it is given, each in its own process
+    group. A node that dies goes ``unusable`` and comes back through ``starting``; its tasks are
+    requeued without using a retry. A supervisor that died (``kill -9``, a reboot) is noticed by
+    the next call that touches its pool, through the heartbeat, and started again: its nodes go
+    through ``starting`` again and the tasks that were running are requeued; nothing is lost and
+    nothing runs twice at the same time. ``delete_pool`` stops the supervisor, every node and
+    every task (process groups: no orphans) and removes the pool's state.
+
+Nodes
+    Each node has Batch's directory layout under ``$SHIPYARD_HOME/local/pools/<pool>/<node>/``
+    (``shared/``, ``startup/``, ``workitems/``, ``volatile/``) and environment
+    (``AZ_BATCH_NODE_ROOT_DIR``, ``AZ_BATCH_NODE_SHARED_DIR``, ``AZ_BATCH_NODE_STARTUP_DIR``,
+    ``AZ_BATCH_NODE_ID``, ``AZ_BATCH_POOL_ID``, ``AZ_BATCH_NODE_IS_DEDICATED``). A task's directory
+    is ``workitems/<job>/job-1/<task>/`` with ``stdout.txt``, ``stderr.txt`` and ``wd/``.
+"""

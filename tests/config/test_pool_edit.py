@@ -104,6 +104,22 @@ def test_both_keys_present_leaves_only_the_one_written(tmp_path: Path) -> None:
         f"      node_agent: {AGENT}\n", f"      arm_image_id: {ARM}\n      node_agent: {AGENT}\n")
 
 
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_keep_other_refreshes_image_uris_and_leaves_arm_image_id_as_it_was(tmp_path: Path, suffix: str) -> None:
+    both = URIS_YAML.replace(f"      node_agent: {AGENT}\n", f"      arm_image_id: {ARM}\n      node_agent: {AGENT}\n")
+    if suffix == ".json":
+        from ruamel.yaml import YAML
+
+        both = json.dumps(YAML(typ="safe").load(both), indent=2) + "\n"
+    path = write(tmp_path, f"pool{suffix}", both)
+    assert set_custom_image(path, image_uris=[URI1], keep_other=True) is False  # already says exactly that
+    assert set_custom_image(path, image_uris=[URI1, URI2], keep_other=True) is True
+    data = load_config_set(ConfigPaths.resolve(pool=path)).pool
+    assert data is not None and data.vm_configuration.custom_image is not None
+    assert data.vm_configuration.custom_image.image_uris == [URI1, URI2]
+    assert data.vm_configuration.custom_image.arm_image_id == ARM
+
+
 def test_flow_style_and_an_empty_list_key(tmp_path: Path) -> None:
     flow = write(tmp_path, "flow.yaml", textwrap.dedent(f"""\
         pool_specification:

@@ -254,7 +254,7 @@ def replicate(
     if update_pool:
         from shipyard.config.pool_edit import set_custom_image
 
-        updated = set_custom_image(pool_path, image_uris=result.uris)
+        updated = set_custom_image(pool_path, image_uris=result.uris, keep_other=True)
     data: dict[str, Any] = {"plan": plan_data, **result.to_json(), "pool_updated": str(pool_path) if updated else None}
     if settings.raw:
         render.emit_json(data)

@@ -225,3 +225,16 @@ def test_a_wrong_key_is_one_line_without_either_key(cli, write_config, azurite, 
     assert result.code == 1 and result.err.count("\n") == 1, result.err
     assert "wrong account key?" in result.err
     assert WRONG_KEY not in result.err + result.out and azurite.keys["acct1"] not in result.err + result.out
+
+
+def test_an_existing_file_whose_name_looks_like_a_uri_is_read_as_a_path(cli, tmp_path: Path, monkeypatch) -> None:
+    """`foo://u.vhd` that exists (the directory `foo:`) is a file, as before URIs were read."""
+    from shipyard.image.build import build_image
+
+    monkeypatch.chdir(tmp_path)
+    root = write_ubuntu_2204(tmp_path / "root")
+    (tmp_path / "foo:").mkdir()
+    build_image(root, tmp_path / "foo:" / "u.vhd")
+    result = cli("image", "inspect", "foo://u.vhd", "--raw")
+    assert result.code == 0, result.err
+    assert result.json()["os"]["id"] == "ubuntu"

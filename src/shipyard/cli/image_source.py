@@ -10,6 +10,7 @@ commands report how many (``blob_report``). Storage imports happen only for a UR
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +29,9 @@ _UNFINISHED_COPIES = ("pending", "failed", "aborted")
 
 
 def is_storage_uri(text: str) -> bool:
-    """``scheme://...``: a URI, never a path (paths keep working exactly as before)."""
-    return bool(_URI_RE.match(text))
+    """``scheme://...`` that names no existing file: a URI. An existing file is a path, whatever its
+    name looks like, so paths keep working exactly as before URIs were read."""
+    return bool(_URI_RE.match(text)) and not os.path.lexists(text)
 
 
 def open_blob_image(settings: Settings, uri: str, config: ConfigSet | None = None) -> BlobDevice:

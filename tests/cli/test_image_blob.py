@@ -7,12 +7,12 @@ it gives for the file, and download only a small part of the blob.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 import pytest
 
+from fixtures.image_cli import GPU_POOL
 from fixtures.images import write_dynamic_vhd
 from fixtures.trees import write_ubuntu_2204
 from shipyard.config.credentials import StorageLink
@@ -20,18 +20,10 @@ from shipyard.checks.image import INSPECT_KEYS
 from shipyard.storage.open import open_store
 from shipyard.storage.store import PageBlobStore
 
-POOL = """
-pool_specification:
-  id: gpupool
-  vm_configuration:
-    custom_image:
-      image_uris: [https://acct1.blob.core.windows.net/vhds/u.vhd]
-      node_agent: batch.node.ubuntu 22.04
-  vm_size: Standard_NC24ads_A100_v4
-  vm_count: 4
-"""
 WRONG_KEY = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktISE="
 BLOB_KEYS = {"uri", "size_bytes", "bytes_read", "requests"}
+
+pytestmark = pytest.mark.usefixtures("shipyard_home")  # the local store under the test's own home
 
 
 @pytest.fixture(scope="module")
@@ -42,19 +34,6 @@ def ubuntu_vhd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("img") / "ubuntu.vhd"
     assert main(["image", "build", str(tree), str(out), "--raw"]) == 0
     return out
-
-
-@pytest.fixture(autouse=True)
-def shipyard_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("SHIPYARD_HOME", str(home))
-    return home
-
-
-@pytest.fixture
-def container(request: pytest.FixtureRequest) -> str:
-    """A container unique to the test: the session's Azurite is shared."""
-    return "c" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:20]
 
 
 class Storage:
@@ -99,7 +78,7 @@ def storage(request: pytest.FixtureRequest, shipyard_home: Path, container: str)
 @pytest.fixture
 def uploaded(cli, write_config, storage: Storage, ubuntu_vhd: Path) -> tuple[str, Path]:
     """The image uploaded by `image upload`: its URI, and a configdir with the credentials and a GPU pool."""
-    configdir = write_config(credentials=storage.credentials(), pool=POOL)
+    configdir = write_config(credentials=storage.credentials(), pool=GPU_POOL)
     sent = cli("image", "upload", ubuntu_vhd, "--storage-account", "sa1", "--container", storage.container,
                "--configdir", configdir, "--raw")
     assert sent.code == 0, sent.err

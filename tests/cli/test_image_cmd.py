@@ -14,22 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.image_cli import GPU_POOL, statuses
 from fixtures.images import copy_sparse, write_dynamic_vhd
 from fixtures.trees import remove, write_files, write_ubuntu_2204
 from shipyard.image.build import find_mkfs_ext4
 from shipyard.checks.image import INSPECT_KEYS
 from shipyard.rules.registry import RULE_IDS
-
-GPU_POOL = """
-pool_specification:
-  id: gpupool
-  vm_configuration:
-    custom_image:
-      image_uris: [https://acct1.blob.core.windows.net/vhds/u.vhd]
-      node_agent: batch.node.ubuntu 22.04
-  vm_size: Standard_NC24ads_A100_v4
-  vm_count: 4
-"""
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +34,6 @@ def ubuntu_vhd(ubuntu_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     out = tmp_path_factory.mktemp("img") / "ubuntu.vhd"
     assert main(["image", "build", str(ubuntu_tree), str(out), "--raw"]) == 0
     return out
-
-
-def statuses(result) -> dict[str, str]:
-    return {c["id"]: c["status"] for c in result.json()["checks"]}
 
 
 def test_build_writes_an_azure_ready_fixed_vhd(cli, ubuntu_tree: Path, tmp_path: Path) -> None:

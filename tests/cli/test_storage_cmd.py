@@ -34,6 +34,8 @@ WRITES = [
 ]
 DATA_BYTES = 512 + 2048 + 512 + MIB + 512  # the writes, plus the footer
 
+pytestmark = pytest.mark.usefixtures("shipyard_home")  # the local store under the test's own home
+
 
 def write_fixed_vhd(path: Path, size_mib: int = 24, writes=WRITES) -> Path:
     """A sparse, valid fixed VHD: ``size_mib`` MiB of disk holding ``writes``, then a real footer."""
@@ -43,14 +45,6 @@ def write_fixed_vhd(path: Path, size_mib: int = 24, writes=WRITES) -> Path:
             os.pwrite(handle.fileno(), data, offset)
         os.pwrite(handle.fileno(), make_fixed_footer(size_mib * MIB), size_mib * MIB)
     return path
-
-
-@pytest.fixture(autouse=True)
-def shipyard_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """The local store lives under the test's own home."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("SHIPYARD_HOME", str(home))
-    return home
 
 
 def test_image_group_has_the_storage_commands(cli) -> None:
@@ -111,12 +105,6 @@ def pool_yaml(nodes: int, agent: str = LINUX, uris: list[str] | None = None, aut
         "  # ssh settings follow\n"
         "  ssh:\n    username: shipyard\n"
     )
-
-
-@pytest.fixture
-def container(request: pytest.FixtureRequest) -> str:
-    """A container unique to the test: the session's Azurite is shared."""
-    return "c" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:20]
 
 
 def upload_raw(cli, configdir: Path, image: Path, *extra: str):

@@ -2,7 +2,8 @@
 
 The image is built by `image build` from the Ubuntu fixture tree and uploaded by `image upload`
 to the embedded local store and to Azurite; each command must give the very facts and results
-it gives for the file, and download only a small part of the blob.
+it gives for the file, and download only a small part of the blob. The image (``ubuntu_vhd``)
+comes from ``tests/cli/conftest.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import pytest
 
 from fixtures.image_cli import GPU_POOL
 from fixtures.images import write_dynamic_vhd
-from fixtures.trees import write_ubuntu_2204
 from shipyard.config.credentials import StorageLink
 from shipyard.checks.image import INSPECT_KEYS
 from shipyard.storage.open import open_store
@@ -24,16 +24,6 @@ WRONG_KEY = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktISE="
 BLOB_KEYS = {"uri", "size_bytes", "bytes_read", "requests"}
 
 pytestmark = pytest.mark.usefixtures("shipyard_home")  # the local store under the test's own home
-
-
-@pytest.fixture(scope="module")
-def ubuntu_vhd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from shipyard.cli.main import main
-
-    tree = write_ubuntu_2204(tmp_path_factory.mktemp("tree") / "root")
-    out = tmp_path_factory.mktemp("img") / "ubuntu.vhd"
-    assert main(["image", "build", str(tree), str(out), "--raw"]) == 0
-    return out
 
 
 class Storage:

@@ -11,7 +11,8 @@ import pytest
 from fixtures.azurefile import CONFIG as AZUREFILE_CONFIG
 from fixtures.azurefile import CREDENTIALS, KEY
 from fixtures.trees import write_files, write_ubuntu_2204
-from shipyard.config.loader import ConfigPaths, load_config_set
+from shipyard.config.loader import load_config_set
+from shipyard.config.paths import ConfigPaths
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.node.azurefile import mount_azurefile, plan_azurefile_mounts
 

@@ -13,7 +13,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from fixtures.config_rules import CI, CREDENTIALS, E, W, check, only, pool, run_rules, uri, write_pool
-from shipyard.config.loader import ConfigPaths, load_config_set
+from shipyard.config.loader import load_config_set
+from shipyard.config.paths import ConfigPaths
 from shipyard.results import CheckResult, Location, Severity, Status
 from shipyard.rules.base import Rule
 from shipyard.rules.context import PoolContext

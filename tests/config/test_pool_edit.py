@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.config.loader import ConfigPaths, load_config_set
+from shipyard.config.loader import load_config_set
+from shipyard.config.paths import ConfigPaths
 from shipyard.config.pool_edit import set_custom_image
 from shipyard.errors import ConfigError, ShipyardError
 

@@ -10,24 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.azurefile import CONFIG, CREDENTIALS, KEY
 from fixtures.trees import write_executables, write_files, write_ubuntu_2204
 from shipyard.errors import ConfigError, UsageError
 from shipyard.node.setup import azurefile_setup, load_node_config, prepare_node, storage_key
 
-KEY = "U2VjcmV0QXp1cmVGaWxlS2V5PT0="
-CONFIG = """
-batch_shipyard:
-  storage_account_settings: sa1
-global_resources:
-  volumes:
-    shared_data_volumes:
-      models:
-        volume_driver: azurefile
-        storage_account_settings: sa1
-        azure_file_share_name: models
-        container_path: /models
-"""
-CREDENTIALS = f"credentials:\n  storage:\n    sa1:\n      account: acct1\n      account_key: {KEY}\n"
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 

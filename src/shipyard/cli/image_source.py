@@ -80,7 +80,8 @@ def _storage_links(settings: Settings, config: ConfigSet | None, uri: str, accou
 
 def _load_credentials(settings: Settings) -> ConfigSet | None:
     """Only the credentials file (a broken pool or jobs file does not stop `image inspect URI`)."""
-    from shipyard.config.loader import ConfigPaths, load_config_set
+    from shipyard.config.loader import load_config_set
+    from shipyard.config.paths import ConfigPaths
 
     found = settings.config_paths().files.get(ConfigKind.CREDENTIALS)
     if found is None:

@@ -34,7 +34,8 @@ DEFAULT_CONTAINER = "vhds"
 
 def load_needed(settings: Settings, *kinds: ConfigKind) -> ConfigSet:
     """Load only the config files this command needs (a broken jobs.yaml does not block upload)."""
-    from shipyard.config.loader import ConfigPaths, load_config_set
+    from shipyard.config.loader import load_config_set
+    from shipyard.config.paths import ConfigPaths
 
     found = settings.config_paths().files
     config = load_config_set(ConfigPaths({kind: found[kind] for kind in kinds if kind in found}))

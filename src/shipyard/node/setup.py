@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from shipyard.config.loader import ConfigSet
     from shipyard.node.prep import PrepResult, Setup
 
-CONFIGDIR_ENV = "SHIPYARD_CONFIGDIR"  # as shipyard.config.loader reads it
+CONFIGDIR_ENV = "SHIPYARD_CONFIGDIR"  # as shipyard.config.paths reads it
 SHARED_DIR_ENV = "AZ_BATCH_NODE_SHARED_DIR"
 
 
@@ -38,7 +38,8 @@ def load_node_config(
     """
     if not (configdir or files or os.environ.get(CONFIGDIR_ENV)):
         return None
-    from shipyard.config.loader import ConfigPaths, load_config_set
+    from shipyard.config.loader import load_config_set
+    from shipyard.config.paths import ConfigPaths
 
     paths = ConfigPaths.resolve(configdir, **dict(files or {}))
     if not paths:

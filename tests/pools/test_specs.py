@@ -555,3 +555,9 @@ def test_durations(text: str, seconds: float) -> None:
 def test_not_durations(text: str) -> None:
     with pytest.raises(ValueError, match="must be a duration"):
         parse_duration(text)
+
+
+def test_a_factory_entry_s_problem_is_reported_once(load: Load) -> None:
+    tasks = factory_task("repeat: 50", "x").replace("  command:", "  max_wall_time: soon\n  command:")
+    error = refused(load, tasks)
+    assert error.path == "job_specifications[0].tasks[0].max_wall_time" and error.more == 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
+from shipyard.config.backend import BackendKind
 from shipyard.config.jobs import JobSpecification
 from shipyard.config.keypath import KeyPath, format_path
 from shipyard.config.kinds import ConfigKind
@@ -85,7 +86,7 @@ class _Draft:
 
 
 def job_specs(
-    config: ConfigSet, *, backend_kind: str, existing_task_ids: Mapping[str, Collection[str]] | None = None
+    config: ConfigSet, *, backend_kind: BackendKind, existing_task_ids: Mapping[str, Collection[str]] | None = None
 ) -> list[JobSpec]:
     """Every job of ``jobs.yaml``, on the pool of ``pool.yaml``, for a backend of ``backend_kind``.
 

@@ -76,10 +76,15 @@ class Problems:
 
     file: LoadedFile
     errors: list[ConfigError] = field(default_factory=list)
+    _seen: set[str] = field(default_factory=set)
 
     def add(self, path: KeyPath, message: str) -> None:
+        """One problem; the same one again (each task a factory generates has its entry's) counts once."""
         where = self.file.location(path)
-        self.errors.append(ConfigError(redact(message), file=where.file, line=where.line, path=where.path))
+        error = ConfigError(redact(message), file=where.file, line=where.line, path=where.path)
+        if str(error) not in self._seen:
+            self._seen.add(str(error))
+            self.errors.append(error)
 
     def raise_first(self) -> None:
         """All or nothing: the first problem in the file's order, counting the others."""

@@ -51,7 +51,7 @@ def test_azure_rules_on_fixed_vhds(tmp_path: Path, data_bytes: int, current_byte
         problems = azure_problems(disk)
     assert [p.id for p in problems] == expected
     for problem in problems:
-        assert problem.found and problem.required and problem.hint
+        assert problem.found and problem.required and problem.fix
 
 
 @pytest.mark.parametrize(("size_bytes", "page_blob", "upload"), [(9 << 40, True, False), (40 << 40, True, True)])

@@ -31,8 +31,8 @@ A benchmark, not a test: the test suite never runs it. It
    and prints the ratios shipyard / peer (requests, bytes, bytes received, wall time, Azure estimate)
    and shipyard / limit (bytes: the chunking overhead; wall time). On Azurite the requests are
    counted on the wire (``http.client``), with every byte received (:class:`Wire`): the SDK's
-   ``download_blob`` of a page blob adds a Get Page Ranges to each range read, shipyard's
-   ``read_range`` included, which the device's own ``requests`` does not see.
+   ``download_blob`` of a page blob adds a Get Page Ranges to each range read (the SDK peers pay
+   it); shipyard's ``read_range`` is one ranged Get Blob, so its wire count equals the device's.
 
 Run:  .venv/bin/python benchmarks/bench_blob_reads.py [--workdir DIR] [--no-30g] [--no-sweep]
       [--repeat N] [--json]

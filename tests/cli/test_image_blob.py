@@ -20,6 +20,7 @@ from shipyard.config.credentials import StorageLink
 from shipyard.checks.image import INSPECT_KEYS, inspect_image
 from shipyard.image.device import FileDevice
 from shipyard.storage.blob_device import CACHE_BYTES, CHUNK_BYTES
+from shipyard.storage.local import LocalPageBlobStore
 from shipyard.storage.open import open_store
 from shipyard.storage.store import PageBlobStore
 
@@ -225,6 +226,41 @@ def test_a_blob_that_is_no_image_or_an_unfinished_upload_is_refused(cli, write_c
     unfinished = cli("image", "inspect", half, "--configdir", configdir)
     assert unfinished.code == 1 and f"{half} is an unfinished upload" in unfinished.err
     assert "rerun `shipyard image upload`" in unfinished.err
+
+
+@pytest.mark.parametrize("status", ["pending", "failed", "aborted"])
+def test_a_blob_whose_copy_has_not_finished_is_refused(cli, write_config, shipyard_home: Path, container: str,
+                                                       ubuntu_vhd: Path, status: str) -> None:
+    """The local store keeps the state of the last copy into a blob with it (what Azure reports as
+    ``x-ms-copy-status``); a copy that is pending, failed or aborted holds only a part of the image."""
+    storage = Storage("local", StorageLink(account="acct1", endpoint="local"), shipyard_home, container)
+    uri = storage.put("copied.vhd", ubuntu_vhd.read_bytes())
+    size = ubuntu_vhd.stat().st_size
+    state = {"status": status, "bytes_copied": size // 3, "bytes_total": size, "description": None}
+    assert isinstance(storage.store, LocalPageBlobStore)
+    storage.store._update_meta(container, "copied.vhd", copy=state)
+    assert storage.store.get_properties(container, "copied.vhd").copy_status == status
+    configdir = write_config(credentials=storage.credentials())
+    for command in ("inspect", "check"):
+        result = cli("image", command, uri, "--configdir", configdir)
+        assert (result.code, result.out) == (1, ""), result.err
+        assert result.err == (
+            f"shipyard: error: {uri}: the copy into it is {status}, so it holds only a part of the image; "
+            "wait for the copy, or rerun `shipyard image replicate`\n"
+        )
+
+
+def test_a_blob_whose_server_side_copy_finished_is_read(cli, uploaded, storage: Storage) -> None:
+    """A real server-side copy (as `image replicate` makes) that succeeded is an image like any other."""
+    uri, configdir = uploaded
+    state = storage.store.start_copy_from(storage.container, "copy.vhd", storage.store, storage.container, "ubuntu.vhd")
+    assert state.status == "success"
+    assert storage.store.get_properties(storage.container, "copy.vhd").copy_status == "success"
+    copy = storage.uri("copy.vhd")
+    result = cli("image", "inspect", copy, "--configdir", configdir, "--raw")
+    assert result.code == 0, result.err
+    original = cli("image", "inspect", uri, "--configdir", configdir, "--raw").json()
+    assert without_path(result.json()) | {"blob": None} == without_path(original) | {"blob": None}
 
 
 def test_a_wrong_key_is_one_line_without_either_key(cli, write_config, azurite, container: str,

@@ -1,4 +1,5 @@
-"""``shipyard.results``: one result type, and ``failed``, the one judge of findings and results alike."""
+"""``shipyard.results``: one result type, and ``failed``, the one judge of the config loader's
+results and the rules' alike."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.config.validate import Finding
+from shipyard.config.diagnostics import SCHEMA, UNKNOWN_KEY, diagnostic
 from shipyard.results import CheckResult, Location, Outcome, Severity, Status, failed
 
 E, W = Severity.ERROR, Severity.WARNING
@@ -36,18 +37,20 @@ def test_failed_judges_results_at_both_levels(status: Status, at_error: bool, at
 
 
 @pytest.mark.parametrize(("severity", "at_error", "at_warning"), [(E, True, True), (W, False, True)])
-def test_failed_judges_loader_findings_at_both_levels(severity: Severity, at_error: bool, at_warning: bool) -> None:
-    finding = Finding(severity, "must be an integer", file="pool.yaml", line=3, path="pool_specification.vm_count")
+def test_failed_judges_loader_results_at_both_levels(severity: Severity, at_error: bool, at_warning: bool) -> None:
+    where = Location("pool.yaml", 3, "pool_specification.vm_count")
+    finding = diagnostic(SCHEMA, severity, "must be an integer", where)
+    assert isinstance(finding, CheckResult)
     assert (failed([finding], E), failed([finding], W)) == (at_error, at_warning)
     assert (finding.fails_at(E), finding.fails_at(W)) == (at_error, at_warning)
 
 
-def test_failed_judges_findings_and_results_in_one_list() -> None:
-    warning = Finding(W, "unknown key x")
+def test_failed_judges_loader_and_rule_results_in_one_list() -> None:
+    warning = diagnostic(UNKNOWN_KEY, W, "unknown key x", Location())
     assert failed([warning, result(Status.PASS), result(Status.SKIP)], W)
     assert not failed([warning, result(Status.PASS), result(Status.WARN)], E)
     assert failed([warning, result(Status.FAIL)], E)
-    assert failed([Finding(E, "bad"), result(Status.PASS)], E)
+    assert failed([diagnostic(SCHEMA, E, "bad", Location()), result(Status.PASS)], E)
     assert not failed([], E) and not failed([], W)
 
 
@@ -70,10 +73,15 @@ def test_as_dict_has_no_location_keys_without_a_location() -> None:
     }
 
 
-def test_a_finding_keeps_its_shape_and_its_severity_is_the_enum() -> None:
-    finding = Finding(W, "unknown key x", file="pool.yaml", line=2, path="pool_specification.x")
-    assert finding.severity is Severity.WARNING and finding.problem is Severity.WARNING
-    assert finding.as_dict() == {"file": "pool.yaml", "line": 2, "path": "pool_specification.x", "message": "unknown key x"}
+def test_a_loader_result_is_fail_or_warn_and_its_severity_is_the_enum() -> None:
+    """An error is a ``fail`` of severity error, a warning a ``warn`` of severity warning (its
+    ``config check`` shape: tests/cli/test_config_cmd.py)."""
+    where = Location("pool.yaml", 2, "pool_specification.x")
+    warning = diagnostic(UNKNOWN_KEY, W, "unknown key x", where, "rename x to y")
+    assert (warning.status, warning.severity, warning.problem) == (Status.WARN, Severity.WARNING, Severity.WARNING)
+    assert (warning.id, warning.message, warning.fix, warning.location) == (UNKNOWN_KEY, "unknown key x", "rename x to y", where)
+    error = diagnostic(SCHEMA, E, "must be an integer", where)
+    assert (error.status, error.severity, error.problem, error.fix) == (Status.FAIL, Severity.ERROR, Severity.ERROR, "")
 
 
 def test_skip_results_say_why() -> None:

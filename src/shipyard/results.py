@@ -1,8 +1,8 @@
 """What a check reports, and the one judgement of whether a run failed.
 
 Every check in shipyard reports through these types: the image and node rules, the config
-rules and (through ``fails_at``) the config loader's findings. ``failed`` is the only place
-that decides whether such reports fail a run at a given level.
+rules and the config loader (its results' ids: ``shipyard.config.diagnostics``). ``failed`` is
+the only place that decides whether such reports fail a run at a given level.
 
 The bottom layer: it imports nothing from shipyard. The node side runs this on python 3.9.
 """
@@ -100,7 +100,8 @@ SKIPPED = "skipped: "  # how a skip result's message begins; the reason follows
 class CheckResult:
     """One rule's result. Its status and severity never disagree (see ``result_severity``).
 
-    ``location``: where in the config it points (config rules); image and node results have none.
+    ``location``: where in the config it points (config rules, the config loader); image and node
+    results have none.
     """
 
     id: str

@@ -204,3 +204,32 @@ def test_a_config_rule_that_raises_is_an_error_that_names_it(cli, write_config, 
         {"file": None, "line": None, "path": None, "message": "rule test.broken raised RuntimeError: boom",
          "check": "test.broken"}
     ]
+
+
+def test_only_config_rules_name_a_check_in_raw_findings(cli, write_config) -> None:
+    """The one rule for the raw shape (``config_cmd._finding``): every loader result, whatever
+    produced it, is ``{file, line, path, message}``; every config rule's result, ``config.``
+    ids included, adds ``check``."""
+    from shipyard.config.diagnostics import DIAGNOSTIC_IDS
+    from shipyard.rules.registry import CONFIG_RULES
+
+    pool = POOL.replace("dedicated: 80", "dedicted: 80").replace("low_priority: 20", "low_priority: x")
+    pool += "  vm_count_extra: 1\n  additional_node_prep_commands: [echo]\n"
+    directory = write_config(
+        pool=pool, credentials=CREDENTIALS, config="batch_shipyard:\n  storage_account_settings: nowhere\n",
+        jobs="job_specifications:\n- id: idle\n", fs="remote_fs: [unclosed\n",
+    )
+    report = cli("config", "check", "--configdir", directory, "--raw").json()
+    found = report["errors"] + report["warnings"]
+    loader = [item for item in found if "check" not in item]
+    assert {item["message"].split(":")[0].split(";")[0] for item in loader} >= {
+        "fs file did not load",  # config.load
+        "must be an integer, found a string",  # config.schema
+        "unknown key dedicted",  # config.unknown_key
+        "additional_node_prep_commands is the Batch Shipyard 2.x form",  # config.legacy
+        "job idle has no task",  # config.empty_work
+    }
+    assert all(set(item) == {"file", "line", "path", "message"} for item in loader)
+    rules = {item["check"] for item in found if "check" in item}
+    assert "config.storage_link" in rules  # a rule whose id starts with config. still names it
+    assert rules <= {rule.id for rule in CONFIG_RULES} and rules.isdisjoint(DIAGNOSTIC_IDS)

@@ -117,5 +117,5 @@ def test_the_corpus_is_fully_modelled() -> None:
         assert kind is not None
         model, findings = validate_document(kind, document)
         assert model is not None, path
-        warnings |= {(str(path.relative_to(CORPUS)), f.path) for f in findings if f.severity is Severity.WARNING}
+        warnings |= {(str(path.relative_to(CORPUS)), f.location.path) for f in findings if f.severity is Severity.WARNING}
     assert warnings == CORPUS_WARNINGS

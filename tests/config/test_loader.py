@@ -7,6 +7,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
+from shipyard.config.diagnostics import describe
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.loader import load_config_set
 from shipyard.config.paths import ConfigPaths, find_config_files
@@ -91,7 +92,7 @@ def test_schema_errors_carry_file_line_and_key_path(write_config) -> None:
         """
     )
     config = load_config_set(ConfigPaths.resolve(directory))
-    rendered = sorted(str(f) for f in config.errors)
+    rendered = sorted(describe(f) for f in config.errors)
     pool = str(directory / "pool.yaml")
     assert rendered == [
         f"{pool}:10: pool_specification.vm_count.dedicated: must be >= 0, found -1",
@@ -106,7 +107,7 @@ def test_schema_errors_carry_file_line_and_key_path(write_config) -> None:
 def test_missing_required_key_points_at_its_parent(write_config) -> None:
     directory = write_config(pool="pool_specification:\n  id: p\n  vm_size: x\n  vm_count: 1\n")
     config = load_config_set(ConfigPaths.resolve(directory))
-    assert [str(f) for f in config.errors] == [
+    assert [describe(f) for f in config.errors] == [
         f"{directory / 'pool.yaml'}:1: pool_specification.vm_configuration: required key is missing"
     ]
 
@@ -114,7 +115,7 @@ def test_missing_required_key_points_at_its_parent(write_config) -> None:
 def test_wrong_file_kind_is_named(write_config) -> None:
     directory = write_config(pool="job_specifications: []\n")
     config = load_config_set(ConfigPaths.resolve(directory))
-    assert "missing top-level key 'pool_specification' (it looks like a jobs file)" in str(config.errors[0])
+    assert "missing top-level key 'pool_specification' (it looks like a jobs file)" in describe(config.errors[0])
 
 
 def test_secrets_never_appear_in_schema_errors(write_config) -> None:
@@ -130,7 +131,7 @@ def test_secrets_never_appear_in_schema_errors(write_config) -> None:
         """
     )
     config = load_config_set(ConfigPaths.resolve(directory))
-    text = " ".join(str(f) for f in config.errors)
+    text = " ".join(describe(f) for f in config.errors)
     assert "credentials.batch.account_key: must be a string, found a list" in text
     assert "credentials.storage.mystorage.account_key: must be a string, found a mapping" in text
     assert "SuperSecret" not in text and "SecretStorage" not in text
@@ -142,7 +143,7 @@ def test_a_tagged_value_is_named_by_its_tag_not_a_parser_class(write_config) -> 
         credentials="credentials:\n  batch:\n    account_key: !vault TaggedSecretValue==\n",
     )
     config = load_config_set(ConfigPaths.resolve(directory))
-    text = " ".join(str(f) for f in config.errors)
+    text = " ".join(describe(f) for f in config.errors)
     assert "pool_specification.id: must be a string, found a value tagged !custom" in text
     assert "credentials.batch.account_key: must be a string, found a value tagged !vault" in text
     assert "TaggedScalar" not in text and "TaggedSecretValue" not in text
@@ -247,7 +248,7 @@ pool_specification:
 def test_pool_types_ranges_and_subtrees_are_strict(write_config, old: str, new: str, expected: str) -> None:
     directory = write_config(pool=STRICT_POOL.replace(old, new))
     config = load_config_set(ConfigPaths.resolve(directory))
-    assert [str(f) for f in config.errors] == [f"{directory / 'pool.yaml'}:{expected}"]
+    assert [describe(f) for f in config.errors] == [f"{directory / 'pool.yaml'}:{expected}"]
 
 
 STRICT_JOBS = """
@@ -294,7 +295,7 @@ job_specifications:
 def test_task_subtrees_are_typed(write_config, extra: str, expected: str) -> None:
     directory = write_config(jobs=STRICT_JOBS + extra + "\n")
     config = load_config_set(ConfigPaths.resolve(directory))
-    assert [str(f) for f in config.errors] == [f"{directory / 'jobs.yaml'}:{expected}"]
+    assert [describe(f) for f in config.errors] == [f"{directory / 'jobs.yaml'}:{expected}"]
 
 
 @pytest.mark.parametrize(
@@ -316,7 +317,7 @@ def test_job_subtrees_are_typed(write_config, extra: str, expected: str) -> None
     jobs = STRICT_JOBS.replace("  tasks:", extra + "\n  tasks:")
     directory = write_config(jobs=jobs)
     config = load_config_set(ConfigPaths.resolve(directory))
-    assert [str(f) for f in config.errors] == [f"{directory / 'jobs.yaml'}:{expected}"]
+    assert [describe(f) for f in config.errors] == [f"{directory / 'jobs.yaml'}:{expected}"]
 
 
 def test_global_resources_and_data_replication_are_typed(write_config) -> None:
@@ -337,7 +338,7 @@ def test_global_resources_and_data_replication_are_typed(write_config) -> None:
     )
     config = load_config_set(ConfigPaths.resolve(directory))
     path = directory / "config.yaml"
-    assert sorted(str(f) for f in config.errors) == [
+    assert sorted(describe(f) for f in config.errors) == [
         f"{path}:11: global_resources.singularity_images.unsigned[0].encryption.certificate.sha1_thumbprint:"
         " required key is missing",
         f"{path}:4: data_replication.concurrent_source_downloads: must be an integer, found a string",
@@ -358,7 +359,7 @@ def test_slurm_and_monitoring_credentials_are_typed_and_secret(write_config) -> 
     )
     config = load_config_set(ConfigPaths.resolve(directory))
     path = directory / "credentials.yaml"
-    rendered = sorted(str(f) for f in config.errors)
+    rendered = sorted(describe(f) for f in config.errors)
     assert rendered == [
         f"{path}:3: credentials.slurm.db_password: must be a string, found a list",
         f"{path}:6: credentials.monitoring.grafana.admin.username: required key is missing",
@@ -373,4 +374,4 @@ def test_slurm_and_monitoring_credentials_are_typed_and_secret(write_config) -> 
 def test_an_empty_vm_size_is_an_error_at_its_line(write_config, size: str) -> None:
     directory = write_config(pool=f"pool_specification:\n  id: p\n  vm_configuration: {{}}\n  vm_size: {size}\n")
     config = load_config_set(ConfigPaths.resolve(directory))
-    assert f"{directory / 'pool.yaml'}:4: pool_specification.vm_size: must not be empty" in [str(f) for f in config.errors]
+    assert f"{directory / 'pool.yaml'}:4: pool_specification.vm_size: must not be empty" in [describe(f) for f in config.errors]

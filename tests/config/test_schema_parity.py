@@ -271,7 +271,7 @@ def shipyard_verdict(
     _, findings = validate_document(kind, Document(path=source, data=data))
     if any(f.severity is Severity.ERROR for f in findings):
         return "reject", []
-    warnings = {(f.path, f.message) for f in findings if f.severity is Severity.WARNING} - base_warnings
+    warnings = {(f.location.path, f.message) for f in findings if f.severity is Severity.WARNING} - base_warnings
     return ("warn" if warnings else "accept"), sorted(message for _, message in warnings)
 
 
@@ -310,7 +310,7 @@ def run_parity() -> Parity:
             rejected[str(path.relative_to(CORPUS))] = errors
             continue  # mutants come from files both sides accept
         _, findings = validate_document(kind, document)
-        bases[path] = (document.data, {(f.path, f.message) for f in findings if f.severity is Severity.WARNING})
+        bases[path] = (document.data, {(f.location.path, f.message) for f in findings if f.severity is Severity.WARNING})
         candidates.extend(mutants_of(kind, path, document.data, schema.schemas[kind]))
     # one mutant per (schema node, fault, value): the first on a real value, else the one that
     # inserts the least

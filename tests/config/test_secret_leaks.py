@@ -158,14 +158,17 @@ def test_the_field_list_covers_every_secret_key() -> None:
 
 
 def test_every_form_is_really_broken_or_invalid(tmp_path: Path) -> None:
-    """A form that loads cleanly would test nothing: each must give at least one error."""
+    """A form that loads cleanly would test nothing: each must give at least one error (whose
+    result, every field of it, names no secret)."""
     from shipyard.config.loader import load_config_set
     from shipyard.config.paths import ConfigPaths
 
-    for case_id, kind, suffix, text, _ in CASES:
+    for case_id, kind, suffix, text, secrets in CASES:
         path = tmp_path / f"{kind.value}{suffix}"
         path.write_text(text)
         config = load_config_set(ConfigPaths({kind: path}))
+        reported = json.dumps([result.as_dict() for result in config.findings])  # the fixes too
+        assert not any(secret[:16] in reported for secret in secrets), reported
         if "reused anchor" in case_id:  # valid YAML on purpose: ruamel's warning carries a snippet
             assert kind in config.files, case_id
         elif "misspelled key" in case_id:  # reported (a warning or an error) next to the value

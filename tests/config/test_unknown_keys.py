@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 
 from conftest import CORPUS
+from shipyard.config.diagnostics import describe
 from shipyard.config.document import load_document
 from shipyard.config.keypath import KeyPath, format_path
 from shipyard.config.loader import load_config_set
@@ -128,8 +129,8 @@ def test_a_misspelled_key_warns_in_every_model(cls: type[BaseModel], tmp_path: P
     kind = detect_kind(load_document(target))
     assert kind is not None
     model, findings = validate_document(kind, load_document(target))
-    assert model is not None, [str(f) for f in findings if f.severity is Severity.ERROR]
-    mine = [(f.severity, f.line, f.path, f.message) for f in findings if typo in f.message]
+    assert model is not None, [describe(f) for f in findings if f.severity is Severity.ERROR]
+    mine = [(f.severity, f.location.line, f.location.path, f.message) for f in findings if typo in f.message]
     if getattr(cls, "open_keys", False):  # GlusterFS volume options: any key is a volume option
         assert mine == []
     else:
@@ -157,7 +158,7 @@ def _load(write_config: Any, **files: str) -> Any:
 
 
 def _findings(config: Any, severity: Severity) -> list[tuple[int | None, str | None, str]]:
-    return [(f.line, f.path, f.message) for f in config.findings if f.severity is severity]
+    return [(f.location.line, f.location.path, f.message) for f in config.findings if f.severity is severity]
 
 
 def test_image_uri_for_image_uris_is_named(write_config: Any) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.config.diagnostics import describe
 from shipyard.config.loader import load_config_set
 from shipyard.config.paths import ConfigPaths
 from shipyard.rules.context import PoolContext
@@ -155,7 +156,7 @@ def write(directory: Path, files: dict[str, str]) -> Path:
 @pytest.mark.parametrize(("files", "overrides", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_context_from_config_files(tmp_path: Path, files: dict[str, str], overrides: dict, expected: dict) -> None:
     config = load_config_set(ConfigPaths.resolve(write(tmp_path / "config", files)))
-    assert config.errors == [], [str(f) for f in config.errors]
+    assert config.errors == [], [describe(f) for f in config.errors]
     context = PoolContext.from_config(config, **overrides)
     got = {name: getattr(context, name) for name in expected}
     assert got == expected
@@ -201,7 +202,7 @@ def test_from_models_reads_the_typed_models_from_config_reads(tmp_path: Path) ->
         "credentials.yaml": AZURE_CREDENTIALS,
     }
     config = load_config_set(ConfigPaths.resolve(write(tmp_path / "c", files)))
-    assert config.errors == [], [str(f) for f in config.errors]
+    assert config.errors == [], [describe(f) for f in config.errors]
     context = PoolContext.from_config(config, vm_size="Standard_D2s_v5")
     models = PoolContext.from_models(config.pool, config.general, config.remote_fs, vm_size="Standard_D2s_v5",
                                      communication_mode="simplified")

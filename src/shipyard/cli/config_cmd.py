@@ -11,7 +11,7 @@ from shipyard.cli import render
 from shipyard.cli.options import Settings, global_options, pass_settings
 from shipyard.config.loader import load_config_set
 from shipyard.config.summary import summarize_pool
-from shipyard.config.validate import Finding
+from shipyard.config.diagnostics import is_diagnostic
 from shipyard.errors import ConfigError, ExitStatus, UsageError
 from shipyard.results import CheckResult, Location, Severity, Status, failed
 from shipyard.rules.context import PoolContext
@@ -31,7 +31,7 @@ def build_report(settings: Settings) -> dict[str, Any]:
         raise UsageError("no config files: pass --configdir DIR, or --credentials/--config/--pool/--jobs FILE")
     config = load_config_set(paths)
     results = evaluate_rules(CONFIG_RULES, config, PoolContext.from_config(config))
-    reported: list[Finding | CheckResult] = [*config.findings, *results]
+    reported: list[CheckResult] = [*config.findings, *results]
     return {
         "ok": not failed(reported, Severity.ERROR),
         "files": [{"kind": kind.value, "file": str(path)} for kind, path in paths.files.items()],
@@ -42,12 +42,13 @@ def build_report(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _finding(item: Finding | CheckResult) -> dict[str, Any]:
-    """A loader finding as it is; a config rule's result in the same shape, with its rule id as
-    ``check`` (and no ``fix``: ``config check`` reports what is wrong and where)."""
-    if isinstance(item, Finding):
-        return item.as_dict()
-    return {**(item.location or Location()).as_dict(), "message": item.message, "check": item.id}
+def _finding(item: CheckResult) -> dict[str, Any]:
+    """One reported problem: where it is and what is wrong (no ``fix``: ``config check`` reports what
+    is wrong and where). A config rule's result adds its rule id as ``check``; the loader's own
+    results (``config.diagnostics.is_diagnostic``: a file that did not load, a schema error, an
+    unknown or 2.x key) name no rule and have no ``check``."""
+    found = {**(item.location or Location()).as_dict(), "message": item.message}
+    return found if is_diagnostic(item) else {**found, "check": item.id}
 
 
 def _where(item: dict[str, Any]) -> str:

@@ -1,9 +1,10 @@
 """Load Batch Shipyard config files into typed models: the set of files a command was given.
 
 ``load_config_set`` loads every file that :class:`~shipyard.config.paths.ConfigPaths` names and
-validates it (:func:`shipyard.config.validate.validate_document`), collecting every
-:class:`~shipyard.config.validate.Finding` (``config check`` lists every one); ``require`` raises
-the first as a ``ConfigError`` for commands that simply need valid files.
+validates it (:func:`shipyard.config.validate.validate_document`), collecting every problem as a
+:class:`~shipyard.results.CheckResult` (ids: ``config.diagnostics``; ``config check`` lists every
+one); ``require`` raises the first error as a ``ConfigError`` for commands that simply need valid
+files.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.config.credentials import Credentials
+from shipyard.config.diagnostics import LOAD, as_config_error, diagnostic
 from shipyard.config.document import Document, load_document
 from shipyard.config.keypath import KeyPath, format_path
 from shipyard.config.kinds import ConfigKind
@@ -22,9 +24,9 @@ from shipyard.config.other import RemoteFs
 from shipyard.config.paths import ConfigPaths
 from shipyard.config.pool import PoolSpecification
 from shipyard.config.settings import GeneralConfig
-from shipyard.config.validate import Finding, validate_document
+from shipyard.config.validate import validate_document
 from shipyard.errors import ConfigError, UsageError
-from shipyard.results import Location, Severity
+from shipyard.results import CheckResult, Location, Severity
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +47,12 @@ class ConfigSet:
     """The config files a command was given, loaded. Parts may be missing."""
 
     files: dict[ConfigKind, LoadedFile] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)  # load and schema errors
+    findings: list[CheckResult] = field(default_factory=list)  # the loader's errors and warnings
     # kinds whose file was given but could not be read or parsed (not in ``files``)
     failed: dict[ConfigKind, Path] = field(default_factory=dict)
 
     @property
-    def errors(self) -> list[Finding]:
+    def errors(self) -> list[CheckResult]:
         return [f for f in self.findings if f.fails_at(Severity.ERROR)]
 
     def has(self, kind: ConfigKind) -> bool:
@@ -88,10 +90,7 @@ class ConfigSet:
     def require(self, *kinds: ConfigKind) -> None:
         """Raise the first load error, or a usage error naming a missing file."""
         if self.errors:
-            first = self.errors[0]
-            raise ConfigError(
-                first.message, file=first.file, line=first.line, path=first.path, more=len(self.errors) - 1
-            )
+            raise as_config_error(self.errors)
         for kind in kinds:
             if kind not in self.files:
                 raise UsageError(
@@ -112,15 +111,8 @@ def load_config_set(paths: ConfigPaths) -> ConfigSet:
         except ConfigError as exc:
             log.info("%s file %s did not load: %s", kind.value, path, exc)
             config.failed[kind] = Path(path)
-            config.findings.append(
-                Finding(
-                    Severity.ERROR,
-                    f"{kind.value} file did not load: {exc.message}",
-                    file=exc.file,
-                    line=exc.line,
-                    path=exc.path,
-                )
-            )
+            where = Location(file=exc.file, line=exc.line, path=exc.path)
+            config.findings.append(diagnostic(LOAD, Severity.ERROR, f"{kind.value} file did not load: {exc.message}", where))
             continue
         log.info("loaded %s file %s", kind.value, path)
         model, findings = validate_document(kind, document)

@@ -2,8 +2,9 @@
 
 A misspelled key is the worst case of a config file: ``vm_count.dedicted`` leaves a pool of 0
 nodes, ``tasks[0].comand`` a task without its command. Every unknown key is reported at its line
-with the closest known key; a required key that is missing next to a close misspelling is an
-error at the misspelled key's line.
+with the closest known key (``config.unknown_key``); a required key that is missing next to a
+close misspelling is an error at the misspelled key's line (``config.schema``). Both say what to
+rename as their fix.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shipyard.config.advice import Note
+from shipyard.config.diagnostics import SCHEMA, UNKNOWN_KEY, Locator, diagnostic
 from shipyard.config.document import Document
 from shipyard.config.keypath import KeyPath
-from shipyard.results import Severity
+from shipyard.results import CheckResult, Severity
 
 CUTOFF = 0.75  # difflib's ratio for "close": dedicted/dedicated 0.94, image_uri/image_uris 0.95
 SHORT_CUTOFF = 0.6  # for keys of up to 4 letters, where one letter moves the ratio most: aa/a 0.67
@@ -44,7 +45,7 @@ def closest(key: str, candidates: list[str]) -> str | None:
     return found[0] if found else None
 
 
-def unknown_keys(model: BaseModel, path: KeyPath = ()) -> Iterator[Note]:
+def unknown_keys(model: BaseModel, at: Locator, path: KeyPath = ()) -> Iterator[CheckResult]:
     """One warning for each key of the validated ``model`` tree that no field took."""
     cls = type(model)
     if model.model_extra and not getattr(cls, "open_keys", False):
@@ -52,23 +53,24 @@ def unknown_keys(model: BaseModel, path: KeyPath = ()) -> Iterator[Note]:
         for key in model.model_extra:
             guess = closest(str(key), known)
             hint = f"; did you mean {guess}?" if guess else "; it is not a Batch Shipyard key and is ignored"
-            yield Note(Severity.WARNING, f"unknown key {key}{hint}", (*path, key))
+            fix = f"rename {key} to {guess}" if guess else f"remove {key}: nothing reads it"
+            yield diagnostic(UNKNOWN_KEY, Severity.WARNING, f"unknown key {key}{hint}", at((*path, key)), fix)
     for name in cls.model_fields:
-        yield from _values(getattr(model, name), (*path, *field_path(cls, name)))
+        yield from _values(getattr(model, name), at, (*path, *field_path(cls, name)))
 
 
-def _values(value: Any, path: KeyPath) -> Iterator[Note]:
+def _values(value: Any, at: Locator, path: KeyPath) -> Iterator[CheckResult]:
     if isinstance(value, BaseModel):
-        yield from unknown_keys(value, path)
+        yield from unknown_keys(value, at, path)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _values(item, (*path, index))
+            yield from _values(item, at, (*path, index))
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _values(item, (*path, key))
+            yield from _values(item, at, (*path, key))
 
 
-def misspelled_required(document: Document, path: KeyPath) -> Note | None:
+def misspelled_required(document: Document, path: KeyPath, at: Locator) -> CheckResult | None:
     """For a missing required key at ``path``: an error at a sibling key that looks like its misspelling."""
     parent: Any = document.data
     for part in path[:-1]:
@@ -83,5 +85,6 @@ def misspelled_required(document: Document, path: KeyPath) -> Note | None:
     if typo is None:
         return None
     line = document.line_of((*path[:-1], typo))
-    at = f" at line {line}" if line else ""
-    return Note(Severity.ERROR, f"required key {missing} is missing; found {typo}{at} — a misspelling?", path, line)
+    where = f" at line {line}" if line else ""
+    message = f"required key {missing} is missing; found {typo}{where} — a misspelling?"
+    return diagnostic(SCHEMA, Severity.ERROR, message, at(path, line), f"rename {typo} to {missing}")

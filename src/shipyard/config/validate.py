@@ -1,23 +1,24 @@
 """Validate one Batch Shipyard document against its typed model, and report every problem.
 
-Every problem becomes a :class:`Finding` that names the file, the line and the dotted key path:
-schema errors in words a person can act on (never a value of a secret key), a required key that
-is missing beside its misspelling, unknown keys (with the closest known one, even in a file
-with errors elsewhere), Batch Shipyard 2.x keys, a pool of 0 nodes and a job with no task.
+Every problem becomes a :class:`~shipyard.results.CheckResult` (the ids: ``config.diagnostics``)
+located at the file, the line and the dotted key path: schema errors in words a person can act on
+(never a value of a secret key), a required key that is missing beside its misspelling, unknown
+keys (with the closest known one, even in a file with errors elsewhere), Batch Shipyard 2.x keys,
+a pool of 0 nodes and a job with no task.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from shipyard.config.advice import Note, empty_work
+from shipyard.config.advice import empty_work
 from shipyard.config.credentials import CredentialsFile
+from shipyard.config.diagnostics import SCHEMA, Locator, diagnostic, locator
 from shipyard.config.document import Document
-from shipyard.config.keypath import KeyPath, format_path
+from shipyard.config.keypath import KeyPath
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.jobs import JobsFile
 from shipyard.config.legacy import legacy_forms
@@ -26,9 +27,8 @@ from shipyard.config.pool import PoolFile
 from shipyard.config.services import FederationFile, MonitorFile, SlurmFile
 from shipyard.config.settings import GeneralConfig
 from shipyard.config.unknown_keys import misspelled_required, unknown_keys
-from shipyard.errors import ConfigError
 from shipyard.redact import is_secret_key
-from shipyard.results import Severity, failed
+from shipyard.results import CheckResult, Location, Severity
 
 MODELS: dict[ConfigKind, type[BaseModel]] = {
     ConfigKind.CREDENTIALS: CredentialsFile,
@@ -40,31 +40,6 @@ MODELS: dict[ConfigKind, type[BaseModel]] = {
     ConfigKind.FEDERATION: FederationFile,
     ConfigKind.SLURM: SlurmFile,
 }
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem in the config: an error (invalid) or a warning (valid but unwise)."""
-
-    severity: Severity
-    message: str
-    file: str | None = None
-    line: int | None = None
-    path: str | None = None
-
-    def __str__(self) -> str:
-        return str(ConfigError(self.message, file=self.file, line=self.line, path=self.path))
-
-    @property
-    def problem(self) -> Severity:
-        """Every finding is a problem of its severity (what ``shipyard.results.failed`` judges)."""
-        return self.severity
-
-    def fails_at(self, level: Severity) -> bool:
-        return failed((self,), level)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "path": self.path, "message": self.message}
 
 
 def detect_kind(document: Document) -> ConfigKind | None:
@@ -197,7 +172,7 @@ def _original_path(tree: Any, path: KeyPath) -> KeyPath:
     return tuple(out)
 
 
-def _unknown_keys_of_invalid(kind: ConfigKind, data: Any, errors: list[Any]) -> list[Note]:
+def _unknown_keys_of_invalid(kind: ConfigKind, data: Any, errors: list[Any], at: Locator) -> list[CheckResult]:
     """Unknown keys of a file with schema errors: the parts that failed are set aside and the rest
     validated again, so a typo'd key is reported even when the same file has an error elsewhere."""
     import copy
@@ -214,12 +189,16 @@ def _unknown_keys_of_invalid(kind: ConfigKind, data: Any, errors: list[Any]) -> 
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
             continue
-        return [note._replace(path=_original_path(tree, note.path)) for note in unknown_keys(model)]
+
+        def in_file(path: KeyPath, line: int | None = None) -> Location:
+            return at(_original_path(tree, path), line)
+
+        return list(unknown_keys(model, in_file))
     return []
 
 
-def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[Finding]]:
-    """Validate one document as ``kind``: its model (or None when an error was found) and its findings.
+def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[CheckResult]]:
+    """Validate one document as ``kind``: its model (or None when an error was found) and its results.
 
     Errors: what the schema forbids. Warnings: unknown keys (with the closest known key), keys
     of Batch Shipyard 2.x (read as the 3.x form), a pool of 0 nodes and a job with no task.
@@ -229,10 +208,11 @@ def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[F
     if top not in data:
         other = detect_kind(document)
         found = f" (it looks like a {other.value} file)" if other else ""
-        return None, [
-            Finding(Severity.ERROR, f"missing top-level key '{top}'{found}", file=str(document.path), line=1)
-        ]
-    notes = list(legacy_forms(kind, data))
+        fix = f"pass it as the {other.value} file (--{other.value} FILE)" if other else f"add the top-level key {top}"
+        where = Location(file=str(document.path), line=1)
+        return None, [diagnostic(SCHEMA, Severity.ERROR, f"missing top-level key '{top}'{found}", where, fix)]
+    at = locator(document)
+    results = list(legacy_forms(kind, data, at))
     model: BaseModel | None = None
     try:
         model = MODELS[kind].model_validate(data)
@@ -240,20 +220,10 @@ def validate_document(kind: ConfigKind, document: Document) -> tuple[Any, list[F
         errors = exc.errors(include_url=False)
         for error in errors:
             path = _loc_to_path((), error["loc"])
-            typo = misspelled_required(document, path) if error["type"] == "missing" else None
-            notes.append(typo or Note(Severity.ERROR, _schema_message(error, path), path))
-        notes.extend(_unknown_keys_of_invalid(kind, data, errors))
+            typo = misspelled_required(document, path, at) if error["type"] == "missing" else None
+            results.append(typo or diagnostic(SCHEMA, Severity.ERROR, _schema_message(error, path), at(path)))
+        results.extend(_unknown_keys_of_invalid(kind, data, errors, at))
     if model is not None:
-        notes.extend(unknown_keys(model))
-        notes.extend(empty_work(model))
-    findings = [
-        Finding(
-            note.severity,
-            note.message,
-            file=str(document.path),
-            line=note.line if note.line is not None else document.line_of(note.path),
-            path=format_path(note.path),
-        )
-        for note in notes
-    ]
-    return model, findings
+        results.extend(unknown_keys(model, at))
+        results.extend(empty_work(model, at))
+    return model, results

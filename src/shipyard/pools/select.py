@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipyard.config.backend import ACCOUNT_URL_PATH, LOCAL_SCHEME, BackendKind, batch_backend
+from shipyard.config.diagnostics import as_config_error
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.loader import ConfigSet
 from shipyard.errors import BackendError, ConfigError
@@ -28,10 +29,9 @@ def backend_kind(config: ConfigSet) -> BackendKind:
     if backend.kind is not None:
         return backend.kind
     path = str(config.failed.get(ConfigKind.CREDENTIALS) or config.files[ConfigKind.CREDENTIALS].document.path)
-    errors = [finding for finding in config.errors if finding.file == path]
+    errors = [result for result in config.errors if result.location and result.location.file == path]
     if errors:
-        first = errors[0]
-        raise ConfigError(first.message, file=first.file, line=first.line, path=first.path, more=len(errors) - 1)
+        raise as_config_error(errors)
     raise ConfigError(f"cannot tell the pool backend: {backend.reason}", file=path)
 
 

@@ -373,6 +373,16 @@ class LocalBackend:
 
         return self._wait(settled, f"the tasks of job {job_id}", timeout_s)
 
+    def wait_for_requests(self, pool_id: str, *, timeout_s: float = 60.0) -> None:
+        """Return once the pool's supervisor has read every request made so far (new jobs and tasks,
+        resizes, terminations): what it schedules from then on takes them all into account."""
+        def seen() -> bool:
+            self._touch(pool_id)
+            row = self._pool_row(pool_id)
+            return bool(row["seen_generation"] >= row["generation"])
+
+        self._wait(seen, f"the supervisor of pool {pool_id} to read the requests", timeout_s)
+
     def _wait(self, ready: Callable[[], T | bool | None], what: str, timeout_s: float = WAIT_S) -> T:
         deadline = time.monotonic() + timeout_s
         delay = 0.01

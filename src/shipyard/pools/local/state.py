@@ -54,6 +54,7 @@ CREATE TABLE pools (
     target_low_priority INTEGER NOT NULL,
     resize_action TEXT NOT NULL DEFAULT 'requeue',
     generation INTEGER NOT NULL DEFAULT 0,
+    seen_generation INTEGER NOT NULL DEFAULT -1,
     next_node INTEGER NOT NULL DEFAULT 0,
     supervisor_pid INTEGER,
     supervisor_start INTEGER,

@@ -233,8 +233,8 @@ class PoolSync(abc.ABC):
                 conn.execute("DELETE FROM tasks WHERE job_id = ?", (job_id,))
                 conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             conn.execute("UPDATE pools SET heartbeat = ?, allocation_state = ?, next_node = ?, supervisor_pid = ?, "
-                         "supervisor_start = ? WHERE id = ? AND uid = ?",
-                         (time.time(), self.allocation, self.next_node, self.pid, self.pid_start,
+                         "supervisor_start = ?, seen_generation = ? WHERE id = ? AND uid = ?",
+                         (time.time(), self.allocation, self.next_node, self.pid, self.pid_start, self.generation,
                           self.pool_id, self.uid))
         for node in new_nodes:
             node.inserted = True

@@ -212,13 +212,14 @@ def exit_code_of(returncode: int) -> int:
 
 
 def exit_failure(returncode: int, directory: Path) -> dict[str, str] | None:
-    """The failure of a task that exited by itself (None: success)."""
+    """The failure of a task that exited by itself (None: success). A task that failed on a full
+    disk failed for that reason, whatever its exit code says: its output could not be written."""
+    if returncode == 0:
+        return None
     with contextlib.suppress(OSError):
         if os.statvfs(directory).f_bavail == 0:
             return failure(DISK_FULL, f"no space left on the device of {directory} while the task wrote its "
-                                      f"output (exit code {exit_code_of(returncode)}); the output may be incomplete")
-    if returncode == 0:
-        return None
+                                      f"output (exit code {exit_code_of(returncode)}); the output is incomplete")
     if returncode < 0:
         name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else f"signal {-returncode}"
         return failure(FAILURE_EXIT_CODE, f"the task was killed by {name} (exit code {exit_code_of(returncode)})")

@@ -207,6 +207,7 @@ class Dispatcher(PoolSync, abc.ABC):
                 task.pid, task.pid_start, task.start_time = message["pid"], message["pid_start"], message["time"]
                 self.sched.touch(task)
         elif event == "state" and node.leaving is None and not node.rebooting:
+            node.start_task = {"state": "running", "start_time": message.get("time")}
             self.set_state(node, message["state"])
         elif event == "starttask":
             node.start_task = message["info"]

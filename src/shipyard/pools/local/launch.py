@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -72,12 +73,24 @@ class Supervisors:
                 if row["heartbeat"] is not None and time.time() - row["heartbeat"] > HUNG_S:
                     self.kill_hung(pool_id, (row["supervisor_pid"], row["supervisor_start"]))
                     continue
-                return int(row["supervisor_pid"]) if row["supervisor_pid"] else None
+                return self._recorded_pid(pool_id, row)
             try:
                 return self._start(pool_id, fd)
             finally:
                 os.close(fd)  # the supervisor holds the lock through its own copy
         return None
+
+    def _recorded_pid(self, pool_id: str, row: sqlite3.Row) -> int | None:
+        """The recorded pid of the live supervisor; while another process is starting one (its
+        lock is held, the row not yet updated), the one it records."""
+        deadline = time.monotonic() + 5.0
+        while not procs.alive((row["supervisor_pid"], row["supervisor_start"])) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            rows = self.db.query("SELECT supervisor_pid, supervisor_start FROM pools WHERE id = ?", (pool_id,))
+            if not rows:
+                return None
+            row = rows[0]
+        return int(row["supervisor_pid"]) if row["supervisor_pid"] else None
 
     def _start(self, pool_id: str, lock_fd: int) -> int | None:
         with self.db.write() as conn:

@@ -102,7 +102,7 @@ class NodeAgent:
         env[init["marker_env"]] = init["pool_uid"]
         self.ctx = NodeContext(layout, pool_id, node["id"], node["is_dedicated"], node["image_uri"],
                                load(PoolSpec, init["spec"]), root, env)
-        self.send({"ev": "state", "state": "waitingforstarttask"})
+        self.send({"ev": "state", "state": "waitingforstarttask", "time": time.time()})
         self.flush()
         from shipyard.pools.local.state import StateDB
 

@@ -88,6 +88,8 @@ def _run(
         return 2, f"node prep: {redact(str(exc))}", ()
     except ShipyardError as exc:
         return 1, f"node prep: {redact(str(exc))}", ()
+    except Exception as exc:  # noqa: BLE001 - a reader's bug fails this start task, not the node
+        return 1, f"node prep failed: {type(exc).__name__}: {redact(str(exc))}"[:2000].replace("\n", " "), ()
 
     def setup() -> list[dict[str, str]]:
         run_commands(ctx, "pre", ctx.spec.start_commands.pre, out, err, register)
@@ -97,6 +99,8 @@ def _run(
         result = run_node_prep(None, pool, ctx.root / "volatile" / "shipyard", setup=setup, evidence=evidence)
     except ShipyardError as exc:
         return 1, f"node prep: {redact(str(exc))}", ()
+    except Exception as exc:  # noqa: BLE001 - as above
+        return 1, f"node prep failed: {type(exc).__name__}: {redact(str(exc))}"[:2000].replace("\n", " "), ()
     for line in result.failure_lines():
         err.write(line + "\n")
     if result.status == "failed":

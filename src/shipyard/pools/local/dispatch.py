@@ -319,14 +319,15 @@ class Dispatcher(PoolSync, abc.ABC):
     def terminate_job(self, job: JobRun) -> None:
         job.state = "terminating"
         self.dirty_jobs.add(job)
+        self.sched.unqueue_job(job)
         for task in list(job.tasks.values()):
             self.terminate_task(task, "job")
         self.settle_job(job)
 
     def delete_job(self, job: JobRun) -> None:
         job.state = "deleting"
+        self.sched.unqueue_job(job)
         for task in job.tasks.values():
-            self.sched.unqueue(task)
             if task.state == TASK_RUNNING:
                 self.terminate_task(task, "job")
         self.settle_job(job)

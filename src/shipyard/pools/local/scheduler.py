@@ -148,6 +148,13 @@ class Scheduler:
             task.queued = False
             self.ready_count -= 1
 
+    def unqueue_job(self, job: JobRun) -> None:
+        """Take every ready task of ``job`` out of the queue at once (a job ending)."""
+        for task in job.ready:
+            task.queued = False
+        self.ready_count -= len(job.ready)
+        job.ready.clear()
+
     def succeeded(self, task: TaskRun) -> None:
         """``task`` completed with success: its dependants that wait on nothing else become ready."""
         for dependant in task.job.dependants.pop(task.id, []):
@@ -173,8 +180,8 @@ class Scheduler:
                 pending.append(dependant)
 
     def forget_job(self, job: JobRun) -> None:
+        self.unqueue_job(job)
         for task in job.tasks.values():
-            self.unqueue(task)
             self.tasks.pop(task.seq, None)
             self.dirty.pop(task.seq, None)
         self.jobs.pop(job.id, None)

@@ -113,15 +113,19 @@ class Supervisor(Dispatcher):
             return
         messages = node.reader.read()
         if messages is None:
-            self.sel.unregister(node.reader.fd)
-            if node.writer is not None and node.writer.pending:
-                with contextlib.suppress(KeyError, ValueError):
-                    self.sel.unregister(node.writer.fd)
+            self.forget_fds(node)
             status = node.close_pipes()
             self.node_exited(node, status)
             return
         for message in messages:
             self.on_message(node, message)
+
+    def forget_fds(self, node: NodeProc) -> None:
+        """Unregister both of the node's pipes before they are closed (a reused number must be free)."""
+        for pipe in (node.reader, node.writer):
+            if pipe is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self.sel.unregister(pipe.fd)
 
     def flush_pipes(self) -> None:
         for node in self.nodes.values():
@@ -156,7 +160,7 @@ class Supervisor(Dispatcher):
         for node in self.nodes.values():
             if node.proc is not None and node.reader is not None:
                 procs.kill([(node.proc.pid, node.pid_start or 0)])
-                self.sel.unregister(node.reader.fd)
+                self.forget_fds(node)
                 status = node.close_pipes()
                 self.node_exited(node, status)
         procs.kill(procs.marked(self.uid))

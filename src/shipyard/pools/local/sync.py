@@ -115,17 +115,22 @@ class PoolSync(abc.ABC):
         self.urgent = True
 
     def load_jobs(self) -> None:
-        for row in self.db.query("SELECT * FROM jobs WHERE pool_id = ? AND seq > ? ORDER BY seq",
-                                 (self.pool_id, self.last_job_seq)):
+        """New jobs and tasks, from one snapshot (a job committed between two reads is never missed)."""
+        with self.db.read() as conn:
+            jobs = conn.execute("SELECT * FROM jobs WHERE pool_id = ? AND seq > ? ORDER BY seq",
+                                (self.pool_id, self.last_job_seq)).fetchall()
+            tasks = conn.execute(TASK_LOAD, (self.pool_id, self.last_task_seq)).fetchall()
+        for row in jobs:
             self.last_job_seq = max(self.last_job_seq, row["seq"])
             if row["id"] not in self.sched.jobs:
-                self.sched.add_job(JobRun(row["id"], row["priority"], "active",
-                                          dict(json.loads(row["environment"]))))
-        self.load_tasks()
+                # a terminating or deleting job starts active: apply_job_states ends it as asked
+                state = "completed" if row["state"] == "completed" else "active"
+                self.sched.add_job(JobRun(row["id"], row["priority"], state, dict(json.loads(row["environment"]))))
+        self.load_tasks(tasks)
         self.apply_job_states()
 
-    def load_tasks(self) -> None:
-        for row in self.db.query(TASK_LOAD, (self.pool_id, self.last_task_seq)):
+    def load_tasks(self, rows: list[sqlite3.Row]) -> None:
+        for row in rows:
             self.last_task_seq = max(self.last_task_seq, row["seq"])
             job = self.sched.jobs.get(row["job_id"])
             if job is None or row["id"] in job.tasks:

@@ -181,3 +181,17 @@ def test_tasks_added_with_a_job_share_its_fate(home: Path, idle_pool) -> None:
         idle_pool.add_job(JobSpec("fated", "race", tasks=(TaskSpec("a", "/bin/true", depends_on=("ghost",)),)))
     with pytest.raises(NotFoundError):
         idle_pool.get_job("fated")
+
+
+def test_terminating_a_job_of_thousands_of_waiting_tasks_ends_them_all(idle_pool) -> None:
+    from fixtures.pools import wait_until
+    from shipyard.pools.models import JobState, TaskResult, TaskState
+
+    idle_pool.add_job(JobSpec("big", "race", tasks=tuple(TaskSpec(f"t{i}", "/bin/true") for i in range(3000))))
+    idle_pool.wait_for_requests("race")
+    idle_pool.terminate_job("big")
+    wait_until(lambda: idle_pool.get_job("big").state == JobState.COMPLETED, "the job to complete")
+    tasks = idle_pool.list_tasks("big")
+    assert len(tasks) == 3000
+    assert {(t.state, t.result, t.failure.code) for t in tasks} == {(TaskState.COMPLETED, TaskResult.FAILURE,
+                                                                     "TaskEnded")}

@@ -14,6 +14,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from shipyard.errors import BackendError, ConflictError, NotFoundError
@@ -35,7 +36,6 @@ from shipyard.pools.local.state import (
 from shipyard.pools.models import (
     Job,
     JobSpec,
-    JobState,
     Node,
     NodeFile,
     Pool,
@@ -53,7 +53,7 @@ WAIT_S = 30.0  # how long terminate_task and delete_job wait for the supervisor 
 class LocalBackend:
     kind = "local"
 
-    def __init__(self, home: str | None = None, *, stop_grace_s: float = 10.0) -> None:
+    def __init__(self, home: str | Path | None = None, *, stop_grace_s: float = 10.0) -> None:
         self.layout = Layout(home)
         self.db = StateDB(self.layout.db)
         self.supervisors = Supervisors(self.layout, self.db)
@@ -403,5 +403,3 @@ class LocalBackend:
 def _ended(message: str) -> dict[str, str]:
     return {"category": "usererror", "code": "TaskEnded", "message": message}
 
-
-__all__ = ["JobState", "LocalBackend"]

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.pools import build_ubuntu_vhd, finished_tasks, idle_nodes, settled_nodes, task_in_state, wait_until
+from fixtures.pools import (
+    build_ubuntu_vhd,
+    finished_tasks,
+    home_processes,
+    idle_nodes,
+    settled_nodes,
+    task_in_state,
+    wait_until,
+)
 from fixtures.trees import remove
 from shipyard.pools.local.backend import LocalBackend
 from shipyard.pools.models import JobSpec, NodeState, TaskResult, TaskSpec, TaskState
@@ -99,6 +107,9 @@ def test_a_killed_supervisor_is_restarted_by_the_next_call_and_nothing_runs_twic
     killed_at = time.time()
     os.kill(old, signal.SIGKILL)
     wait_until(lambda: not backend.supervisors.running("orphaned"), "the supervisor's lock to be free")
+    # before any call can recover it, the node has seen its supervisor die: it stopped its task and left
+    wait_until(lambda: not home_processes(home), "the node and its task to stop by themselves")
+    assert backend.db.query("SELECT state FROM tasks WHERE id = 't1'")[0][0] == "running"  # as last recorded
 
     backend.get_pool("orphaned")  # any call that touches the pool brings its supervisor back
     new = backend.supervisor_pid("orphaned")
@@ -151,3 +162,17 @@ def test_an_image_that_node_prep_rejects_fails_the_start_task_with_the_rules(
     backend.add_job(JobSpec("job", "rejected", tasks=(TaskSpec("t1", "/bin/true"),)))
     backend.wait_for_requests("rejected")
     assert backend.get_task("job", "t1").state == TaskState.ACTIVE  # no node takes it
+
+
+def test_a_hung_supervisor_is_killed_and_replaced(backend, pool_files, image) -> None:
+    from shipyard.pools.local import launch, procs
+
+    backend.add_pool(pool_files.spec("hung", [image], dedicated=0))
+    old = backend.supervisor_pid("hung")
+    started = procs.start_time(old)
+    os.kill(old, signal.SIGSTOP)  # it holds the lock but does nothing: its heartbeat goes stale
+    with backend.db.write() as conn:
+        conn.execute("UPDATE pools SET heartbeat = heartbeat - ? WHERE id = 'hung'", (launch.HUNG_S + 1,))
+    new = backend.supervisor_pid("hung")
+    assert new and new != old and not procs.alive((old, started))
+    wait_until(lambda: backend.get_pool("hung").allocation_state == "steady", "the new supervisor at work")

@@ -117,3 +117,18 @@ def test_pack_fills_a_node_first_and_spread_the_least_loaded(backend, pool_files
     y = task_in_state(backend, "job", "y", TaskState.RUNNING)
     assert (x.node_id == y.node_id) is same_node
     backend.terminate_job("job")
+
+
+def test_each_try_gets_its_whole_wall_time(backend, pool_files, ubuntu_vhd, tmp_path: Path) -> None:
+    from shipyard.pools.models import TaskResult
+
+    backend.add_pool(pool_files.spec("tries", [pool_files.upload(ubuntu_vhd)], dedicated=1))
+    idle_nodes(backend, "tries", 1)
+    tries = tmp_path / "tries"
+    # the first try fails after 2 s; the second, on the same node, succeeds after 2.5 s: well within
+    # its own 4 s, though past what was left of the first try's
+    script = (f"echo x >> {tries}; if [ $(wc -l < {tries}) -eq 1 ]; then sleep 2; exit 1; fi; sleep 2.5")
+    backend.add_job(JobSpec("job", "tries", tasks=(TaskSpec("t1", f"/bin/sh -c '{script}'", max_wall_time_s=4,
+                                                            max_task_retries=1),)))
+    task = finished_tasks(backend, "job")["t1"]
+    assert (task.result, task.retry_count) == (TaskResult.SUCCESS, 1), task.failure

@@ -45,6 +45,7 @@ class Running:
     started: float
     killed: str | None = None  # "timeout", "kill" or "exit": why the node ended it
     kill_at: float | None = None  # when SIGKILL follows the SIGTERM
+    deadline: float | None = None  # when its wall time is up
     container_name: str | None = None
 
 
@@ -197,7 +198,8 @@ class NodeAgent:
         self.running[seq] = task
         self.sel.register(pidfd, selectors.EVENT_READ, task)
         if spec.get("max_wall_time_s") is not None:
-            heapq.heappush(self.timers, (time.monotonic() + float(spec["max_wall_time_s"]), seq))
+            task.deadline = time.monotonic() + float(spec["max_wall_time_s"])
+            heapq.heappush(self.timers, (task.deadline, seq))
         self.send({"ev": "started", "seq": seq, "pid": proc.pid, "pid_start": start_time(proc.pid), "time": now})
 
     def _kill(self, task: Running, why: str, sig: int = signal.SIGTERM) -> None:
@@ -225,7 +227,8 @@ class NodeAgent:
                 continue
             if task.kill_at is not None and task.kill_at <= now:
                 self._kill(task, task.killed or "kill", signal.SIGKILL)
-            elif task.killed is None:  # its wall time is up: Batch ends it at once
+            elif task.killed is None and task.deadline is not None and task.deadline <= now:
+                # its wall time is up (a timer left by an earlier try of the same task is not): Batch ends it at once
                 self._kill(task, "timeout", signal.SIGKILL)
 
     def _finish(self, task: Running) -> None:

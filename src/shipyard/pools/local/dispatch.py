@@ -234,6 +234,8 @@ class Dispatcher(PoolSync, abc.ABC):
         failure = message["failure"]
         if failure is None:
             self.complete(task, SUCCESS, None)
+        elif task.kill in ("terminate", "job"):  # it failed as it was being ended: no retry
+            self.complete(task, FAILURE, ended(task.kill))
         elif failure["code"] == FAILURE_EXIT_CODE and task.retry_count < int(task.spec.get("max_task_retries") or 0):
             task.retry_count += 1
             self.back_to_active(task)

@@ -160,3 +160,19 @@ def test_a_state_dir_that_cannot_hold_the_marker_is_one_line_exit_1(
     assert result.err.count("\n") == 1 and "internal error" not in result.err
     assert result.err.startswith(f"shipyard: error: node prep cannot write its marker {state / 'nodeprep.json'}: ")
     assert result.err.rstrip().endswith("; give --state-dir a writable directory")
+
+
+def test_node_prep_runs_on_evidence_gathered_beforehand(good_tree: Path, tmp_path: Path) -> None:
+    """The local backend's nodes: the image's facts read once, node prep run on them, no root read."""
+    from shipyard.node.check import check_node, gather_node_evidence
+    from shipyard.node.prep import run_node_prep
+    from shipyard.rules.context import PoolContext
+
+    pool = PoolContext.from_models(vm_size="Standard_NC6s_v3")
+    evidence = gather_node_evidence(good_tree)
+    result = run_node_prep(None, pool, tmp_path / "state", evidence=evidence)
+    assert result.results == tuple(check_node(good_tree, pool))  # the same verdict as on the root itself
+    assert result.status == "failed" and [r.id for r in result.failures] == ["gpu.container_runtime"]
+    assert json.loads(result.marker.read_text())["ok"] is False
+    with pytest.raises(ValueError, match="needs a root or the evidence"):
+        run_node_prep(None, pool, tmp_path / "other")

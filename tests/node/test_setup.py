@@ -13,7 +13,7 @@ import pytest
 from fixtures.azurefile import CONFIG, CREDENTIALS, KEY
 from fixtures.trees import write_executables, write_files, write_ubuntu_2204
 from shipyard.errors import ConfigError, UsageError
-from shipyard.config.paths import load_given
+from shipyard.config.given import load_given
 from shipyard.node.setup import azurefile_setup, prepare_node, storage_key
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -106,3 +106,36 @@ def test_azurefile_setup_is_none_without_azurefile_volumes(node_root: Path, writ
     assert azurefile_setup(None, node_root, tmp_path, tmp_path) is None
     config = load_given(write_config(credentials=CREDENTIALS))
     assert azurefile_setup(config, node_root, tmp_path, tmp_path) is None
+
+
+LOCAL_CREDENTIALS = "credentials:\n  storage:\n    sa1:\n      account: localacct\n      endpoint: local\n"
+
+
+def test_local_store_setup_links_each_share_of_the_local_store(write_config, tmp_path: Path) -> None:
+    import os
+
+    from shipyard.node.setup import local_share_dir, local_store_setup
+
+    config = load_given(write_config(config=CONFIG, credentials=LOCAL_CREDENTIALS))
+    shared, home = tmp_path / "shared", tmp_path / "home"
+    setup = local_store_setup(config, shared, home)
+    assert setup is not None
+    share = local_share_dir(home, "localacct", "models")
+    link = shared / "azfile-localacct-models"
+    assert setup() == [{"volume": "models", "source": str(share), "mount_point": str(link), "state": "linked"}]
+    assert link.is_symlink() and os.readlink(link) == str(share) and share.is_dir()
+    assert setup()[0]["state"] == "already linked"
+    only_credentials = load_given(files={"credentials": write_config() / "credentials.yaml"})
+    assert local_store_setup(only_credentials, shared, home) is None  # no volume: nothing to link
+
+
+def test_local_store_setup_refuses_a_share_that_is_not_in_the_local_store(write_config, tmp_path: Path) -> None:
+    from shipyard.errors import ShipyardError
+    from shipyard.node.setup import local_store_setup
+
+    config = load_given(write_config(config=CONFIG, credentials=CREDENTIALS))  # an Azure link
+    setup = local_store_setup(config, tmp_path / "shared", tmp_path / "home")
+    assert setup is not None
+    with pytest.raises(ShipyardError, match="not the local store") as caught:
+        setup()
+    assert KEY not in str(caught.value) and "\n" not in str(caught.value)

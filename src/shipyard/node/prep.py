@@ -17,9 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from shipyard import __version__
 from shipyard.results import CheckResult, Severity, failed
 from shipyard.rules.context import PoolContext
+
+if TYPE_CHECKING:
+    from shipyard.facts.evidence import Evidence
 
 MARKER_NAME = "nodeprep.json"
 
@@ -94,12 +99,22 @@ Setup = Callable[[], "list[dict[str, str]]"]
 
 
 def run_node_prep(
-    root: str | Path, pool: PoolContext, state_dir: str | Path, *, force: bool = False, setup: Setup | None = None
+    root: str | Path | None,
+    pool: PoolContext,
+    state_dir: str | Path,
+    *,
+    force: bool = False,
+    setup: Setup | None = None,
+    evidence: Evidence | None = None,
 ) -> PrepResult:
     """Check the node rooted at ``root``; when the checks pass, run ``setup`` (the minimal
-    installs: Azure File mounts); record the outcome in ``state_dir``."""
+    installs: Azure File mounts); record the outcome in ``state_dir``.
+
+    ``evidence`` gathered beforehand (the facts of the image the node boots from, read once for
+    every node of a pool by the local backend) is checked instead of a root; ``root`` is then
+    not read and may be None.
+    """
     from shipyard.errors import ShipyardError
-    from shipyard.node.check import check_node
 
     marker = Path(state_dir) / MARKER_NAME
     digest = pool_digest(pool)
@@ -113,7 +128,7 @@ def run_node_prep(
     ):
         return PrepResult("skipped", marker)
     try:
-        results = tuple(check_node(root, pool))
+        results = tuple(_check(root, pool, evidence))
     except BaseException as exc:  # a bug or an interrupt: still recorded, then raised
         record_failure(state_dir, f"checking the node failed: {type(exc).__name__}: {exc}", pool)
         raise
@@ -138,6 +153,19 @@ def run_node_prep(
             hint="give --state-dir a writable directory",
         ) from None
     return PrepResult("ok" if ok else "failed", marker, results, tuple(done), setup_error)
+
+
+def _check(root: str | Path | None, pool: PoolContext, evidence: Evidence | None) -> list[CheckResult]:
+    if evidence is not None:
+        from shipyard.rules.engine import evaluate_rules
+        from shipyard.rules.registry import RULES
+
+        return evaluate_rules(RULES, evidence, pool)
+    if root is None:
+        raise ValueError("node prep needs a root or the evidence gathered from one")
+    from shipyard.node.check import check_node
+
+    return check_node(root, pool)
 
 
 def os_error_text(exc: OSError) -> str:

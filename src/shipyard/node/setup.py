@@ -77,6 +77,57 @@ def azurefile_setup(
     return setup
 
 
+LOCAL_FILES_DIR = ".shipyard-files"  # beside a local account's containers, never a container name
+
+
+def local_share_dir(home: Union[str, Path], account: str, share: str) -> Path:
+    """The folder that is an Azure File share of a local-store account (``endpoint: local``)."""
+    return Path(home) / "storage" / account / LOCAL_FILES_DIR / share
+
+
+def local_store_setup(config: Optional[ConfigSet], shared_dir: Path, home: Union[str, Path]) -> Optional[Setup]:
+    """The local backend's set-up: each Azure File volume is a folder of the local store, linked
+    where Batch would have mounted the share (``$AZ_BATCH_NODE_SHARED_DIR/azfile-<account>-<share>``).
+
+    A volume on a storage link that is not the local store cannot be linked on this machine: the
+    set-up fails with one line saying so. A key that is encrypted must still decrypt with the pool
+    certificate, as on Azure. None when there is nothing to link.
+    """
+    from shipyard.node.azurefile import plan_azurefile_mounts
+
+    mounts = plan_azurefile_mounts(config.general if config else None, config.credentials if config else None, shared_dir)
+    if not mounts or config is None:
+        return None
+    links = config.credentials.storage if config.credentials else {}
+
+    def setup() -> List[Dict[str, str]]:
+        done = []
+        for mount in mounts:
+            link = links[mount.link]
+            if not link.is_local or link.blob_endpoint:
+                raise ShipyardError(
+                    f"Azure File volume '{mount.volume}' is on storage link '{mount.link}', which is not the local "
+                    "store: the local backend links only shares of links with endpoint: local")
+            if "/" in mount.share or mount.share in (".", ".."):
+                raise ConfigError(f"'{mount.share}' is not a valid Azure File share name")
+            storage_key(config, mount.link)
+            target = local_share_dir(home, link.account, mount.share)
+            target.mkdir(parents=True, exist_ok=True)
+            state = "linked"
+            if mount.mount_point.is_symlink() and os.readlink(mount.mount_point) == str(target):
+                state = "already linked"
+            elif mount.mount_point.is_symlink() or mount.mount_point.exists():
+                raise ShipyardError(f"{mount.mount_point} exists and is not the link to volume '{mount.volume}'")
+            else:
+                mount.mount_point.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(target, mount.mount_point)
+            done.append({"volume": mount.volume, "source": str(target), "mount_point": str(mount.mount_point),
+                         "state": state})
+        return done
+
+    return setup
+
+
 def default_shared_dir(state_dir: Union[str, Path]) -> Path:
     """Where the volumes are mounted: Batch's shared directory in a start task, else beside the marker."""
     return Path(os.environ.get(SHARED_DIR_ENV) or Path(state_dir) / "shared")
@@ -112,7 +163,7 @@ def prepare_node(
 
     state = Path(state_dir) if state_dir else default_state_dir(root)
     try:
-        from shipyard.config.paths import load_given
+        from shipyard.config.given import load_given
 
         config = load_given(configdir, files)
         pool = PoolContext.from_config(config, vm_size=vm_size, node_agent=node_agent)

@@ -27,4 +27,16 @@ Nodes
     (``AZ_BATCH_NODE_ROOT_DIR``, ``AZ_BATCH_NODE_SHARED_DIR``, ``AZ_BATCH_NODE_STARTUP_DIR``,
     ``AZ_BATCH_NODE_ID``, ``AZ_BATCH_POOL_ID``, ``AZ_BATCH_NODE_IS_DEDICATED``). A task's directory
     is ``workitems/<job>/job-1/<task>/`` with ``stdout.txt``, ``stderr.txt`` and ``wd/``.
+
+Modules
+    ``backend`` (``LocalBackend``, the protocol; ``supervisor_pid``, ``wait_for_nodes``,
+    ``wait_for_tasks``, ``wait_for_requests``), ``launch`` (starting, finding and stopping a
+    supervisor), ``state`` (the database), ``intake`` (the backend's own checks of what is added),
+    ``files`` (node and task files); the supervisor: ``supervisor`` (its loop and pipes), ``sync``
+    (loading, recovery, requests and batched writes), ``dispatch`` (nodes to targets, tasks onto
+    slots, what each event means), ``scheduler`` (priorities, round-robin, dependencies),
+    ``nodes`` (a node process as the supervisor keeps it); a node: ``node`` (its loop),
+    ``starttask`` (node prep on the image's facts, set-up, ``additional_node_prep``), ``images``
+    (the facts read once per VHD), ``runner`` (one task); and ``wire``, ``procs``, ``layout``,
+    ``codec`` beneath them.
 """

@@ -1,0 +1,275 @@
+"""One node of a local pool: ``python -m shipyard.pools.local.node POOL_ID NODE_ID``.
+
+Started by the pool's supervisor, with a pipe each way (``wire``). It runs its start task
+(``starttask``), then the tasks it is sent, each in its own process group, watching them through
+pidfds: no thread, no polling. A task's wall time, a kill and the node's own exit are enforced on
+the whole group. If the supervisor dies (end of file on the pipe, or the parent-death signal) the
+node kills its tasks and exits, so that the supervisor's recovery never runs a task twice at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.pools.local import runner
+from shipyard.pools.local.codec import dump, load
+from shipyard.pools.local.layout import Layout, node_environment
+from shipyard.pools.local.procs import die_with_parent, start_time
+from shipyard.pools.local.starttask import NodeContext, run_start_task
+from shipyard.pools.local.wire import LineReader, Message, encode, write_all
+from shipyard.pools.models import PoolSpec
+
+KILL_GRACE_S = 3.0  # SIGTERM, then SIGKILL after this
+SUPERVISOR_ENV = "SHIPYARD_LOCAL_SUPERVISOR"
+
+
+class NodeStopped(Exception):
+    """The node was told to stop (SIGTERM) while its start task ran."""
+
+
+@dataclass(eq=False)
+class Running:
+    seq: int
+    proc: subprocess.Popen[bytes]
+    pidfd: int
+    directory: Path
+    started: float
+    killed: str | None = None  # "timeout", "kill" or "exit": why the node ended it
+    kill_at: float | None = None  # when SIGKILL follows the SIGTERM
+    deadline: float | None = None  # when its wall time is up
+    container_name: str | None = None
+
+
+class NodeAgent:
+    def __init__(self, msg_in: int, msg_out: int) -> None:
+        self.reader = LineReader(msg_in)
+        self.msg_in, self.msg_out = msg_in, msg_out
+        self.outbox: list[bytes] = []
+        self.sel = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+        self.running: dict[int, Running] = {}
+        self.early: list[Message] = []
+        self.timers: list[tuple[float, int]] = []  # (when, seq): a wall time or a kill's grace ends
+        self.stopping = False
+        self.in_start_task = False
+        self.start_proc: subprocess.Popen[bytes] | None = None
+        self.devnull = os.open(os.devnull, os.O_RDONLY)
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self._on_term)
+
+    def _on_term(self, signum: int, frame: object) -> None:
+        self.stopping = True
+        if self.in_start_task:
+            raise NodeStopped
+
+    def send(self, message: Message) -> None:
+        self.outbox.append(encode(message))
+
+    def flush(self) -> None:
+        if self.outbox:
+            write_all(self.msg_out, b"".join(self.outbox))
+            self.outbox.clear()
+
+    # --- start-up -------------------------------------------------------------------------------
+
+    def read_init(self) -> Message:
+        while True:
+            messages = self.reader.read()
+            if messages is None:
+                raise SystemExit(0)  # the supervisor went away before saying anything
+            if messages:
+                self.early = messages[1:]  # what came in the same read: handled once the start task is done
+                return messages[0]
+
+    def start(self, init: Message) -> None:
+        layout = Layout(init["home"])
+        pool_id, node = init["pool_id"], init["node"]
+        root = layout.node_root(pool_id, node["id"])
+        for sub in ("shared", "startup", "workitems", "volatile", "certs"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        env = runner.base_environment(node_environment(root, pool_id, node["id"], node["is_dedicated"]))
+        env[init["marker_env"]] = init["pool_uid"]
+        self.ctx = NodeContext(layout, pool_id, node["id"], node["is_dedicated"], node["image_uri"],
+                               load(PoolSpec, init["spec"]), root, env)
+        self.send({"ev": "state", "state": "waitingforstarttask", "time": time.time()})
+        self.flush()
+        from shipyard.pools.local.state import StateDB
+
+        db = StateDB(layout.db)
+        self.in_start_task = True
+        try:
+            info = run_start_task(self.ctx, db, self._register_start_proc)
+        except NodeStopped:
+            self._kill_start_proc()
+            raise SystemExit(0) from None
+        finally:
+            self.in_start_task = False
+            db.close()
+        self.send({"ev": "starttask", "info": dump(info)})
+        self.flush()
+        self.sel.register(self.msg_in, selectors.EVENT_READ, "pipe")
+        self._handle(self.early)
+
+    def _register_start_proc(self, proc: subprocess.Popen[bytes] | None) -> None:
+        self.start_proc = proc
+
+    def _kill_start_proc(self) -> None:
+        if self.start_proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.start_proc.pid, signal.SIGKILL)
+            self.start_proc.wait()
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def loop(self) -> None:
+        while not (self.stopping and not self.running):
+            if self.stopping:
+                self._stop_all("exit")
+            timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
+            for key, _ in self.sel.select(timeout):
+                if key.data == "pipe":
+                    self._read_pipe()
+                elif key.data == "wake":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self.wake_r, 512)
+                else:
+                    self._finish(key.data)
+            self._timers()
+            self.flush()
+        self.flush()
+
+    def _read_pipe(self) -> None:
+        messages = self.reader.read()
+        if messages is None:  # the supervisor is gone
+            self.sel.unregister(self.msg_in)
+            self.stopping = True
+            return
+        self._handle(messages)
+
+    def _handle(self, messages: list[Message]) -> None:
+        for message in messages:
+            op = message["op"]
+            if op == "run":
+                self._run(message)
+            elif op == "kill":
+                task = self.running.get(message["seq"])
+                if task is not None:
+                    self._kill(task, "kill")
+            elif op == "forget_job":
+                import shutil
+
+                shutil.rmtree(self.ctx.root / "workitems" / message["job"], ignore_errors=True)
+            elif op == "exit":
+                self.stopping = True
+
+    def _run(self, message: Message) -> None:
+        seq, spec = message["seq"], message["spec"]
+        now = time.time()
+        try:
+            prepared = runner.Prepared(self.ctx.root, message["job"], spec, {**self.ctx.env, **message["env"]})
+            if spec.get("resource_files"):
+                runner.fetch_resource_files(prepared, spec["resource_files"], self.ctx.links, self.ctx.layout.home)
+            argv, name = prepared.argv, None
+            if spec.get("container"):
+                problem = runner.container_problem(spec["container"])
+                if problem is not None:
+                    raise runner.LaunchError(runner.CONTAINER_UNAVAILABLE, problem)
+                name = f"shipyard-{self.ctx.pool_id}-{self.ctx.node_id}-{seq}"
+                argv = runner.container_argv(spec["container"], prepared, name)
+            proc = runner.spawn(prepared, argv, self.devnull)
+        except runner.LaunchError as exc:
+            self.send({"ev": "done", "seq": seq, "exit_code": None, "failure": exc.failure, "killed": None,
+                       "start": now, "end": time.time()})
+            return
+        pidfd = os.pidfd_open(proc.pid)
+        task = Running(seq, proc, pidfd, prepared.dir, now, container_name=name)
+        self.running[seq] = task
+        self.sel.register(pidfd, selectors.EVENT_READ, task)
+        if spec.get("max_wall_time_s") is not None:
+            task.deadline = time.monotonic() + float(spec["max_wall_time_s"])
+            heapq.heappush(self.timers, (task.deadline, seq))
+        self.send({"ev": "started", "seq": seq, "pid": proc.pid, "pid_start": start_time(proc.pid), "time": now})
+
+    def _kill(self, task: Running, why: str, sig: int = signal.SIGTERM) -> None:
+        if task.killed is None:
+            task.killed = why
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(task.proc.pid, sig)
+        if task.container_name:
+            subprocess.run(["docker", "rm", "-f", task.container_name], capture_output=True, check=False)
+        if sig == signal.SIGTERM and task.kill_at is None:
+            task.kill_at = time.monotonic() + KILL_GRACE_S
+            heapq.heappush(self.timers, (task.kill_at, task.seq))
+
+    def _stop_all(self, why: str) -> None:
+        for task in list(self.running.values()):
+            if task.killed is None:
+                self._kill(task, why)
+
+    def _timers(self) -> None:
+        now = time.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, seq = heapq.heappop(self.timers)
+            task = self.running.get(seq)
+            if task is None:
+                continue
+            if task.kill_at is not None and task.kill_at <= now:
+                self._kill(task, task.killed or "kill", signal.SIGKILL)
+            elif task.killed is None and task.deadline is not None and task.deadline <= now:
+                # its wall time is up (a timer left by an earlier try of the same task is not): Batch ends it at once
+                self._kill(task, "timeout", signal.SIGKILL)
+
+    def _finish(self, task: Running) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(task.proc.pid, signal.SIGKILL)  # what it left in its group; its pid is still a zombie
+        returncode = task.proc.wait()
+        self.sel.unregister(task.pidfd)
+        os.close(task.pidfd)
+        del self.running[task.seq]
+        failure: dict[str, str] | None
+        if task.killed == "timeout":
+            failure = runner.failure(runner.WALL_TIME, "the task ran past its max_wall_time and was killed")
+        elif task.killed is not None:
+            failure = None  # the supervisor knows why it asked
+        else:
+            failure = runner.exit_failure(returncode, task.directory)
+        self.send({"ev": "done", "seq": task.seq, "exit_code": runner.exit_code_of(returncode), "failure": failure,
+                   "killed": task.killed, "start": task.started, "end": time.time()})
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m shipyard.pools.local.node POOL_ID NODE_ID", file=sys.stderr)
+        return 2
+    die_with_parent(signal.SIGTERM)
+    expected = os.environ.get(SUPERVISOR_ENV)
+    if expected and os.getppid() != int(expected):
+        return 1  # the supervisor died before the parent-death signal was armed
+    # the pipes to the supervisor get private descriptors: nothing printed can corrupt them
+    msg_in, msg_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    agent = NodeAgent(msg_in, msg_out)
+    try:
+        agent.start(agent.read_init())
+        agent.loop()
+    except NodeStopped:
+        agent._kill_start_proc()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

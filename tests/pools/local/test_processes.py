@@ -1,0 +1,48 @@
+"""Processes the local backend starts, it stops: none of a pool's is left after ``delete_pool``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fixtures.pools import home_processes, idle_nodes, task_in_state
+from shipyard.pools.local.backend import LocalBackend
+from shipyard.pools.models import JobSpec, TaskSpec, TaskState
+
+
+def test_delete_pool_leaves_no_process_and_no_state(home: Path, pool_files, ubuntu_vhd) -> None:
+    assert home_processes(home) == []
+    backend = LocalBackend(str(home))
+    pool = backend.add_pool(pool_files.spec("counted", [pool_files.upload(ubuntu_vhd)], dedicated=2))
+    supervisor = backend.supervisor_pid(pool.id)
+    assert supervisor is not None and os.getsid(supervisor) == supervisor  # detached: its own session
+    idle_nodes(backend, "counted", 2)
+    backend.add_job(JobSpec("job", "counted", tasks=(
+        TaskSpec("a", "/bin/sh -c 'sleep 300 & sleep 300'"), TaskSpec("b", "/bin/sh -c 'trap \"\" TERM; sleep 300'"))))
+    for task in ("a", "b"):
+        task_in_state(backend, "job", task, TaskState.RUNNING)
+    running = home_processes(home)
+    assert supervisor in running and len(running) >= 1 + 2 + 4  # supervisor, 2 nodes, the tasks' processes
+
+    backend.delete_pool("counted")
+    assert home_processes(home) == []
+    assert not (home / "local" / "pools" / "counted").exists()
+    assert backend.db.query("SELECT COUNT(*) FROM nodes")[0][0] == 0
+    tasks = {t.id: t for t in backend.list_tasks("job")}  # the job stays, its tasks back to active
+    assert all(t.state == TaskState.ACTIVE and t.requeue_count == 1 and t.node_id is None for t in tasks.values())
+    backend.close()
+
+
+def test_a_pool_re_added_under_the_same_id_runs_its_jobs_waiting_tasks(home: Path, pool_files, ubuntu_vhd) -> None:
+    from fixtures.pools import finished_tasks
+
+    backend = LocalBackend(str(home))
+    uri = pool_files.upload(ubuntu_vhd)
+    backend.add_pool(pool_files.spec("again", [uri], dedicated=0))
+    backend.add_job(JobSpec("job", "again", tasks=(TaskSpec("t1", "/bin/true"),)))
+    backend.delete_pool("again")
+    backend.add_pool(pool_files.spec("again", [uri], dedicated=1))
+    assert finished_tasks(backend, "job")["t1"].exit_code == 0
+    backend.delete_pool("again")
+    assert home_processes(home) == []
+    backend.close()

@@ -1,78 +1,167 @@
 #!/usr/bin/env bash
-# The demo: the custom-image path end to end on this machine, with no Azure and no root.
+# `make demo`: the Custom Images guide's whole job on this machine, on the local backend (no
+# Azure, no root), in eight labelled steps, from the sample image root in examples/sample-image
+# and the config in examples/config.
+#
+# Steps 5-8 need `shipyard pool` and `shipyard jobs` commands that are not written yet: each runs
+# only when its commands exist (`shipyard pool add --help` succeeds), and otherwise prints one
+# line saying so. They use Batch Shipyard's command names; nothing in them is simulated.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-shipyard=.venv/bin/shipyard
+repo=$(cd "$(dirname "$0")/.." && pwd)
+shipyard=$repo/.venv/bin/shipyard
+python=$repo/.venv/bin/python
+sample=$repo/examples/sample-image
+started=$SECONDS
+
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+# shipyard's home for this run only: the local store's accounts (folders) and the local
+# backend's pools. Passed to each shipyard command, not exported, so that step 8 can find any
+# process left from this run by it.
+home=$work/home
+pools_added=()
+cleanup() {
+  # a pool left by a failed step is deleted before its home is: nothing keeps running
+  local pool
+  for pool in "${pools_added[@]}"; do
+    SHIPYARD_HOME=$home "$shipyard" pool del --configdir "$pool" -y >/dev/null 2>&1 || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
 
-# A realistic Ubuntu 22.04 root tree (the same builder the tests use), and a broken copy.
-.venv/bin/python - "$work" <<'PY'
-import shutil, sys
-from pathlib import Path
-sys.path.insert(0, "tests")
-from fixtures.trees import remove, write_files, write_ubuntu_2204
-work = Path(sys.argv[1])
-good = write_ubuntu_2204(work / "rootfs")
-write_files(good, {"/etc/docker/daemon.json": '{"data-root": "/mnt/docker"}'})
-shutil.copytree(good, work / "broken", symlinks=True)
-remove(work / "broken", "/usr/bin/dockerd")
-write_files(work / "broken", {"/etc/ssh/sshd_config.d/port.conf": "Port 2222\n"})
+step() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+# show a shipyard command as a user would type it here, then run it
+sy() { printf '\033[2m$ shipyard %s\033[0m\n' "$*"; SHIPYARD_HOME=$home "$shipyard" "$@"; }
+# run a shipyard command that must fail with exit status $1; its output goes to $work/out.txt
+sy_fails() {
+  local want=$1 rc=0
+  shift
+  printf '\033[2m$ shipyard %s   (expect exit %s)\033[0m\n' "$*" "$want"
+  SHIPYARD_HOME=$home "$shipyard" "$@" >out.txt 2>&1 || rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    cat out.txt
+    echo "demo: expected exit status $want, got $rc" >&2
+    exit 1
+  fi
+}
+have() { SHIPYARD_HOME=$home "$shipyard" "$@" --help >/dev/null 2>&1; }
+needs() { echo "(step $1 needs \`shipyard $2\`, which this shipyard does not have yet)"; }
+# the failed rules of an `image check --raw` report, each with its fix
+failed_rules() {
+  "$python" -c '
+import json, sys
+for c in json.load(sys.stdin)["checks"]:
+    if c["status"] == "fail":
+        print("  %(id)s: %(message)s\n    fix: %(fix)s" % c)'
+}
+
+# The config, copied: replicate --update-pool writes the second VHD into this pool.yaml.
+cp -R "$repo/examples/config" config
+
+step "1/8 build a sample image from examples/sample-image"
+echo "(copy-rootfs.sh: a copy of the sample root, with the empty mount points git cannot keep)"
+"$sample/copy-rootfs.sh" rootfs
+sy image build rootfs sample.vhd
+
+step "2/8 image check it (and a broken copy of it)"
+sy image check sample.vhd --configdir config
+echo
+"$sample/copy-rootfs.sh" broken
+"$sample/break-rootfs.sh" broken
+SHIPYARD_HOME=$home "$shipyard" image build broken broken.vhd >/dev/null
+sy_fails 1 image check broken.vhd --configdir config --raw
+failed_rules <out.txt
+
+step "3/8 image upload"
+sy image upload sample.vhd --storage-account store1 --configdir config
+echo "(again: the upload resumes, and there is nothing left to send)"
+sy image upload sample.vhd --storage-account store1 --configdir config
+
+step "4/8 image replicate for the pool's size"
+sy_fails 2 config check --configdir config
+grep -E '^(nodes|VHDs|error) ' out.txt
+sy image replicate --configdir config --update-pool -y
+grep -A2 'image_uris:' config/pool.yaml
+sy config check --configdir config | tail -1
+
+step "5/8 pool add, with a live node display"
+if have pool add; then
+  # The plan above is for the pool's 48 nodes; this machine runs 3 of them (one process each),
+  # from the same image and the same two VHDs.
+  sed -i 's/^\(    dedicated:\) 40$/\1 3/; s/^\(    low_priority:\) 8$/\1 0/' config/pool.yaml
+  echo "(this machine runs 3 of the pool's 48 nodes: vm_count set to 3 dedicated in the copy)"
+  pools_added+=("config")
+  sy pool add --configdir config -y
+else
+  needs 5/8 "pool add"
+fi
+
+step "6/8 jobs add: several tasks, a parametric sweep, a dependency, and their output"
+if have pool add && have jobs add; then
+  sy jobs add --configdir config
+  sy jobs tasks list --configdir config --poll-until-tasks-complete
+  # each task's stdout.txt, where the local backend keeps it (Batch's node directory layout)
+  for out in "$home"/local/pools/sample-pool/*/workitems/sample-job/job-1/*/stdout.txt; do
+    task=${out%/stdout.txt}
+    printf '%s: %s\n' "${task##*/}" "$(cat "$out")"
+  done
+else
+  needs 6/8 "jobs add"
+fi
+
+step "7/8 pool add refuses the broken image, with its fixes"
+if have pool add; then
+  mkdir broken-config
+  cp config/credentials.yaml config/config.yaml broken-config/
+  cat >broken-config/pool.yaml <<'YAML'
+pool_specification:
+  id: broken-pool
+  vm_configuration:
+    custom_image:
+      image_uris:
+      - local://localstore1/vhds/broken.vhd
+      node_agent: batch.node.ubuntu 22.04
+  vm_size: STANDARD_D2S_V3
+  vm_count:
+    dedicated: 1
+  ssh:
+    username: shipyard
+YAML
+  sy image upload broken.vhd --storage-account store1 --configdir broken-config
+  pools_added+=("broken-config")
+  sy_fails 1 pool add --configdir broken-config -y
+  cat out.txt
+  sy pool del --configdir broken-config -y
+else
+  needs 7/8 "pool add"
+fi
+
+step "8/8 pool del, leaving nothing running"
+if have pool del; then
+  sy pool del --configdir config -y
+  pools_added=()
+  # every process this run's shipyard started carries its home, in its environment or its
+  # command line: name any that is still there (this check's own process aside)
+  "$python" - "$home" <<'PY'
+import os, sys
+home = os.fsencode(sys.argv[1])
+left = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    if int(pid) == os.getpid():
+        continue
+    try:
+        seen = [open(f"/proc/{pid}/{part}", "rb").read() for part in ("environ", "cmdline")]
+    except OSError:
+        continue  # gone, or another user's
+    if any(home in text for text in seen):
+        left.append(pid)
+if left:
+    sys.exit(f"demo: still running after pool del: pids {' '.join(left)}")
+print("nothing left running")
 PY
+else
+  needs 8/8 "pool del"
+fi
 
-step shipyard pool listskus
-$shipyard pool listskus | head -8
-
-step shipyard config check --configdir demo/config
-$shipyard config check --configdir demo/config
-
-step shipyard image build rootfs ubuntu2204.vhd
-$shipyard image build "$work/rootfs" "$work/ubuntu2204.vhd"
-
-step shipyard image inspect ubuntu2204.vhd
-$shipyard image inspect "$work/ubuntu2204.vhd"
-
-step shipyard image check ubuntu2204.vhd --configdir demo/config
-$shipyard image check "$work/ubuntu2204.vhd" --configdir demo/config
-
-step shipyard image check broken.vhd --configdir demo/config "(expect exit 1)"
-$shipyard image build "$work/broken" "$work/broken.vhd" >/dev/null
-set +e
-$shipyard image check "$work/broken.vhd" --configdir demo/config --raw \
-  | .venv/bin/python -c 'import json,sys; r=json.load(sys.stdin); [print(c["id"], c["status"], "-", c["message"]) for c in r["checks"] if c["status"]=="fail"]'
-rc=${PIPESTATUS[0]}
-set -e
-echo "exit status: $rc"; test "$rc" -eq 1
-
-# The embedded local store: storage accounts are folders under $SHIPYARD_HOME.
-export SHIPYARD_HOME="$work/home"
-cfg="$work/config"
-mkdir "$cfg"; cp demo/config/*.yaml "$cfg"/
-# start from one URI: replicate plans the second from the pool size
-sed -i '/localstore2/d' "$cfg/pool.yaml"
-
-step shipyard image upload ubuntu2204.vhd --storage-account store1
-$shipyard image upload "$work/ubuntu2204.vhd" --storage-account store1 --configdir "$cfg"
-step shipyard image upload ubuntu2204.vhd --storage-account store1 "(again: resumes, sends nothing)"
-$shipyard image upload "$work/ubuntu2204.vhd" --storage-account store1 --configdir "$cfg" --raw
-
-step shipyard image replicate --configdir CFG --update-pool -y "(60 nodes: 2 copies)"
-$shipyard image replicate --configdir "$cfg" --update-pool -y
-grep -A3 image_uris "$cfg/pool.yaml"
-$shipyard config check --configdir "$cfg" | tail -1
-
-step shipyard node prep --root rootfs "(the start task, on the tree as if it were a node)"
-$shipyard node prep --root "$work/rootfs" --state-dir "$work/state" --configdir demo/config
-$shipyard node prep --root "$work/rootfs" --state-dir "$work/state" --configdir demo/config
-
-bad="$work/badconfig"
-mkdir "$bad"; cp demo/config/*.yaml "$bad"/
-# one VHD too few for 60 nodes, and a SAS token pasted into a URI
-sed -i 's#- local://localstore2/vhds/ubuntu2204.vhd##; s#local://localstore1/vhds/ubuntu2204.vhd#https://localstore1.blob.core.windows.net/vhds/u.vhd?sv=2024\&sig=SECRET#' "$bad/pool.yaml"
-step shipyard config check --configdir BAD "(expect exit 2, and no SAS in the output)"
-set +e
-$shipyard config check --configdir "$bad" | grep -v '^ '
-rc=${PIPESTATUS[0]}
-set -e
-echo "exit status: $rc"; test "$rc" -eq 2
+printf '\n\033[1mdemo done in %ss\033[0m\n' "$((SECONDS - started))"

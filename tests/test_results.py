@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.config.loader import Finding
+from shipyard.config.validate import Finding
 from shipyard.results import CheckResult, Location, Outcome, Severity, Status, failed
 
 E, W = Severity.ERROR, Severity.WARNING

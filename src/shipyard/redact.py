@@ -24,7 +24,12 @@ SECRET_KEYS = frozenset(
 )
 
 _QUERY_RE = re.compile(r"(https?://[^\s?#'\"]+)\?[^\s'\"]*", re.IGNORECASE)
-_SIG_RE = re.compile(r"(?i)\b(sig|se|sv|sp|st|spr|srt|ss|sr|skoid|sktid|skt|ske|sks|skv)=[^&\s'\"]+")
+# a SAS parameter, also where its separator is percent-encoded (``%26sig=...``, ``%3Fsv=...``)
+_SIG_RE = re.compile(
+    r"(?i)(?:\b|(?<=%26)|(?<=%3f)|(?<=%23))(sig|se|sv|sp|st|spr|srt|ss|sr|skoid|sktid|skt|ske|sks|skv)(?:=|%3d)[^&\s'\"]+"
+)
+# ``scheme://user:password@host``: the user information of a URI
+_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
 
 
 def is_secret_key(key: str) -> bool:
@@ -33,16 +38,18 @@ def is_secret_key(key: str) -> bool:
 
 
 def strip_query(uri: str) -> str:
-    """The URI with any query string and fragment removed (a SAS lives there)."""
+    """The URI with any query string, fragment and user information removed (a SAS lives there)."""
     try:
         parts = urlsplit(uri)
     except ValueError:
         return uri.split("?", 1)[0].split("#", 1)[0]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    netloc = parts.netloc.rpartition("@")[2]  # no user name or password either
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
     """Remove SAS query strings, SAS-looking parameters and the given literal secrets."""
+    text = _USERINFO_RE.sub(lambda m: m.group(1) + "<redacted>@", text)
     text = _QUERY_RE.sub(lambda m: m.group(1) + "?<redacted>", text)
     text = _SIG_RE.sub(lambda m: m.group(1) + "=<redacted>", text)
     for secret in secrets:

@@ -2,59 +2,28 @@
 
 The image is built by `image build` from the Ubuntu fixture tree and uploaded by `image upload`
 to the embedded local store and to Azurite; each command must give the very facts and results
-it gives for the file, and download only a small part of the blob.
+it gives for the file, and download only a small part of the blob. The image (``ubuntu_vhd``)
+comes from ``tests/cli/conftest.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 import pytest
 
+from fixtures.image_cli import GPU_POOL
 from fixtures.images import write_dynamic_vhd
-from fixtures.trees import write_ubuntu_2204
 from shipyard.config.credentials import StorageLink
 from shipyard.checks.image import INSPECT_KEYS
 from shipyard.storage.open import open_store
 from shipyard.storage.store import PageBlobStore
 
-POOL = """
-pool_specification:
-  id: gpupool
-  vm_configuration:
-    custom_image:
-      image_uris: [https://acct1.blob.core.windows.net/vhds/u.vhd]
-      node_agent: batch.node.ubuntu 22.04
-  vm_size: Standard_NC24ads_A100_v4
-  vm_count: 4
-"""
 WRONG_KEY = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktISE="
 BLOB_KEYS = {"uri", "size_bytes", "bytes_read", "requests"}
 
-
-@pytest.fixture(scope="module")
-def ubuntu_vhd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from shipyard.cli.main import main
-
-    tree = write_ubuntu_2204(tmp_path_factory.mktemp("tree") / "root")
-    out = tmp_path_factory.mktemp("img") / "ubuntu.vhd"
-    assert main(["image", "build", str(tree), str(out), "--raw"]) == 0
-    return out
-
-
-@pytest.fixture(autouse=True)
-def shipyard_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("SHIPYARD_HOME", str(home))
-    return home
-
-
-@pytest.fixture
-def container(request: pytest.FixtureRequest) -> str:
-    """A container unique to the test: the session's Azurite is shared."""
-    return "c" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:20]
+pytestmark = pytest.mark.usefixtures("shipyard_home")  # the local store under the test's own home
 
 
 class Storage:
@@ -99,7 +68,7 @@ def storage(request: pytest.FixtureRequest, shipyard_home: Path, container: str)
 @pytest.fixture
 def uploaded(cli, write_config, storage: Storage, ubuntu_vhd: Path) -> tuple[str, Path]:
     """The image uploaded by `image upload`: its URI, and a configdir with the credentials and a GPU pool."""
-    configdir = write_config(credentials=storage.credentials(), pool=POOL)
+    configdir = write_config(credentials=storage.credentials(), pool=GPU_POOL)
     sent = cli("image", "upload", ubuntu_vhd, "--storage-account", "sa1", "--container", storage.container,
                "--configdir", configdir, "--raw")
     assert sent.code == 0, sent.err
@@ -225,3 +194,17 @@ def test_a_wrong_key_is_one_line_without_either_key(cli, write_config, azurite, 
     assert result.code == 1 and result.err.count("\n") == 1, result.err
     assert "wrong account key?" in result.err
     assert WRONG_KEY not in result.err + result.out and azurite.keys["acct1"] not in result.err + result.out
+
+
+def test_an_existing_file_whose_name_looks_like_a_uri_is_read_as_a_path(
+    cli, tmp_path: Path, monkeypatch, ubuntu_vhd: Path
+) -> None:
+    """`foo://u.vhd` that exists (the directory `foo:`) is a file, as before URIs were read."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "foo:").mkdir()
+    shutil.copy(ubuntu_vhd, tmp_path / "foo:" / "u.vhd")
+    result = cli("image", "inspect", "foo://u.vhd", "--raw")
+    assert result.code == 0, result.err
+    assert result.json()["os"]["id"] == "ubuntu"

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from shipyard.config.backend import batch_backend, node_communication_mode
-from shipyard.config.loader import ConfigPaths, load_config_set
+from shipyard.config.loader import load_config_set
+from shipyard.config.paths import ConfigPaths
 from shipyard.config.summary import summarize_pool
 
 POOL = """\

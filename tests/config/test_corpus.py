@@ -16,7 +16,9 @@ import pytest
 
 from conftest import CORPUS
 from shipyard.config.document import load_document
-from shipyard.config.loader import SUFFIXES, ConfigKind, detect_kind, validate_document
+from shipyard.config.kinds import ConfigKind
+from shipyard.config.paths import SUFFIXES
+from shipyard.config.validate import detect_kind, validate_document
 from shipyard.results import Severity
 
 INVALID_JSON = CORPUS / "recipes/HPMLA-CPU-OpenMPI/Data-Shredding/configuration-template.json"

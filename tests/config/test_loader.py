@@ -7,7 +7,9 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from shipyard.config.loader import ConfigKind, ConfigPaths, find_config_files, load_config_set
+from shipyard.config.kinds import ConfigKind
+from shipyard.config.loader import load_config_set
+from shipyard.config.paths import ConfigPaths, find_config_files
 from shipyard.errors import ConfigError, UsageError
 
 POOL = """

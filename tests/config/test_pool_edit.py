@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.config.loader import ConfigPaths, load_config_set
+from shipyard.config.loader import load_config_set
+from shipyard.config.paths import ConfigPaths
 from shipyard.config.pool_edit import set_custom_image
 from shipyard.errors import ConfigError, ShipyardError
 
@@ -102,6 +103,22 @@ def test_both_keys_present_leaves_only_the_one_written(tmp_path: Path) -> None:
     # the comment line after the removed first key now leads the mapping
     assert path.read_text() == URIS_YAML.replace(f"      image_uris:\n        - {URI1}  # the uploaded image\n", "").replace(
         f"      node_agent: {AGENT}\n", f"      arm_image_id: {ARM}\n      node_agent: {AGENT}\n")
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_keep_other_refreshes_image_uris_and_leaves_arm_image_id_as_it_was(tmp_path: Path, suffix: str) -> None:
+    both = URIS_YAML.replace(f"      node_agent: {AGENT}\n", f"      arm_image_id: {ARM}\n      node_agent: {AGENT}\n")
+    if suffix == ".json":
+        from ruamel.yaml import YAML
+
+        both = json.dumps(YAML(typ="safe").load(both), indent=2) + "\n"
+    path = write(tmp_path, f"pool{suffix}", both)
+    assert set_custom_image(path, image_uris=[URI1], keep_other=True) is False  # already says exactly that
+    assert set_custom_image(path, image_uris=[URI1, URI2], keep_other=True) is True
+    data = load_config_set(ConfigPaths.resolve(pool=path)).pool
+    assert data is not None and data.vm_configuration.custom_image is not None
+    assert data.vm_configuration.custom_image.image_uris == [URI1, URI2]
+    assert data.vm_configuration.custom_image.arm_image_id == ARM
 
 
 def test_flow_style_and_an_empty_list_key(tmp_path: Path) -> None:

@@ -28,7 +28,9 @@ from ruamel.yaml import YAML
 from conftest import CORPUS
 from shipyard.config.document import Document, load_document
 from shipyard.config.keypath import KeyPath
-from shipyard.config.loader import SUFFIXES, ConfigKind, detect_kind, validate_document
+from shipyard.config.kinds import ConfigKind
+from shipyard.config.paths import SUFFIXES
+from shipyard.config.validate import detect_kind, validate_document
 from shipyard.errors import ConfigError
 from shipyard.results import Severity
 

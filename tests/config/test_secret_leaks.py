@@ -159,7 +159,8 @@ def test_the_field_list_covers_every_secret_key() -> None:
 
 def test_every_form_is_really_broken_or_invalid(tmp_path: Path) -> None:
     """A form that loads cleanly would test nothing: each must give at least one error."""
-    from shipyard.config.loader import ConfigPaths, load_config_set
+    from shipyard.config.loader import load_config_set
+    from shipyard.config.paths import ConfigPaths
 
     for case_id, kind, suffix, text, _ in CASES:
         path = tmp_path / f"{kind.value}{suffix}"

@@ -14,7 +14,9 @@ from ruamel.yaml import YAML
 from conftest import CORPUS
 from shipyard.config.document import load_document
 from shipyard.config.keypath import KeyPath, format_path
-from shipyard.config.loader import MODELS, ConfigPaths, detect_kind, load_config_set, validate_document
+from shipyard.config.loader import load_config_set
+from shipyard.config.paths import ConfigPaths
+from shipyard.config.validate import MODELS, detect_kind, validate_document
 from shipyard.config.unknown_keys import field_key, field_path
 from shipyard.results import Severity
 

@@ -73,11 +73,11 @@ def test_inspect_of_a_device_reports_what_the_file_does(images: dict[str, Path])
 def test_a_devices_hints_work_on_a_downloaded_copy(images: dict[str, Path]) -> None:
     with open_disk(MemoryDevice(images["dynamic"].read_bytes())) as disk:
         problems = {p.id: p for p in azure_problems(disk)}
-    assert problems["vhd.format"].hint == (
+    assert problems["vhd.format"].fix == (
         f"download {URI} to disk.vhd first, then: convert it with `shipyard image convert disk.vhd disk-fixed.vhd`: "
         "it writes a fixed VHD rounded up to a whole MiB")
     with open_disk(images["dynamic"]) as disk:  # a file's hints are as they were
-        assert {p.id: p for p in azure_problems(disk)}["vhd.format"].hint == (
+        assert {p.id: p for p in azure_problems(disk)}["vhd.format"].fix == (
             f"convert it with `shipyard image convert {images['dynamic']} {images['dynamic'].with_name('dynamic-fixed.vhd')}`"
             ": it writes a fixed VHD rounded up to a whole MiB")
 

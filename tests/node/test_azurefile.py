@@ -8,34 +8,20 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.azurefile import CONFIG as AZUREFILE_CONFIG
+from fixtures.azurefile import CREDENTIALS, KEY
 from fixtures.trees import write_files, write_ubuntu_2204
-from shipyard.config.loader import ConfigPaths, load_config_set
+from shipyard.config.loader import load_config_set
+from shipyard.config.paths import ConfigPaths
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.node.azurefile import mount_azurefile, plan_azurefile_mounts
 
-KEY = "U2VjcmV0QXp1cmVGaWxlS2V5PT0="
-CONFIG = """
-batch_shipyard:
-  storage_account_settings: sa1
-global_resources:
-  volumes:
-    shared_data_volumes:
-      models:
-        volume_driver: azurefile
-        storage_account_settings: sa1
-        azure_file_share_name: models
-        container_path: /models
+# the shared volume, with mount options of its own, beside a volume that is not an Azure File share
+CONFIG = AZUREFILE_CONFIG + """\
         mount_options: [uid=1000]
       scratch:
         volume_driver: storage_cluster
         container_path: /scratch
-"""
-CREDENTIALS = f"""
-credentials:
-  storage:
-    sa1:
-      account: acct1
-      account_key: {KEY}
 """
 
 

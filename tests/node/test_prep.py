@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.azurefile import CONFIG
 from fixtures.trees import remove, write_files, write_ubuntu_2204
 
 
@@ -139,18 +140,7 @@ def test_a_crash_in_setup_still_leaves_a_failure_marker(
 
 def test_a_config_error_is_recorded_and_exit_2(cli, good_tree: Path, tmp_path: Path, write_config) -> None:
     # an azurefile volume whose storage link is not in the credentials
-    configdir = write_config(config="""
-        batch_shipyard:
-          storage_account_settings: sa1
-        global_resources:
-          volumes:
-            shared_data_volumes:
-              models:
-                volume_driver: azurefile
-                storage_account_settings: sa1
-                azure_file_share_name: models
-                container_path: /models
-        """)
+    configdir = write_config(config=CONFIG)
     state = tmp_path / "state"
     result = cli("node", "prep", "--root", good_tree, "--state-dir", state, "--configdir", configdir)
     assert result.code == 2

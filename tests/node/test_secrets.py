@@ -68,7 +68,8 @@ def test_node_prep_decrypts_the_storage_key_when_encryption_is_enabled(
     certificate, write_config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from shipyard.node.setup import storage_key
-    from shipyard.config.loader import ConfigPaths, load_config_set
+    from shipyard.config.loader import load_config_set
+    from shipyard.config.paths import ConfigPaths
 
     directory, thumbprint, pem = certificate
     public = serialization.load_pem_public_key(pem.read_bytes())

@@ -10,24 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.azurefile import CONFIG, CREDENTIALS, KEY
 from fixtures.trees import write_executables, write_files, write_ubuntu_2204
 from shipyard.errors import ConfigError, UsageError
-from shipyard.node.setup import azurefile_setup, load_node_config, prepare_node, storage_key
+from shipyard.config.paths import load_given
+from shipyard.node.setup import azurefile_setup, prepare_node, storage_key
 
-KEY = "U2VjcmV0QXp1cmVGaWxlS2V5PT0="
-CONFIG = """
-batch_shipyard:
-  storage_account_settings: sa1
-global_resources:
-  volumes:
-    shared_data_volumes:
-      models:
-        volume_driver: azurefile
-        storage_account_settings: sa1
-        azure_file_share_name: models
-        container_path: /models
-"""
-CREDENTIALS = f"credentials:\n  storage:\n    sa1:\n      account: acct1\n      account_key: {KEY}\n"
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
@@ -100,23 +88,14 @@ def test_node_prep_runs_in_a_fresh_interpreter_without_the_cli(node_root: Path, 
     assert report == {"status": "ok", "setup": planned(tmp_path / "state" / "shared"), "cli": []}
 
 
-def test_no_config_given_is_none_and_loads_no_models() -> None:
-    assert load_node_config() is None and load_node_config(None, {}) is None
-    code = ("import sys; from shipyard.node.setup import load_node_config; load_node_config(); "
-            "print('shipyard.config.loader' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
-    assert done.stdout.strip() == "False"
-
-
 def test_storage_key(write_config) -> None:
-    plain = load_node_config(write_config(config=CONFIG, credentials=CREDENTIALS))
+    plain = load_given(write_config(config=CONFIG, credentials=CREDENTIALS))
     assert plain is not None and storage_key(plain, "sa1") == KEY
     with pytest.raises(ConfigError, match="storage link 'nosuch' is not in the credentials"):
         storage_key(plain, "nosuch")
     encrypted = CONFIG.replace("storage_account_settings: sa1\nglobal",
                                "storage_account_settings: sa1\n  encryption:\n    enabled: true\nglobal")
-    config = load_node_config(write_config(config=encrypted, credentials=CREDENTIALS))
+    config = load_given(write_config(config=encrypted, credentials=CREDENTIALS))
     assert config is not None
     with pytest.raises(ConfigError) as info:
         storage_key(config, "sa1")
@@ -125,7 +104,7 @@ def test_storage_key(write_config) -> None:
 
 def test_azurefile_setup_is_none_without_azurefile_volumes(node_root: Path, write_config, tmp_path: Path) -> None:
     assert azurefile_setup(None, node_root, tmp_path, tmp_path) is None
-    config = load_node_config(write_config(credentials=CREDENTIALS))
+    config = load_given(write_config(credentials=CREDENTIALS))
     assert azurefile_setup(config, node_root, tmp_path, tmp_path) is None
 
 

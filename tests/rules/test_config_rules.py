@@ -1,87 +1,32 @@
-"""Each custom-image rule that config alone can decide, as tables of input and expected problem."""
+"""Each custom-image rule that config alone can decide, as tables of input and expected problem,
+and how the rules report: once per problem at its line, skipped without the files they need, an
+error naming a rule that raises. The rules that depend on the Batch backend are in
+``test_config_backend_rules.py``.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
-from shipyard.config.loader import ConfigPaths, ConfigSet, load_config_set
+from fixtures.config_rules import CI, CREDENTIALS, E, W, check, only, pool, run_rules, uri, write_pool
+from shipyard.config.loader import load_config_set
+from shipyard.config.paths import ConfigPaths
 from shipyard.results import CheckResult, Location, Severity, Status
 from shipyard.rules.base import Rule
 from shipyard.rules.context import PoolContext
 from shipyard.rules.engine import evaluate_rules
 from shipyard.rules.registry import CONFIG_RULES
 
-E, W = Severity.ERROR, Severity.WARNING
-
 SAS = "sv=2024-11-04&ss=b&srt=o&sp=r&se=2030-01-01&sig=AbCdSecretSignature%3D"
-CREDENTIALS = {
-    "credentials": {
-        "batch": {"account_service_url": "https://b.westus.batch.azure.com", "aad": {"directory_id": "d"}},
-        "storage": {
-            "sa1": {"account": "acct1", "account_key": "KeyOne=="},
-            "sa2": {"account": "acct2", "account_key": "KeyTwo=="},
-            "sa3": {"account": "acct3", "account_key": "KeyThree=="},
-            "emu": {"account": "devacct", "account_key": "KeyEmu==", "blob_endpoint": "http://127.0.0.1:10000/devacct"},
-            "here": {"account": "localacct", "endpoint": "local"},
-        },
-    }
-}
-
-
-def uri(account: str, blob: str = "img.vhd") -> str:
-    return f"https://{account}.blob.core.windows.net/vhds/{blob}"
-
-
-def pool(custom: dict[str, Any] | None = None, *, platform: bool = False, count: Any = 4, **extra: Any) -> dict:
-    vm: dict[str, Any] = {}
-    if platform:
-        vm["platform_image"] = {"publisher": "Canonical", "offer": "UbuntuServer", "sku": "18.04-LTS"}
-    if custom is not None:
-        vm["custom_image"] = {"node_agent": "batch.node.ubuntu 22.04", **custom}
-    return {"pool_specification": {"id": "p", "vm_configuration": vm, "vm_size": "STANDARD_D2_V2", "vm_count": count, **extra}}
-
-
-Run = tuple[list[CheckResult], list[CheckResult]]
-
-
-def run_rules(config: ConfigSet, rules: tuple[Rule[ConfigSet], ...] = CONFIG_RULES) -> Run:
-    """The config rules' results as ``config check`` splits them: the problems, and the skipped."""
-    results = evaluate_rules(rules, config, PoolContext.from_config(config))
-    return [r for r in results if r.problem], [r for r in results if r.status is Status.SKIP]
-
-
-def write_pool(tmp_path: Path, pool_doc: dict) -> Path:
-    with open(tmp_path / "pool.yaml", "w") as handle:
-        YAML().dump(pool_doc, handle)
-    return tmp_path / "pool.yaml"
-
-
-def check(tmp_path: Path, pool_doc: dict, credentials: dict | None = CREDENTIALS) -> Run:
-    yaml = YAML()
-    paths = {"pool": write_pool(tmp_path, pool_doc)}
-    if credentials is not None:
-        with open(tmp_path / "credentials.yaml", "w") as handle:
-            yaml.dump(credentials, handle)
-        paths["credentials"] = tmp_path / "credentials.yaml"
-    config = load_config_set(ConfigPaths.resolve(None, **paths))
-    assert config.errors == [], config.errors
-    return run_rules(config)
-
-
-def only(problems: list[CheckResult], rule: str) -> list[tuple[Severity | None, str | None, str]]:
-    return [(r.problem, (r.location or Location()).path, r.message) for r in problems if r.id == rule]
 
 
 def text_of(results: list[CheckResult]) -> str:
     return json.dumps([r.as_dict() for r in results])
 
-
-CI = "pool_specification.vm_configuration.custom_image"
 
 CASES = [
     # (rule id, pool doc, expected [(severity, path, message substring)])
@@ -314,78 +259,6 @@ def test_a_rule_that_raises_becomes_an_error_naming_it(tmp_path: Path) -> None:
     assert broken_findings[0].message.startswith("rule test.broken raised RuntimeError: boom")
     assert "Leaky" not in broken_findings[0].message
     assert any(f.id == "pool.image_source" for f in findings)  # the others still report
-
-
-AZURE_BATCH = {"account_service_url": "https://b.westus.batch.azure.com", "aad": {"directory_id": "d"}}
-BACKENDS: dict[str, dict | None] = {
-    "azure": AZURE_BATCH,
-    "local_url": {"account_service_url": "local://batch"},
-    "no_url": {"aad": {"directory_id": "d"}},
-    "no_batch": None,
-}
-MANAGED = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/legacy"
-GALLERY = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0"
-LOCAL_VHD = "local://localacct/vhds/img.vhd"
-NCM = "pool_specification.node_communication_mode"
-
-
-def credentials_for(backend: str) -> dict:
-    creds = {k: v for k, v in CREDENTIALS["credentials"].items() if k != "batch"}
-    if BACKENDS[backend] is not None:
-        creds["batch"] = BACKENDS[backend]
-    return {"credentials": creds}
-
-
-BACKEND_CASES = [
-    # (backend, pool doc, rule, expected [(severity, path, message substring)])
-    ("azure", pool({"image_uris": [uri("acct1")]}), "custom_image.azure_vhd",
-     [(W, f"{CI}.image_uris", "VHD image_uris serve the local backend only; Azure Batch takes a custom image only as an Azure Compute Gallery image version")]),
-    ("azure", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd",
-     [(W, f"{CI}.image_uris", "publish the VHD to a gallery and set arm_image_id")]),
-    ("local_url", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd", []),
-    ("no_url", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd", []),
-    ("no_batch", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd", []),
-    ("azure", pool({"arm_image_id": GALLERY}), "custom_image.azure_vhd", []),
-    ("azure", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",
-     [(E, f"{CI}.arm_image_id", "is a managed image; Azure Batch retired managed-image pools on 2026-03-31: publish it as a Compute Gallery image version")]),
-    ("local_url", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",
-     [(E, f"{CI}.arm_image_id", "no backend runs one: Azure Batch retired managed-image pools on 2026-03-31 and the local backend runs VHDs (image_uris)")]),
-    ("no_batch", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",
-     [(E, f"{CI}.arm_image_id", "no backend runs one")]),
-    ("azure", pool({"arm_image_id": GALLERY}), "custom_image.arm_image_id", []),
-    ("local_url", pool({"arm_image_id": GALLERY}), "custom_image.arm_image_id", []),
-    ("azure", pool(platform=True, node_communication_mode="classic"), "pool.node_communication_mode",
-     [(E, NCM, "classic was retired by Azure Batch on 2026-03-31: set simplified or remove the key")]),
-    ("azure", pool(platform=True, node_communication_mode="Classic"), "pool.node_communication_mode",
-     [(E, NCM, "classic was retired by Azure Batch on 2026-03-31")]),
-    ("azure", pool(platform=True, node_communication_mode="simplified"), "pool.node_communication_mode", []),
-    ("azure", pool(platform=True), "pool.node_communication_mode", []),
-    ("local_url", pool(platform=True, node_communication_mode="classic"), "pool.node_communication_mode", []),
-    ("no_batch", pool(platform=True, node_communication_mode="classic"), "pool.node_communication_mode", []),
-]
-
-
-@pytest.mark.parametrize(("backend", "pool_doc", "rule", "expected"), BACKEND_CASES)
-def test_backend_rule_table(tmp_path: Path, backend: str, pool_doc: dict, rule: str, expected: list) -> None:
-    findings, skipped = check(tmp_path, pool_doc, credentials_for(backend))
-    assert rule not in {s.id for s in skipped}
-    got = only(findings, rule)
-    assert [(s, p) for s, p, _ in got] == [(s, p) for s, p, _ in expected], got
-    for (_, _, message), (_, _, want) in zip(got, expected, strict=True):
-        assert want in message
-
-
-def test_every_backend_rule_has_a_passing_and_a_failing_case() -> None:
-    rules = {"custom_image.azure_vhd", "custom_image.arm_image_id", "pool.node_communication_mode"}
-    assert rules <= {r.id for r in CONFIG_RULES}
-    assert rules <= {rule for _, _, rule, expected in BACKEND_CASES if expected}
-    assert rules <= {rule for _, _, rule, expected in BACKEND_CASES if not expected}
-
-
-def test_a_managed_image_is_an_error_without_credentials_too(tmp_path: Path) -> None:
-    findings, skipped = check(tmp_path, pool({"arm_image_id": MANAGED}), credentials=None)
-    assert [(s, p) for s, p, _ in only(findings, "custom_image.arm_image_id")] == [(E, f"{CI}.arm_image_id")]
-    assert {s.id: s.skip_reason for s in skipped}["custom_image.azure_vhd"] == "no credentials file given"
 
 
 def test_skip_reasons_name_a_file_that_did_not_load_or_has_errors(tmp_path: Path) -> None:

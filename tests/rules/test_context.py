@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.config.loader import ConfigPaths, load_config_set
+from shipyard.config.loader import load_config_set
+from shipyard.config.paths import ConfigPaths
 from shipyard.rules.context import PoolContext
 
 

@@ -340,3 +340,12 @@ def test_skip_ids_report_skip() -> None:
 
     results = evaluate_rules(RULES, Evidence(facts=Facts()), PoolContext(), skip=["os.detected"])
     assert results[[r.id for r in RULES].index("os.detected")].status is Status.SKIP
+
+
+def test_docker_started_by_its_socket_says_which_link_starts_it(tmp_path: Path) -> None:
+    root = write_ubuntu_2204(tmp_path / "root")
+    unlink_wants("docker.service")(root)  # only docker.socket is enabled: socket activation starts dockerd
+    evidence = Evidence(facts=collect_facts(DirectorySource(root)))
+    result = evaluate_one(rule("docker.enabled"), evidence, ctx())
+    assert result.status is Status.PASS
+    assert result.message == "docker starts on boot (via sockets.target.wants)"

@@ -1,8 +1,8 @@
 """Storage fixtures: stores of both kinds (parametrized) and sparse test images.
 
-Azurite itself (the session's one server), ``Azurite``, ``ACCOUNTS``, ``make_image`` and the
-stalled/silent ports live in ``fixtures.azurite``, registered for every test directory by
-``tests/conftest.py``.
+Azurite itself (the session's one server), ``Azurite``, ``ACCOUNTS``, ``make_image``, the
+``container`` fixture and the stalled/silent ports live in ``fixtures.azurite``, registered for
+every test directory by ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -17,14 +17,6 @@ from fixtures.azurite import MIB, make_image
 from shipyard.config.credentials import StorageLink
 from shipyard.storage.open import open_store
 from shipyard.storage.store import PageBlobStore
-
-
-@pytest.fixture
-def container(request: pytest.FixtureRequest) -> str:
-    """A container name unique to the test (Azurite is shared by the session)."""
-    import hashlib
-
-    return "c" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:20]
 
 
 @pytest.fixture

@@ -99,6 +99,32 @@ def test_page_blob_basics(azurite, container) -> None:
         store.put_pages(container, "b.vhd", 0, bytes(4 * MIB + 512))
 
 
+def test_read_range_is_one_ranged_get(azurite, container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read in place costs one request: not the SDK downloader's ranged GET plus a Get Page
+    Ranges of the whole blob that it sends for every page blob."""
+    import urllib3.connectionpool
+
+    store = open_store(azurite.link("acct1"))
+    store.ensure_container(container)
+    store.create_page_blob(container, "r.vhd", 4 * MIB)
+    data = bytes(range(256)) * 4
+    store.put_pages(container, "r.vhd", MIB, data)
+    sent: list[str] = []
+    urlopen = urllib3.connectionpool.HTTPConnectionPool.urlopen
+
+    def counting(pool, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(f"{method} {url}")
+        return urlopen(pool, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.connectionpool.HTTPConnectionPool, "urlopen", counting)
+    assert store.read_range(container, "r.vhd", MIB, 1024) == data
+    assert store.read_range(container, "r.vhd", MIB - 512, 512) == bytes(512)
+    assert len(sent) == 2 and all(line.startswith("GET ") and "comp=" not in line for line in sent), sent
+    assert store.read_range(container, "r.vhd", 0, 0) == b""
+    with pytest.raises(StorageError, match=r"nope\.vhd: blob not found in storage account 'acct1'$"):
+        store.read_range(container, "nope.vhd", 0, 512)
+
+
 def test_unreachable_endpoint_is_one_line() -> None:
     link = StorageLink(
         account="gone", account_key=WRONG_KEY, blob_endpoint="http://127.0.0.1:9/gone"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from azure.core.exceptions import ServiceRequestError
 from azure.storage.blob import ExponentialRetry
 
 from shipyard.azure.retry import (
@@ -21,6 +20,7 @@ from shipyard.azure.retry import (
     log,
     log_retry,
     mark_attempts,
+    retry_budget,
     retry_message,
     status_reason,
 )
@@ -49,16 +49,6 @@ class BlobTransientRetry(ExponentialRetry):
     def get_backoff_time(self, settings: dict[str, Any]) -> float:
         return self.options.backoff_s(settings["count"])
 
-    def _budget(self, error: Any) -> int:
-        """How many retries this kind of failure gets in all (for "retry N of M")."""
-        if error is None:
-            limit = self.status_retries
-        elif isinstance(error, ServiceRequestError):
-            limit = self.connect_retries
-        else:
-            limit = self.read_retries
-        return min(limit, self.total_retries)
-
     def increment(
         self,
         settings: dict[str, Any],
@@ -76,7 +66,7 @@ class BlobTransientRetry(ExponentialRetry):
         retrying = super().increment(settings, request, response=response, error=error)
         if error is None:
             reason = status_reason(response)
-        settings[REASON_KEY] = retry_message(request.method, request.url, reason, settings["count"], self._budget(error))
+        settings[REASON_KEY] = retry_message(request.method, request.url, reason, settings["count"], retry_budget(self, error))
         if not retrying:
             mark_attempts(error, settings["count"] + 1)
         return bool(retrying)

@@ -71,8 +71,16 @@ class Target:
 
 
 def error_code(exc: BaseException) -> str:
-    """The service's error code (``x-ms-error-code`` or the body's), or ``""``."""
-    return getattr(exc, "error_code", None) or ""
+    """The service's error code (``x-ms-error-code`` or the body's), or ``""``.
+
+    The SDKs' convenience methods set ``error_code``; an operation called on the generated client
+    leaves it unset, and then the response's ``x-ms-error-code`` header says it."""
+    code = getattr(exc, "error_code", None)
+    if code:
+        return str(code)
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    return str(headers.get("x-ms-error-code") or "")
 
 
 def map_sdk_error(

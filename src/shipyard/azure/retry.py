@@ -27,7 +27,7 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -155,6 +155,26 @@ def retry_message(method: str, url: str, reason: str, count: int, budget: int) -
     return f"retrying {method} {strip_query(url)} after {reason} (retry {count} of {budget}"
 
 
+class RetryCounts(Protocol):
+    """What both SDKs' retry policies keep: the retries each kind of failure gets."""
+
+    total_retries: int
+    status_retries: int
+    connect_retries: int
+    read_retries: int
+
+
+def retry_budget(policy: RetryCounts, error: BaseException | None) -> int:
+    """How many retries this kind of failure gets in all under ``policy`` (for "retry N of M")."""
+    if error is None:
+        limit = policy.status_retries
+    elif isinstance(error, ServiceRequestError):
+        limit = policy.connect_retries
+    else:
+        limit = policy.read_retries
+    return min(limit, policy.total_retries)
+
+
 def log_retry(logger: logging.Logger, settings: dict[str, Any], backoff: float) -> None:
     message = settings.pop(REASON_KEY, None)
     if message:
@@ -190,16 +210,6 @@ class TransientRetry(RetryPolicy):
             return False
         return bool(super().is_retry(settings, response))
 
-    def _budget(self, error: BaseException | None) -> int:
-        """How many retries this kind of failure gets in all (for "retry N of M")."""
-        if error is None:
-            limit = self.status_retries
-        elif isinstance(error, ServiceRequestError):
-            limit = self.connect_retries
-        else:
-            limit = self.read_retries
-        return min(limit, self.total_retries)
-
     def increment(self, settings: dict[str, Any], response: Any = None, error: Exception | None = None) -> bool:
         count = settings.get(self._COUNT, 0) + 1
         settings[self._COUNT] = count
@@ -211,7 +221,7 @@ class TransientRetry(RetryPolicy):
         if error is None:
             reason = status_reason(response.http_response)
         request = response.http_request  # a PipelineRequest after an error, else a PipelineResponse
-        settings[REASON_KEY] = retry_message(request.method, request.url, reason, count, self._budget(error))
+        settings[REASON_KEY] = retry_message(request.method, request.url, reason, count, retry_budget(self, error))
         if not retrying:
             mark_attempts(error, count)
         return retrying

@@ -65,9 +65,9 @@ def validate_skips(skip_checks: tuple[str, ...]) -> None:
 
 def load_config(settings: Settings) -> ConfigSet | None:
     """The config files given (maybe none: then None), loaded and valid."""
-    from shipyard.node.setup import load_node_config
+    from shipyard.config.paths import load_given
 
-    return load_node_config(settings.configdir, settings.files)
+    return load_given(settings.configdir, settings.files)
 
 
 def pool_context(

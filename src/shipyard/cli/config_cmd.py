@@ -9,8 +9,9 @@ import click
 
 from shipyard.cli import render
 from shipyard.cli.options import Settings, global_options, pass_settings
-from shipyard.config.loader import Finding, load_config_set
+from shipyard.config.loader import load_config_set
 from shipyard.config.summary import summarize_pool
+from shipyard.config.validate import Finding
 from shipyard.errors import ConfigError, ExitStatus, UsageError
 from shipyard.results import CheckResult, Location, Severity, Status, failed
 from shipyard.rules.context import PoolContext

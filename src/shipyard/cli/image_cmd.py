@@ -14,7 +14,7 @@ import click
 
 from shipyard.cli import render
 from shipyard.cli.checks import check_options, load_config, pool_context, render_results, validate_skips
-from shipyard.cli.image_source import blob_report, is_storage_uri, open_blob_image, read_line
+from shipyard.cli.image_source import is_storage_uri, open_blob_image, read_line
 from shipyard.cli.options import Settings, global_options, pass_settings
 from shipyard.cli.progress import progress_bar
 from shipyard.errors import UsageError
@@ -53,6 +53,8 @@ def inspect(settings: Settings, image: str) -> int:
     from shipyard.checks.image import inspect_image
 
     if is_storage_uri(image):
+        from shipyard.storage.blob_open import blob_report
+
         device = open_blob_image(settings, image)
         data = {**inspect_image(device).as_dict(), "blob": blob_report(device)}
     else:
@@ -125,6 +127,8 @@ def check(
     if not is_storage_uri(image):
         results = check_image(Path(image), pool_context(settings, vm_size, node_agent), skip=skip_checks)
         return render_results("image", str(Path(image)), results, fail_level, settings.raw)
+    from shipyard.storage.blob_open import blob_report
+
     config = load_config(settings)
     device = open_blob_image(settings, image, config)
     results = check_image(device, pool_context(settings, vm_size, node_agent, config), skip=skip_checks)

@@ -19,7 +19,7 @@ import click
 from shipyard.config.kinds import ConfigKind
 
 if TYPE_CHECKING:
-    from shipyard.config.loader import ConfigPaths
+    from shipyard.config.paths import ConfigPaths
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Settings:
     debug: bool = False
 
     def config_paths(self) -> ConfigPaths:
-        from shipyard.config.loader import ConfigPaths
+        from shipyard.config.paths import ConfigPaths
 
         return ConfigPaths.resolve(self.configdir, **self.files)
 

@@ -34,7 +34,8 @@ DEFAULT_CONTAINER = "vhds"
 
 def load_needed(settings: Settings, *kinds: ConfigKind) -> ConfigSet:
     """Load only the config files this command needs (a broken jobs.yaml does not block upload)."""
-    from shipyard.config.loader import ConfigPaths, load_config_set
+    from shipyard.config.loader import load_config_set
+    from shipyard.config.paths import ConfigPaths
 
     found = settings.config_paths().files
     config = load_config_set(ConfigPaths({kind: found[kind] for kind in kinds if kind in found}))
@@ -254,7 +255,7 @@ def replicate(
     if update_pool:
         from shipyard.config.pool_edit import set_custom_image
 
-        updated = set_custom_image(pool_path, image_uris=result.uris)
+        updated = set_custom_image(pool_path, image_uris=result.uris, keep_other=True)
     data: dict[str, Any] = {"plan": plan_data, **result.to_json(), "pool_updated": str(pool_path) if updated else None}
     if settings.raw:
         render.emit_json(data)

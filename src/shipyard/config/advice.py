@@ -1,7 +1,7 @@
 """Warnings about files that validate but cannot do what their author meant.
 
 ``Note`` is what the checks of ``config.unknown_keys``, ``config.legacy`` and this module return;
-``loader.validate_document`` turns each into a finding with the file's name.
+``validate.validate_document`` turns each into a finding with the file's name.
 """
 
 from __future__ import annotations

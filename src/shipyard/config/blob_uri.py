@@ -33,7 +33,11 @@ class BlobUriError(ValueError):
 
 
 def has_query(uri: str) -> bool:
-    return "?" in uri
+    """Whether ``uri`` carries more than a place: a query (a SAS), a fragment, or a user's password."""
+    if "?" in uri or "#" in uri:
+        return True
+    _, sep, rest = uri.partition("://")
+    return bool(sep) and "@" in rest.split("/", 1)[0]
 
 
 def split_container_blob(path: str, uri_kind: str) -> tuple[str, str]:
@@ -55,7 +59,7 @@ def parse_blob_uri(uri: str, links: Mapping[str, StorageLink] | None = None) -> 
     Without ``links`` only the account, container and blob are read from the URI itself.
     """
     if has_query(uri):
-        raise BlobUriError("URI has a query string")
+        raise BlobUriError("URI has a query string, a fragment or a password: give the bare URI")
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -84,7 +88,9 @@ def parse_blob_uri(uri: str, links: Mapping[str, StorageLink] | None = None) -> 
         account, suffix = host.split(".blob.", 1)
         container, blob = split_container_blob(parts.path, "blob")
         for name, link in (links or {}).items():
-            if link.account.lower() == account and link.endpoint.lower() == suffix and not link.is_local:
+            # an Azure URI names an Azure account: never a link that points at the local store or an emulator
+            if (link.account.lower() == account and link.endpoint.lower() == suffix and not link.is_local
+                    and not link.blob_endpoint):
                 return BlobUri(account, container, blob, name)
         return BlobUri(account, container, blob)
     # path-style (emulator) URI: http://host:port/<account>/<container>/<blob>

@@ -31,11 +31,17 @@ CUSTOM_IMAGE_PATH = ("pool_specification", "vm_configuration", "custom_image")
 
 
 def set_custom_image(
-    path: str | Path, *, image_uris: Sequence[str] | None = None, arm_image_id: str | None = None
+    path: str | Path,
+    *,
+    image_uris: Sequence[str] | None = None,
+    arm_image_id: str | None = None,
+    keep_other: bool = False,
 ) -> bool:
     """Make the pool file's custom image ``image_uris`` (VHD blobs) or ``arm_image_id`` (a gallery image).
 
-    Give exactly one. Returns False when the file already says exactly that (and nothing else
+    Give exactly one. The other key is removed (a pool takes one image source), unless
+    ``keep_other``: then it stays as it was (``image replicate --update-pool`` only refreshes
+    ``image_uris``, and leaves a pool that names both for ``config check`` to report). Returns False when the file already says exactly that (and nothing else
     is written). Raises ``ConfigError`` for a file that cannot be read or parsed, that is not a
     pool file, or whose pool has no ``custom_image`` to write into; ``ShipyardError`` when the
     new file cannot be written.
@@ -46,7 +52,7 @@ def set_custom_image(
     _require_custom_image(document.data, lambda depth: document.line_of(CUSTOM_IMAGE_PATH[:depth]), str(path))
     text = path.read_text(encoding="utf-8")
     edit = _edit_json if path.suffix.lower() == ".json" else _edit_yaml
-    new_text = edit(text, key, value)
+    new_text = edit(text, key, value, keep_other)
     if new_text is None:
         return False
     replace_file(path, new_text)
@@ -87,21 +93,23 @@ def _require_custom_image(data: Any, line_of: Callable[[int], int | None], file:
     return node
 
 
-def _unchanged(custom: Any, key: str, value: Any) -> bool:
+def _unchanged(custom: Any, key: str, value: Any, keep_other: bool) -> bool:
     current = custom.get(key)
     same = list(current) == value if key == IMAGE_URIS and isinstance(current, list) else current == value
-    return bool(same) and _OTHER[key] not in custom
+    return bool(same) and (keep_other or _OTHER[key] not in custom)
 
 
 # -- JSON -----------------------------------------------------------------------------------------
 
-def _edit_json(text: str, key: str, value: Any) -> str | None:
+def _edit_json(text: str, key: str, value: Any, keep_other: bool) -> str | None:
     data = json.loads(text)
     custom = _require_custom_image(data, lambda depth: None, "pool file")
-    if _unchanged(custom, key, value):
+    if _unchanged(custom, key, value, keep_other):
         return None
     other = _OTHER[key]
-    if key not in custom and other in custom:  # the new key takes the other's place
+    if keep_other:
+        custom[key] = value
+    elif key not in custom and other in custom:  # the new key takes the other's place
         entries = [(key, value) if k == other else (k, v) for k, v in custom.items()]
         custom.clear()
         custom.update(entries)
@@ -119,7 +127,7 @@ def _edit_json(text: str, key: str, value: Any) -> str | None:
 
 # -- YAML -----------------------------------------------------------------------------------------
 
-def _edit_yaml(text: str, key: str, value: Any) -> str | None:
+def _edit_yaml(text: str, key: str, value: Any, keep_other: bool) -> str | None:
     import io
 
     from ruamel.yaml import YAML
@@ -134,7 +142,7 @@ def _edit_yaml(text: str, key: str, value: Any) -> str | None:
     yaml.indent(mapping=_mapping_indent(text), sequence=seq_indent or 2, offset=seq_offset or 0)
     data = yaml.load(text)
     custom = _require_custom_image(data, lambda depth: None, "pool file")
-    if _unchanged(custom, key, value):
+    if _unchanged(custom, key, value, keep_other):
         return None
     other = _OTHER[key]
     current = custom.get(key)
@@ -144,11 +152,11 @@ def _edit_yaml(text: str, key: str, value: Any) -> str | None:
         custom[key] = _like(current, value)
     else:
         new = CommentedSeq(value) if key == IMAGE_URIS else value
-        if other in custom:  # the new key takes the other's place
+        if other in custom and not keep_other:  # the new key takes the other's place
             custom.insert(list(custom).index(other), key, new)
         else:
             custom[key] = new
-    if other in custom:
+    if other in custom and not keep_other:
         keys = list(custom)
         position = keys.index(other)
         tail = _take_tail(custom, other)

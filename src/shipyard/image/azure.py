@@ -22,16 +22,12 @@ class AzureProblem:
     id: str  # vhd.format, vhd.alignment, vhd.footer, vhd.size: the rule that fails it
     found: str
     required: str
-    hint: str  # the command that fixes it
+    fix: str  # the command that fixes it
 
     @property
     def message(self) -> str:
         """What was found and what is required, in one line (a rule's message)."""
         return f"{self.found}; required: {self.required}"
-
-    @property
-    def fix(self) -> str:
-        return self.hint
 
 
 def azure_problems(disk: DiskImage) -> list[AzureProblem]:

@@ -23,29 +23,7 @@ if TYPE_CHECKING:
     from shipyard.config.loader import ConfigSet
     from shipyard.node.prep import PrepResult, Setup
 
-CONFIGDIR_ENV = "SHIPYARD_CONFIGDIR"  # as shipyard.config.loader reads it
 SHARED_DIR_ENV = "AZ_BATCH_NODE_SHARED_DIR"
-
-
-def load_node_config(
-    configdir: Union[str, Path, None] = None, files: Optional[Mapping[str, Union[str, Path]]] = None
-) -> Optional[ConfigSet]:
-    """The config files given (a directory and/or ``{"pool": FILE, ...}``), loaded and valid.
-
-    None when none are given: then the config models are not even imported (~50 ms that a
-    plain ``image check`` or ``node check`` does not pay). Raises the first load or schema error
-    as a ``ConfigError``, and a ``UsageError`` for a ``configdir`` that is not a directory.
-    """
-    if not (configdir or files or os.environ.get(CONFIGDIR_ENV)):
-        return None
-    from shipyard.config.loader import ConfigPaths, load_config_set
-
-    paths = ConfigPaths.resolve(configdir, **dict(files or {}))
-    if not paths:
-        return None
-    config = load_config_set(paths)
-    config.require()
-    return config
 
 
 def storage_key(config: ConfigSet, link_name: str) -> str:
@@ -185,7 +163,9 @@ def prepare_node(
 
     state = Path(state_dir) if state_dir else default_state_dir(root)
     try:
-        config = load_node_config(configdir, files)
+        from shipyard.config.paths import load_given
+
+        config = load_given(configdir, files)
         pool = PoolContext.from_config(config, vm_size=vm_size, node_agent=node_agent)
         shared = Path(shared_dir) if shared_dir else default_shared_dir(state)
         setup = azurefile_setup(config, root, shared, state)

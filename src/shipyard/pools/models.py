@@ -69,6 +69,12 @@ class TaskAction(StrEnum):  # Batch's ComputeNodeDeallocationOption
     RETAINED_DATA = "retaineddata"
 
 
+class UploadCondition(StrEnum):  # Batch's OutputFileUploadCondition
+    TASK_SUCCESS = "tasksuccess"
+    TASK_FAILURE = "taskfailure"
+    TASK_COMPLETION = "taskcompletion"
+
+
 class ErrorCategory(StrEnum):  # Batch's ErrorCategory
     USER_ERROR = "usererror"
     SERVER_ERROR = "servererror"
@@ -132,11 +138,13 @@ class PoolSpec:
 
 @dataclass(frozen=True)
 class ResourceFile:
-    """A file put in the task's working directory before it runs: from a blob or a local path."""
+    """A file put in the task's working directory before it runs: from a blob, a URL or a local path."""
 
     file_path: str  # relative to the task's working directory
     blob_uri: str | None = None  # a bare page/block blob URI of a storage link
     local_path: str | None = None
+    http_url: str | None = None  # Batch's httpUrl: any other http(s) URL; it may carry a SAS: never log it
+    file_mode: str | None = None  # Batch's fileMode, octal, e.g. "0750"
 
 
 @dataclass(frozen=True)
@@ -146,7 +154,8 @@ class OutputFile:
     file_pattern: str
     container: str
     storage_link: str
-    prefix: str = ""
+    prefix: str = ""  # the blobs' virtual directory, ending in "/" (Batch's destination path)
+    upload_condition: UploadCondition = UploadCondition.TASK_COMPLETION
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,7 @@ class JobSpec:
     priority: int = 0
     environment: tuple[tuple[str, str], ...] = ()
     tasks: tuple[TaskSpec, ...] = ()
+    max_wall_time_s: float | None = None  # Batch's job constraint: how long the job may stay active
 
 
 # --- what is read back --------------------------------------------------------------------------

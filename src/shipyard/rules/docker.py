@@ -32,8 +32,10 @@ def _enabled(evidence: Evidence, pool: PoolContext) -> Outcome:
         return Outcome.bad("docker.service is masked")
     if not services.is_present("docker.service", "docker.socket"):
         return Outcome.bad("no docker.service unit")
-    unit = services.unit("docker.service") or services.unit("docker.socket")
-    return boot_outcome(services.is_enabled("docker.service", "docker.socket"), "docker", unit.via if unit else None)
+    units = [u for u in (services.unit(n) for n in ("docker.service", "docker.socket")) if u is not None]
+    # the "via" of the unit that starts it: an enabled docker.socket, not the disabled docker.service
+    starts = next((u for u in units if u.enabled), None) or next(iter(units), None)
+    return boot_outcome(services.is_enabled("docker.service", "docker.socket"), "docker", starts.via if starts else None)
 
 
 def _socket(evidence: Evidence, pool: PoolContext) -> Outcome:

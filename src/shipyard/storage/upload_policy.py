@@ -37,7 +37,7 @@ def check_upload_format(image: Path) -> None:
         raise ImageFormatError(
             f"{image.name} cannot be uploaded as is: {first.id}: {first.found}, needs {first.required}{more}",
             field=first.id,
-            hint=first.hint,  # the command that fixes it, with this file's name
+            hint=first.fix,  # the command that fixes it, with this file's name
         )
     if too_big:
         raise ImageFormatError(f"{image.name} is larger than a page blob can hold (8 TiB)", field="vhd.size")

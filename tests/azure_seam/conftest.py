@@ -1,4 +1,8 @@
-"""Fixtures for the Azure seam: a scripted HTTP server that answers each request as told."""
+"""Fixtures for the Azure seam: a scripted HTTP server that answers each request as told.
+
+The tests of ``shipyard.azure``. Not ``tests/azure``: with ``tests`` on ``sys.path`` that folder would
+join the Azure SDK's ``azure`` namespace package, and a test module could shadow an SDK module.
+"""
 
 from __future__ import annotations
 

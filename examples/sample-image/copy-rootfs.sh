@@ -1,0 +1,21 @@
+#!/bin/sh
+# Copy the sample root to DEST, ready for `shipyard image build DEST sample.vhd`.
+#
+# git keeps files, modes (only the executable bit) and symlinks, but no empty directories, so
+# this adds the mount points every Linux root has: /dev, /proc, /run, /sys (the kernel and
+# systemd mount them at boot), /mnt (the resource disk, see etc/waagent.conf) and /tmp (1777).
+# The sample needs no device nodes: the kernel's devtmpfs fills /dev at boot.
+set -eu
+if [ "$#" -ne 1 ]; then
+  echo "usage: $0 DEST" >&2
+  exit 2
+fi
+dest=$1
+if [ -e "$dest" ]; then
+  echo "$0: $dest already exists" >&2
+  exit 2
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+cp -a "$here/rootfs" "$dest"   # -a: symlinks stay symlinks, modes are kept
+mkdir -m 755 "$dest/dev" "$dest/proc" "$dest/run" "$dest/sys" "$dest/mnt"
+mkdir -m 1777 "$dest/tmp"

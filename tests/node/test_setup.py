@@ -116,7 +116,7 @@ def test_local_store_setup_links_each_share_of_the_local_store(write_config, tmp
 
     from shipyard.node.setup import local_share_dir, local_store_setup
 
-    config = load_node_config(write_config(config=CONFIG, credentials=LOCAL_CREDENTIALS))
+    config = load_given(write_config(config=CONFIG, credentials=LOCAL_CREDENTIALS))
     shared, home = tmp_path / "shared", tmp_path / "home"
     setup = local_store_setup(config, shared, home)
     assert setup is not None
@@ -125,7 +125,7 @@ def test_local_store_setup_links_each_share_of_the_local_store(write_config, tmp
     assert setup() == [{"volume": "models", "source": str(share), "mount_point": str(link), "state": "linked"}]
     assert link.is_symlink() and os.readlink(link) == str(share) and share.is_dir()
     assert setup()[0]["state"] == "already linked"
-    only_credentials = load_node_config(files={"credentials": write_config() / "credentials.yaml"})
+    only_credentials = load_given(files={"credentials": write_config() / "credentials.yaml"})
     assert local_store_setup(only_credentials, shared, home) is None  # no volume: nothing to link
 
 
@@ -133,7 +133,7 @@ def test_local_store_setup_refuses_a_share_that_is_not_in_the_local_store(write_
     from shipyard.errors import ShipyardError
     from shipyard.node.setup import local_store_setup
 
-    config = load_node_config(write_config(config=CONFIG, credentials=CREDENTIALS))  # an Azure link
+    config = load_given(write_config(config=CONFIG, credentials=CREDENTIALS))  # an Azure link
     setup = local_store_setup(config, tmp_path / "shared", tmp_path / "home")
     assert setup is not None
     with pytest.raises(ShipyardError, match="not the local store") as caught:

@@ -67,7 +67,8 @@ def _run(
     ctx: NodeContext, db: StateDB, register: Register, out: IO[str], err: IO[str]
 ) -> tuple[int, str | None, tuple[FailedRule, ...]]:
     from shipyard.node.prep import run_node_prep
-    from shipyard.node.setup import load_node_config, local_store_setup
+    from shipyard.config.paths import load_given
+    from shipyard.node.setup import local_store_setup
     from shipyard.pools.local.images import image_evidence
     from shipyard.rules.context import PoolContext
 
@@ -76,7 +77,7 @@ def _run(
         out.flush()
 
     try:
-        config = load_node_config(files=dict(ctx.spec.config_files)) if ctx.spec.config_files else None
+        config = load_given(files=dict(ctx.spec.config_files)) if ctx.spec.config_files else None
         ctx.links = dict(config.credentials.storage) if config and config.credentials else {}
         if not ctx.image_uri:
             return 1, "the node has no image URI to boot from (the local backend runs image_uris VHDs)", ()

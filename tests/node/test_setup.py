@@ -13,7 +13,7 @@ import pytest
 from fixtures.azurefile import CONFIG, CREDENTIALS, KEY
 from fixtures.trees import write_executables, write_files, write_ubuntu_2204
 from shipyard.errors import ConfigError, UsageError
-from shipyard.config.paths import load_given
+from shipyard.config.given import load_given
 from shipyard.node.setup import azurefile_setup, prepare_node, storage_key
 
 SRC = Path(__file__).resolve().parents[2] / "src"

@@ -65,7 +65,7 @@ def validate_skips(skip_checks: tuple[str, ...]) -> None:
 
 def load_config(settings: Settings) -> ConfigSet | None:
     """The config files given (maybe none: then None), loaded and valid."""
-    from shipyard.config.paths import load_given
+    from shipyard.config.given import load_given
 
     return load_given(settings.configdir, settings.files)
 

@@ -1,23 +1,17 @@
 """Which file plays which part: Batch Shipyard config files found in ``--configdir`` (or
 ``$SHIPYARD_CONFIGDIR``) and named by the single-file options (``--pool FILE``...).
 
-Light on imports (no config model): the CLI resolves the paths before anything is loaded, and
-``load_given`` imports the models only when some file was given.
+Light on imports (no config model): the CLI resolves the paths before anything is loaded.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from shipyard.config.kinds import ConfigKind
 from shipyard.errors import UsageError
-
-if TYPE_CHECKING:
-    from shipyard.config.loader import ConfigSet
 
 CONFIGDIR_ENV = "SHIPYARD_CONFIGDIR"
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -62,23 +56,3 @@ def find_config_files(configdir: str | Path) -> dict[ConfigKind, Path]:
             found[kind] = present[0]
     return found
 
-
-def load_given(
-    configdir: str | Path | None = None, files: Mapping[str, str | Path] | None = None
-) -> ConfigSet | None:
-    """The config files given (a directory and/or ``{"pool": FILE, ...}``), loaded and valid.
-
-    None when none are given: then the config models are not even imported (~50 ms that a
-    plain ``image check`` or ``node check`` does not pay). Raises the first load or schema error
-    as a ``ConfigError``, and a ``UsageError`` for a ``configdir`` that is not a directory.
-    """
-    if not (configdir or files or os.environ.get(CONFIGDIR_ENV)):
-        return None
-    from shipyard.config.loader import load_config_set
-
-    paths = ConfigPaths.resolve(configdir, **dict(files or {}))
-    if not paths:
-        return None
-    config = load_config_set(paths)
-    config.require()
-    return config

@@ -163,7 +163,7 @@ def prepare_node(
 
     state = Path(state_dir) if state_dir else default_state_dir(root)
     try:
-        from shipyard.config.paths import load_given
+        from shipyard.config.given import load_given
 
         config = load_given(configdir, files)
         pool = PoolContext.from_config(config, vm_size=vm_size, node_agent=node_agent)

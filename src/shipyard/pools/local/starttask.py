@@ -67,7 +67,7 @@ def _run(
     ctx: NodeContext, db: StateDB, register: Register, out: IO[str], err: IO[str]
 ) -> tuple[int, str | None, tuple[FailedRule, ...]]:
     from shipyard.node.prep import run_node_prep
-    from shipyard.config.paths import load_given
+    from shipyard.config.given import load_given
     from shipyard.node.setup import local_store_setup
     from shipyard.pools.local.images import image_evidence
     from shipyard.rules.context import PoolContext

@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the Custom Images guide's whole job on this machine, on the local backend (no
 # Azure, no root), in eight labelled steps, from the sample image root in examples/sample-image
-# and the config in examples/config.
-#
-# Steps 5-8 need `shipyard pool` and `shipyard jobs` commands that are not written yet: each runs
-# only when its commands exist (`shipyard pool add --help` succeeds), and otherwise prints one
-# line saying so. They use Batch Shipyard's command names; nothing in them is simulated.
+# and the config in examples/config. Steps 5-8 use Batch Shipyard's command names (`pool add`,
+# `jobs add`, `jobs tasks list`, `pool del`); nothing in them is simulated: the pool's nodes are
+# processes on this machine, booting from the VHDs uploaded in step 3 and 4.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 shipyard=$repo/.venv/bin/shipyard
@@ -45,8 +43,6 @@ sy_fails() {
     exit 1
   fi
 }
-have() { SHIPYARD_HOME=$home "$shipyard" "$@" --help >/dev/null 2>&1; }
-needs() { echo "(step $1 needs \`shipyard $2\`, which this shipyard does not have yet)"; }
 # the failed rules of an `image check --raw` report, each with its fix
 failed_rules() {
   "$python" -c '
@@ -86,35 +82,29 @@ grep -A2 'image_uris:' config/pool.yaml
 sy config check --configdir config | tail -1
 
 step "5/8 pool add, with a live node display"
-if have pool add; then
-  # The plan above is for the pool's 48 nodes; this machine runs 3 of them (one process each),
-  # from the same image and the same two VHDs.
-  sed -i 's/^\(    dedicated:\) 40$/\1 3/; s/^\(    low_priority:\) 8$/\1 0/' config/pool.yaml
-  echo "(this machine runs 3 of the pool's 48 nodes: vm_count set to 3 dedicated in the copy)"
-  pools_added+=("config")
-  sy pool add --configdir config -y
-else
-  needs 5/8 "pool add"
-fi
+echo "(the plan for the pool's 48 nodes: 2 VHDs, round robin, at most 40 nodes each)"
+sy pool add --configdir config --dry-run | grep -E '^(nodes|VHDs|  local|dry run)'
+# This machine runs 3 of the pool's 48 nodes (one process each), from the same image and the
+# same two VHDs.
+sed -i 's/^\(    dedicated:\) 40$/\1 3/; s/^\(    low_priority:\) 8$/\1 0/' config/pool.yaml
+echo "(this machine runs 3 of them: vm_count set to 3 dedicated in the copy)"
+pools_added+=("config")
+sy pool add --configdir config -y
 
 step "6/8 jobs add: several tasks, a parametric sweep, a dependency, and their output"
-if have pool add && have jobs add; then
-  sy jobs add --configdir config
-  sy jobs tasks list --configdir config --poll-until-tasks-complete
-  # each task's stdout.txt, where the local backend keeps it (Batch's node directory layout)
-  for out in "$home"/local/pools/sample-pool/*/workitems/sample-job/job-1/*/stdout.txt; do
-    task=${out%/stdout.txt}
-    printf '%s: %s\n' "${task##*/}" "$(cat "$out")"
-  done
-else
-  needs 6/8 "jobs add"
-fi
+sy jobs add --configdir config
+sy jobs tasks list --configdir config --poll-until-tasks-complete
+echo "(each task's stdout.txt: shipyard data files stream --configdir config --filespec sample-job,TASK,stdout.txt)"
+while read -r task; do
+  printf '%s: %s\n' "$task" \
+    "$(SHIPYARD_HOME=$home "$shipyard" data files stream --configdir config --filespec "sample-job,$task,stdout.txt")"
+done < <(SHIPYARD_HOME=$home "$shipyard" jobs tasks list --configdir config --raw |
+  "$python" -c 'import json, sys; print("\n".join(t["id"] for t in json.load(sys.stdin)))')
 
 step "7/8 pool add refuses the broken image, with its fixes"
-if have pool add; then
-  mkdir broken-config
-  cp config/credentials.yaml config/config.yaml broken-config/
-  cat >broken-config/pool.yaml <<'YAML'
+mkdir broken-config
+cp config/credentials.yaml config/config.yaml broken-config/
+cat >broken-config/pool.yaml <<'YAML'
 pool_specification:
   id: broken-pool
   vm_configuration:
@@ -128,22 +118,23 @@ pool_specification:
   ssh:
     username: shipyard
 YAML
-  sy image upload broken.vhd --storage-account store1 --configdir broken-config
-  pools_added+=("broken-config")
-  sy_fails 1 pool add --configdir broken-config -y
-  cat out.txt
-  sy pool del --configdir broken-config -y
-else
-  needs 7/8 "pool add"
+sy image upload broken.vhd --storage-account store1 --configdir broken-config
+pools_added+=("broken-config")
+sy_fails 1 pool add --configdir broken-config -y
+cat out.txt
+echo "(nothing was allocated: the pools are still only sample-pool)"
+sy pool list --configdir config
+if SHIPYARD_HOME=$home "$shipyard" pool list --configdir config --raw | grep -q '"broken-pool"'; then
+  echo "demo: pool add created broken-pool" >&2
+  exit 1
 fi
 
 step "8/8 pool del, leaving nothing running"
-if have pool del; then
-  sy pool del --configdir config -y
-  pools_added=()
-  # every process this run's shipyard started carries its home, in its environment or its
-  # command line: name any that is still there (this check's own process aside)
-  "$python" - "$home" <<'PY'
+sy pool del --configdir config -y
+pools_added=()
+# every process this run's shipyard started carries its home, in its environment or its
+# command line: name any that is still there (this check's own process aside)
+"$python" - "$home" <<'PY'
 import os, sys
 home = os.fsencode(sys.argv[1])
 left = []
@@ -160,8 +151,5 @@ if left:
     sys.exit(f"demo: still running after pool del: pids {' '.join(left)}")
 print("nothing left running")
 PY
-else
-  needs 8/8 "pool del"
-fi
 
 printf '\n\033[1mdemo done in %ss\033[0m\n' "$((SECONDS - started))"

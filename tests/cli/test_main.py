@@ -27,7 +27,9 @@ pool_specification:
 GROUP_COMMANDS = {
     "image": {"build", "check", "convert", "inspect", "replicate", "upload"},
     "config": {"check"},
-    "pool": {"listskus"},
+    "pool": {"add", "del", "list", "listskus", "nodes", "resize"},
+    "jobs": {"add", "del", "list", "tasks", "term"},
+    "data": {"files"},
     "account": {"images"},
     "node": {"bundle", "check", "prep"},
 }

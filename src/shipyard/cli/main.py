@@ -22,7 +22,9 @@ from shipyard.redact import redact
 GROUPS: dict[str, tuple[str, str, str]] = {
     "image": ("shipyard.cli.image_cmd", "image_group", "Custom VM images: build, convert, inspect, check, upload, replicate."),
     "config": ("shipyard.cli.config_cmd", "config_group", "Load and validate Batch Shipyard config files."),
-    "pool": ("shipyard.cli.pool_cmd", "pool_group", "Pools: node agent SKUs."),
+    "pool": ("shipyard.cli.pool_cmd", "pool_group", "Pools: add (checked first), list, resize, delete; nodes; SKUs."),
+    "jobs": ("shipyard.cli.jobs_cmd", "jobs_group", "Jobs and tasks: add from jobs.yaml, list, terminate, delete."),
+    "data": ("shipyard.cli.data_cmd", "data_group", "Task and node files: list, stream, download."),
     "account": ("shipyard.cli.account_cmd", "account_group", "The Batch account: supported images."),
     "node": ("shipyard.cli.node_cmd", "node_group", "Compute nodes: check, prep (the start task), bundle."),
 }
@@ -50,9 +52,10 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="shipyard")
 @global_options
 def cli() -> None:
-    """shipyard: check a custom VM image, upload and replicate it, and run pools from it.
+    """shipyard: check a custom VM image, upload and replicate it, and run pools and jobs from it.
 
-    Reads Batch Shipyard config files (credentials, config, pool, jobs) from --configdir.
+    Reads Batch Shipyard config files (credentials, config, pool, jobs) from --configdir. Pools run
+    on the local backend (this machine); the Azure Batch backend is not available yet.
     """
 
 

@@ -9,7 +9,6 @@ Azure SDK, ruamel.yaml) happen only inside the commands.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ import click
 
 from shipyard.cli import render
 from shipyard.cli.options import Settings, global_options, pass_settings
+from shipyard.cli.prompt import can_prompt
 from shipyard.config.kinds import ConfigKind
 from shipyard.errors import UsageError
 
@@ -235,7 +235,7 @@ def replicate(
     plan_data = _plan_json(plan, pool.id)
     pool_path = config.files[ConfigKind.POOL].document.path
     ask = update_pool and not dry_run and not settings.yes
-    if ask and not _can_prompt():
+    if ask and not can_prompt():
         raise UsageError(f"--update-pool rewrites {pool_path}: pass -y to confirm (there is no terminal to ask on)")
     if not settings.raw:
         _render_plan(plan_data)
@@ -269,15 +269,6 @@ def replicate(
         render.line("image_uris: " + ", ".join(result.uris))
         render.line("pass --update-pool to write them into the pool file")
     return 0
-
-
-def _can_prompt() -> bool:
-    """A person can answer: stdin is a terminal (piped input is never taken as an answer)."""
-    stdin = sys.stdin
-    try:
-        return stdin is not None and stdin.isatty()
-    except (AttributeError, ValueError):  # closed or replaced by something without a terminal
-        return False
 
 
 def _run_replication(

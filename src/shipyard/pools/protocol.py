@@ -54,3 +54,17 @@ class PoolBackend(Protocol):
     def read_task_file(self, job_id: str, task_id: str, path: str) -> bytes: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupervisedBackend(Protocol):
+    """A backend whose pools each run under a daemon on this machine (the local backend's supervisor)."""
+
+    def supervisor_pid(self, pool_id: str) -> int | None: ...
+
+
+@runtime_checkable
+class CheckingBackend(Protocol):
+    """A backend that can say, before anything is recorded, whether it would take a job and its tasks."""
+
+    def check_job(self, spec: JobSpec) -> None: ...

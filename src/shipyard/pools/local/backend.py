@@ -209,6 +209,13 @@ class LocalBackend:
         self._touch(spec.pool_id)
         return self.get_job(spec.id)
 
+    def check_job(self, spec: JobSpec) -> None:
+        """What ``add_job`` checks of ``spec`` itself (ids, tasks, dependencies), recording nothing:
+        `jobs add` checks every job of a file before it adds the first."""
+        check_id("job", spec.id)
+        check_id("pool", spec.pool_id)
+        intake.check_tasks(spec.id, spec.tasks, set())
+
     def get_job(self, job_id: str) -> Job:
         row = self._job_row(job_id)
         self._touch(str(row["pool_id"]))

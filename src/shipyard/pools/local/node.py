@@ -249,6 +249,60 @@ class NodeAgent:
                    "killed": task.killed, "start": task.started, "end": time.time()})
 
 
+def preload() -> None:
+    """Import what a node's start task imports when it runs, so that a process forked after this
+    has it all already (``supervisor``: the zygote)."""
+    import shipyard.config.given
+    import shipyard.node.prep
+    import shipyard.node.setup
+    import shipyard.pools.local.images
+    import shipyard.rules.context
+    import shipyard.checks.image
+    import shipyard.config.blob_uri
+    import shipyard.storage.blob_device
+    import shipyard.storage.open
+    import shipyard.storage.upload  # noqa: F401
+
+
+def _close_inherited(keep: set[int]) -> None:
+    """Close every descriptor this forked process got from the supervisor but ``keep``'s: the
+    other nodes' pipes, its database, its selector, the pool's lock."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def forked_main(msg_in: int, msg_out: int, log_fd: int, env: dict[str, str], supervisor: int) -> int:
+    """A node forked from its supervisor (``nodes.ForkedNode``): the same as ``main`` without the
+    interpreter's start-up and imports. Its pipes are ``msg_in`` and ``msg_out``, its output
+    ``log_fd``; it touches nothing else of the supervisor's and stays in its process group."""
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.set_wakeup_fd(-1)
+    die_with_parent(signal.SIGTERM)
+    if os.getppid() != supervisor:
+        return 1  # the supervisor died before the parent-death signal was armed
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    _close_inherited({0, 1, 2, msg_in, msg_out})
+    os.environ.clear()
+    os.environ.update(env)
+    agent = NodeAgent(msg_in, msg_out)
+    try:
+        agent.start(agent.read_init())
+        agent.loop()
+    except NodeStopped:
+        agent._kill_start_proc()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m shipyard.pools.local.node POOL_ID NODE_ID", file=sys.stderr)

@@ -249,19 +249,32 @@ class NodeAgent:
                    "killed": task.killed, "start": task.started, "end": time.time()})
 
 
+# What a node's start task imports lazily (config loading and its pydantic models, the fact
+# collectors, the image readers): imported by ``preload`` in the supervisor before it forks nodes.
+# Each shipyard package's submodules are imported too. A module missing here still works: each node
+# imports it, at the cost of its own CPU and memory.
+PRELOAD = ("shipyard.config", "shipyard.facts.collectors", "shipyard.node", "shipyard.rules",
+           "shipyard.checks.image", "shipyard.image.fs", "shipyard.storage.blob_device",
+           "shipyard.storage.local", "shipyard.storage.open", "shipyard.storage.upload",
+           "shipyard.pools.local.images", "ruamel.yaml", "ext2py.reader", "ext2py.partitions",
+           "xml.etree.ElementTree", "glob", "importlib.resources.readers")
+
+
 def preload() -> None:
     """Import what a node's start task imports when it runs, so that a process forked after this
     has it all already (``supervisor``: the zygote)."""
-    import shipyard.config.given
-    import shipyard.node.prep
-    import shipyard.node.setup
-    import shipyard.pools.local.images
-    import shipyard.rules.context
-    import shipyard.checks.image
-    import shipyard.config.blob_uri
-    import shipyard.storage.blob_device
-    import shipyard.storage.open
-    import shipyard.storage.upload  # noqa: F401
+    import importlib
+    import pkgutil
+
+    for name in PRELOAD:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for info in pkgutil.walk_packages(getattr(module, "__path__", []), name + "."):
+            if name.startswith("shipyard."):
+                with contextlib.suppress(Exception):
+                    importlib.import_module(info.name)
 
 
 def _close_inherited(keep: set[int]) -> None:

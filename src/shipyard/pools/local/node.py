@@ -1,6 +1,10 @@
-"""One node of a local pool: ``python -m shipyard.pools.local.node POOL_ID NODE_ID``.
+"""One node of a local pool: forked from its supervisor (``forked_main``), or run as
+``python -m shipyard.pools.local.node POOL_ID NODE_ID``.
 
-Started by the pool's supervisor, with a pipe each way (``wire``). It runs its start task
+Started by the pool's supervisor, with a pipe each way (``wire``). The supervisor forks it
+(``nodes.ForkedNode``) after ``preload`` has imported what the start task needs; the forked
+process closes every descriptor of the supervisor's but its own pipes, resets the signals, arms
+the parent-death signal and ends with ``os._exit``. It runs its start task
 (``starttask``), then the tasks it is sent, each in its own process group, watching them through
 pidfds: no thread, no polling. A task's wall time, a kill and the node's own exit are enforced on
 the whole group. If the supervisor dies (end of file on the pipe, or the parent-death signal) the

@@ -46,6 +46,7 @@ class ForkedNode:
         try:
             pid = os.fork()
         except OSError:
+            gc.unfreeze()
             for fd in (down_r, down_w, up_r, up_w, log_fd):
                 os.close(fd)
             raise
@@ -63,6 +64,7 @@ class ForkedNode:
                     sys.stdout.flush()
                     sys.stderr.flush()
                 os._exit(code)
+        gc.unfreeze()  # the supervisor's own garbage stays collectable; the child keeps its copy frozen
         for fd in (down_r, up_w, log_fd):
             os.close(fd)
         return cls(pid, down_w, up_r)

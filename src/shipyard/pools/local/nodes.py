@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import signal
@@ -42,11 +41,9 @@ class ForkedNode:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()  # nothing buffered here is written twice by the child
-        gc.freeze()  # what is here now stays out of the child's collections: its pages stay shared
         try:
-            pid = os.fork()
+            pid = os.fork()  # the caller has called gc.freeze(): the child's collections leave its pages shared
         except OSError:
-            gc.unfreeze()
             for fd in (down_r, down_w, up_r, up_w, log_fd):
                 os.close(fd)
             raise
@@ -64,7 +61,6 @@ class ForkedNode:
                     sys.stdout.flush()
                     sys.stderr.flush()
                 os._exit(code)
-        gc.unfreeze()  # the supervisor's own garbage stays collectable; the child keeps its copy frozen
         for fd in (down_r, up_w, log_fd):
             os.close(fd)
         return cls(pid, down_w, up_r)

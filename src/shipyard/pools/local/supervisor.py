@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import selectors
@@ -103,6 +104,7 @@ class Supervisor(Dispatcher):
     def tick_nodes(self) -> None:
         super().tick_nodes()
         if self.db_closed:  # nodes were forked in this pass
+            gc.unfreeze()  # the supervisor's own garbage is collectable again; the nodes keep theirs frozen
             self.db = StateDB(self.layout.db)
             self.db_closed = False
 
@@ -112,6 +114,9 @@ class Supervisor(Dispatcher):
             # parent's locks in the library's memory ("locking protocol"). Closed for the pass.
             self.db.close()
             self.db_closed = True
+            # what is here now stays out of the nodes' collections (their pages stay shared) and
+            # of this process's until the pass ends (forking the same pages again costs less)
+            gc.freeze()
         init = {"op": "init", "home": str(self.layout.home), "pool_id": self.pool_id, "pool_uid": self.uid,
                 "marker_env": POOL_MARKER_ENV, "spec": dump(self.spec),
                 "node": {"id": node.id, "is_dedicated": node.is_dedicated, "image_uri": node.image_uri}}

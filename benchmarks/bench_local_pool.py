@@ -27,7 +27,8 @@ read the verdict column). In one run, in a temporary ``SHIPYARD_HOME``, it
    loop and (c) the same loop on a thread pool as wide as the pool's slots (16); the medians are
    the figures. GNU ``parallel --will-cite -j16`` runs the same 10,000 command lines from a file
    once, after (it runs each through ``$SHELL -c``, as it always does). One more job, awaited with
-   ``wait_for_tasks`` (which lists every task at each poll), shows that helper's cost.
+   ``wait_for_tasks`` (which polls the ids of the tasks not yet settled and lists the tasks once,
+   at the end), shows that helper's cost.
 
 Where the time goes is printed beside the figures, read from timestamps and ``/proc``: for the
 nodes, when each was spawned, reported ``waitingforstarttask`` (interpreter up, node module
@@ -467,7 +468,7 @@ clock = time.process_time
 began = clock()
 import shipyard.pools.local.node  # what a node process imports before it reads its init
 imported_node = clock()
-import shipyard.config.loader, shipyard.config.paths, shipyard.facts.model, shipyard.node.prep
+import shipyard.config.loader, shipyard.config.given, shipyard.facts.model, shipyard.node.prep
 import shipyard.node.setup, shipyard.pools.local.images, shipyard.rules.context  # the start task's own
 imported_all = clock()
 from shipyard.pools.local import runner
@@ -489,7 +490,7 @@ def timed(owner, name, label, wrap=lambda f: f):
             stages[label] = stages.get(label, 0.0) + clock() - start
     setattr(owner, name, wrap(wrapper))
 
-timed(shipyard.config.paths, "load_given", "config files (load_given)")
+timed(shipyard.config.given, "load_given", "config files (load_given)")
 timed(shipyard.pools.local.images, "image_evidence", "image facts from the database (decode)")
 timed(shipyard.node.setup, "local_store_setup", "local store set-up")
 timed(shipyard.node.prep, "run_node_prep", "node prep (rules on the facts, marker)")
@@ -559,7 +560,7 @@ def start_task_probe(home: Path, pool_id: str, uri: str) -> dict[str, Any]:
     return out
 
 
-NODE_MODULES = ("shipyard.pools.local.node", "shipyard.config.loader", "shipyard.config.paths", "shipyard.facts.model",
+NODE_MODULES = ("shipyard.pools.local.node", "shipyard.config.loader", "shipyard.config.given", "shipyard.facts.model",
                 "shipyard.node.prep", "shipyard.node.setup", "shipyard.pools.local.images", "shipyard.rules.context")
 
 
@@ -693,7 +694,7 @@ def tasks_phase(backend: LocalBackend, home: Path, uri: str, nodes: int, slots: 
             result["loop_threads"] = run_loop(count, width)
             say(f"  round {number + 1}: subprocess.run loop, {width} threads {result['loop_threads']['wall_s']:.2f} s")
             out["rounds"].append(result)
-        # attribution, not a figure: the same job awaited with wait_for_tasks, which lists every task each poll
+        # attribution, not a figure: the same job awaited with wait_for_tasks (it polls the unsettled ids)
         out["wait_for_tasks_round"] = pool_job(backend, spec.id, "bench-job-wait", count, supervisor, node_pids,
                                                with_wait_for_tasks=True)
         say(f"  wait_for_tasks round: pool {out['wait_for_tasks_round']['wall_s']:.2f} s")
@@ -927,8 +928,8 @@ def table(report: dict[str, Any]) -> str:
         wr = tasks.get("wait_for_tasks_round")
         if wr:
             counts_poller = tasks["rounds"][-1]["pool"]["cpu"]["benchmark_poller_s"]
-            lines.append(f"  one more job, awaited with wait_for_tasks instead (every poll, up to 5 a second, lists "
-                         f"all {n:,} tasks): {wr['wall_s']:.2f} s, this benchmark's process "
+            lines.append(f"  one more job, awaited with wait_for_tasks instead (up to 5 polls a second of the "
+                         f"ids still unsettled, then one list of all {n:,} tasks): {wr['wall_s']:.2f} s, this benchmark's process "
                          f"{wr['cpu']['benchmark_poller_s']:.1f} CPU-s (polling the task counts: {counts_poller:.1f})")
         lines.append(f"  one list_tasks of a {n:,}-task job: {tasks['one_list_tasks_s']:.2f} s")
         lines.append(delete_line(tasks))

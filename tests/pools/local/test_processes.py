@@ -46,3 +46,31 @@ def test_a_pool_re_added_under_the_same_id_runs_its_jobs_waiting_tasks(home: Pat
     backend.delete_pool("again")
     assert home_processes(home) == []
     backend.close()
+
+
+def _pss_rss_kib(pid: int) -> tuple[int, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, _, value = line.partition(":")
+        fields[name] = int(value.split()[0])
+    return fields["Pss"], fields["Rss"]
+
+
+def test_nodes_are_forked_from_the_supervisor_and_share_its_memory(home: Path, pool_files, ubuntu_vhd) -> None:
+    backend = LocalBackend(str(home))
+    backend.add_pool(pool_files.spec("forked", [pool_files.upload(ubuntu_vhd)], dedicated=2))
+    supervisor = backend.supervisor_pid("forked")
+    assert supervisor is not None
+    nodes = idle_nodes(backend, "forked", 2)
+    pids = [int(r["pid"]) for r in backend.db.query("SELECT pid FROM nodes WHERE pool_id = 'forked'")]
+    assert len(pids) == len(nodes) == 2
+    supervisor_cmdline = Path(f"/proc/{supervisor}/cmdline").read_bytes()
+    for pid in pids:
+        assert Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(supervisor)  # its child
+        # no interpreter was exec'd for it: it runs the supervisor's image, imports and all
+        assert Path(f"/proc/{pid}/cmdline").read_bytes() == supervisor_cmdline
+        pss, rss = _pss_rss_kib(pid)
+        assert pss < rss * 0.75, (pid, pss, rss)  # most of its pages are shared with the supervisor (copy-on-write)
+    backend.delete_pool("forked")
+    assert home_processes(home) == []
+    backend.close()

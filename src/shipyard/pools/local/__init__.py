@@ -12,7 +12,11 @@ State
 Processes
     ``add_pool`` starts the pool's *supervisor*, detached from the terminal (its own session),
     and says so. The supervisor starts **one process per node**, schedules tasks onto the nodes'
-    slots and keeps a heartbeat in the database. Each node process runs its start task (node
+    slots and keeps a heartbeat in the database. Nodes are forked from the supervisor, which has
+    imported once what a node and its start task need (a zygote: ``nodes.ForkedNode``,
+    ``node.forked_main``), so a node costs no interpreter start-up or imports and shares the
+    supervisor's pages copy-on-write; each is still its own process, one dying while the others
+    run. Each node process runs its start task (node
     prep against the image it boots from), then the tasks it is given, each in its own process
     group. A node that dies goes ``unusable`` and comes back through ``starting``; its tasks are
     requeued without using a retry. A supervisor that died (``kill -9``, a reboot) is noticed by

@@ -10,7 +10,9 @@ helpers). ``terminate_task`` and ``delete_job`` wait for the supervisor to have 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -154,7 +156,35 @@ class LocalBackend:
             for table in ("nodes", "images", "node_events"):
                 conn.execute(f"DELETE FROM {table} WHERE pool_id = ?", (pool_id,))
             conn.execute("DELETE FROM pools WHERE id = ? AND uid = ?", (pool_id, row["uid"]))
-        shutil.rmtree(self.layout.pool_dir(pool_id), ignore_errors=True)
+        self._discard(self.layout.pool_dir(pool_id), f"{pool_id}-{row['uid']}")
+
+    def _discard(self, directory: Path, name: str) -> None:
+        """Remove a deleted pool's directory without waiting for it: renamed at once (atomically)
+        into ``local/trash/`` under a name no pool has or will have, then removed there by a
+        detached ``rm -rf`` (with whatever an earlier removal left). A new pool of the same id gets
+        a fresh directory at once and is never touched by the removal."""
+        trash = self.layout.root / "trash"
+        trash.mkdir(parents=True, exist_ok=True)
+        aside = trash / f"{name}-{uuid.uuid4().hex[:12]}"
+        try:
+            directory.rename(aside)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            shutil.rmtree(directory, ignore_errors=True)  # not renamable (another filesystem?): here, then
+        leftovers = [str(p) for p in trash.iterdir()]
+        if not leftovers:
+            return
+        try:
+            child = subprocess.Popen(["rm", "-rf", "--", *leftovers], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+                                     env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                                     start_new_session=True, close_fds=True)
+        except OSError:
+            for path in leftovers:
+                shutil.rmtree(path, ignore_errors=True)
+            return
+        self.supervisors.children[child.pid] = child  # reaped with the supervisors' processes
 
     # --- nodes ----------------------------------------------------------------------------------
 
@@ -373,12 +403,17 @@ class LocalBackend:
         """The job's tasks (or those named) once each is completed, or blocked by a failed dependency."""
         wanted = set(task_ids) if task_ids is not None else None
 
-        def settled() -> list[Task] | None:
-            tasks = [t for t in self.list_tasks(job_id) if wanted is None or t.id in wanted]
-            done = all(t.state == TaskState.COMPLETED or t.blocked_by for t in tasks)
-            return tasks if done else None
+        pool_id = str(self._job_row(job_id)["pool_id"])
 
-        return self._wait(settled, f"the tasks of job {job_id}", timeout_s)
+        def settled() -> bool:
+            # each poll reads only the ids of the tasks still to settle; the tasks are listed once, at the end
+            self._touch(pool_id)
+            pending = self.db.query("SELECT id FROM tasks WHERE job_id = ? AND state != ? AND blocked_by IS NULL",
+                                    (job_id, TaskState.COMPLETED.value))
+            return not any(wanted is None or r["id"] in wanted for r in pending)
+
+        self._wait(settled, f"the tasks of job {job_id}", timeout_s)
+        return [t for t in self.list_tasks(job_id) if wanted is None or t.id in wanted]
 
     def wait_for_requests(self, pool_id: str, *, timeout_s: float = 60.0) -> None:
         """Return once the pool's supervisor has read every request made so far (new jobs and tasks,

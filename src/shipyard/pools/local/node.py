@@ -1,6 +1,10 @@
-"""One node of a local pool: ``python -m shipyard.pools.local.node POOL_ID NODE_ID``.
+"""One node of a local pool: forked from its supervisor (``forked_main``), or run as
+``python -m shipyard.pools.local.node POOL_ID NODE_ID``.
 
-Started by the pool's supervisor, with a pipe each way (``wire``). It runs its start task
+Started by the pool's supervisor, with a pipe each way (``wire``). The supervisor forks it
+(``nodes.ForkedNode``) after ``preload`` has imported what the start task needs; the forked
+process closes every descriptor of the supervisor's but its own pipes, resets the signals, arms
+the parent-death signal and ends with ``os._exit``. It runs its start task
 (``starttask``), then the tasks it is sent, each in its own process group, watching them through
 pidfds: no thread, no polling. A task's wall time, a kill and the node's own exit are enforced on
 the whole group. If the supervisor dies (end of file on the pipe, or the parent-death signal) the
@@ -247,6 +251,73 @@ class NodeAgent:
             failure = runner.exit_failure(returncode, task.directory)
         self.send({"ev": "done", "seq": task.seq, "exit_code": runner.exit_code_of(returncode), "failure": failure,
                    "killed": task.killed, "start": task.started, "end": time.time()})
+
+
+# What a node's start task imports lazily (config loading and its pydantic models, the fact
+# collectors, the image readers): imported by ``preload`` in the supervisor before it forks nodes.
+# Each shipyard package's submodules are imported too. A module missing here still works: each node
+# imports it, at the cost of its own CPU and memory.
+PRELOAD = ("shipyard.config", "shipyard.facts.collectors", "shipyard.node", "shipyard.rules",
+           "shipyard.checks.image", "shipyard.image.fs", "shipyard.storage.blob_device",
+           "shipyard.storage.local", "shipyard.storage.open", "shipyard.storage.upload",
+           "shipyard.pools.local.images", "ruamel.yaml", "ext2py.reader", "ext2py.partitions",
+           "xml.etree.ElementTree", "glob", "importlib.resources.readers")
+
+
+def preload() -> None:
+    """Import what a node's start task imports when it runs, so that a process forked after this
+    has it all already (``supervisor``: the zygote)."""
+    import importlib
+    import pkgutil
+
+    for name in PRELOAD:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for info in pkgutil.walk_packages(getattr(module, "__path__", []), name + "."):
+            if name.startswith("shipyard."):
+                with contextlib.suppress(Exception):
+                    importlib.import_module(info.name)
+
+
+def _close_inherited(keep: set[int]) -> None:
+    """Close every descriptor this forked process got from the supervisor but ``keep``'s: the
+    other nodes' pipes, its database, its selector, the pool's lock."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def forked_main(msg_in: int, msg_out: int, log_fd: int, env: dict[str, str], supervisor: int) -> int:
+    """A node forked from its supervisor (``nodes.ForkedNode``): the same as ``main`` without the
+    interpreter's start-up and imports. Its pipes are ``msg_in`` and ``msg_out``, its output
+    ``log_fd``; it touches nothing else of the supervisor's and stays in its process group."""
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.set_wakeup_fd(-1)
+    die_with_parent(signal.SIGTERM)
+    if os.getppid() != supervisor:
+        return 1  # the supervisor died before the parent-death signal was armed
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    _close_inherited({0, 1, 2, msg_in, msg_out})
+    os.environ.clear()
+    os.environ.update(env)
+    agent = NodeAgent(msg_in, msg_out)
+    try:
+        agent.start(agent.read_init())
+        agent.loop()
+    except NodeStopped:
+        agent._kill_start_proc()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0
+    return 0
 
 
 def main(argv: list[str]) -> int:

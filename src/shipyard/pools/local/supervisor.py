@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import selectors
@@ -28,7 +29,7 @@ from shipyard.pools.local import procs
 from shipyard.pools.local.codec import dump
 from shipyard.pools.local.dispatch import Dispatcher
 from shipyard.pools.local.layout import POOL_MARKER_ENV, Layout
-from shipyard.pools.local.node import SUPERVISOR_ENV
+from shipyard.pools.local.node import SUPERVISOR_ENV, preload
 from shipyard.pools.local.nodes import NodeProc
 from shipyard.pools.local.state import StateDB
 
@@ -53,6 +54,7 @@ class Supervisor(Dispatcher):
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         self.terminated = False
+        self.db_closed = False
 
     def _on_term(self, signum: int, frame: object) -> None:
         self.terminated = True
@@ -63,6 +65,7 @@ class Supervisor(Dispatcher):
         if not self.load_pool():
             log.info("pool %s is gone or being deleted: nothing to supervise", self.pool_id)
             return 0
+        preload()  # the nodes are forked from here: what they import is imported once
         self.node_env = {**os.environ, POOL_MARKER_ENV: self.uid, SUPERVISOR_ENV: str(os.getpid())}
         self.recover()
         self.load_jobs()
@@ -98,7 +101,22 @@ class Supervisor(Dispatcher):
 
     # --- node pipes -----------------------------------------------------------------------------
 
+    def tick_nodes(self) -> None:
+        super().tick_nodes()
+        if self.db_closed:  # nodes were forked in this pass
+            gc.unfreeze()  # the supervisor's own garbage is collectable again; the nodes keep theirs frozen
+            self.db = StateDB(self.layout.db)
+            self.db_closed = False
+
     def spawn_node(self, node: NodeProc) -> None:
+        if not self.db_closed:
+            # SQLite must not be open across a fork: the child's own connection would meet the
+            # parent's locks in the library's memory ("locking protocol"). Closed for the pass.
+            self.db.close()
+            self.db_closed = True
+            # what is here now stays out of the nodes' collections (their pages stay shared) and
+            # of this process's until the pass ends (forking the same pages again costs less)
+            gc.freeze()
         init = {"op": "init", "home": str(self.layout.home), "pool_id": self.pool_id, "pool_uid": self.uid,
                 "marker_env": POOL_MARKER_ENV, "spec": dump(self.spec),
                 "node": {"id": node.id, "is_dedicated": node.is_dedicated, "image_uri": node.image_uri}}
@@ -106,6 +124,7 @@ class Supervisor(Dispatcher):
         node.spawn(self.pool_id, env, self.layout.node_log(self.pool_id, node.id), init)
         assert node.reader is not None
         self.sel.register(node.reader.fd, selectors.EVENT_READ, node)
+        self.flush_pipe(node)  # init goes now: the node starts while the next ones are forked
         self.set_state(node, "starting", f"process {node.pid}")
 
     def read_node(self, node: NodeProc) -> None:
@@ -129,10 +148,13 @@ class Supervisor(Dispatcher):
 
     def flush_pipes(self) -> None:
         for node in self.nodes.values():
-            writer = node.writer
-            if writer is not None and writer.pending and not writer.flush():
-                with contextlib.suppress(KeyError):
-                    self.sel.register(writer.fd, selectors.EVENT_WRITE, node)
+            self.flush_pipe(node)
+
+    def flush_pipe(self, node: NodeProc) -> None:
+        writer = node.writer
+        if writer is not None and writer.pending and not writer.flush():
+            with contextlib.suppress(KeyError):
+                self.sel.register(writer.fd, selectors.EVENT_WRITE, node)
 
     def flush_node_pipe(self, node: NodeProc) -> None:
         writer = node.writer

@@ -1,19 +1,20 @@
 """Task output and retention on the local backend, with real processes: ``output_files`` uploaded
 to the local store per condition, with Batch's blob names; an Azure link refused in one line; a
-failing upload."""
+failing upload; a completed task's directory removed once its retention time has passed."""
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.pools import ACCOUNT, PoolFiles, finished_tasks, idle_nodes
-from shipyard.errors import BackendError
+from fixtures.pools import ACCOUNT, PoolFiles, finished_tasks, idle_nodes, wait_until
+from shipyard.errors import BackendError, NotFoundError
 from shipyard.pools.local.backend import LocalBackend
-from shipyard.pools.models import JobSpec, NodeState, OutputFile, TaskResult, TaskSpec, UploadCondition
+from shipyard.pools.models import JobSpec, NodeState, OutputFile, TaskResult, TaskSpec, TaskState, UploadCondition
 from shipyard.storage.local import LocalPageBlobStore
 
 AZURE_LINK = """\
@@ -165,7 +166,47 @@ def test_output_patterns_that_leave_the_task_directory_are_refused_up_front(pool
     for pattern in ("../x", "/etc/passwd", "wd/../../x", ""):
         with pytest.raises(BackendError, match="must be relative to the task directory"):
             backend.add_tasks("refused-out", [TaskSpec("t1", "/bin/true", output_files=(out(pattern, "o"),))])
+    with pytest.raises(BackendError, match="retention_time cannot be negative"):
+        backend.add_tasks("refused-out", [TaskSpec("t1", "/bin/true", retention_time_s=-1)])
     assert backend.list_tasks("refused-out") == []
+
+
+def test_retention_removes_a_completed_tasks_directory_and_keeps_its_record(pool) -> None:
+    backend, pool_id, home = pool
+    backend.add_job(JobSpec("retained", pool_id, tasks=(
+        TaskSpec("short", sh("echo kept for a second > f.txt"), retention_time_s=1),
+        TaskSpec("default", sh("echo kept for days > f.txt")),
+    )))
+    tasks = finished_tasks(backend, "retained")
+    node = tasks["short"].node_id
+    assert node is not None
+    short = task_dir(home, pool_id, node, "retained", "short")
+    wait_until(lambda: not short.exists(), "retention to remove the short task's directory")
+    with pytest.raises(NotFoundError) as caught:
+        backend.read_task_file("retained", "short", "wd/f.txt")
+    assert str(caught.value) == ("the files of task short of job retained were removed when its retention time "
+                                 "(1s after it completed) passed")
+    with pytest.raises(NotFoundError, match="removed when its retention time"):
+        backend.list_task_files("retained", "short")
+    listed = {t.id: t for t in backend.list_tasks("retained")}
+    assert listed["short"].state == TaskState.COMPLETED and listed["short"].result == TaskResult.SUCCESS
+    assert backend.read_task_file("retained", "default", "wd/f.txt") == b"kept for days\n"  # Batch's 7 days
+    wait_until(lambda: not any((home / "local" / "pools" / pool_id / "trash").iterdir()), "the trash to be emptied")
+
+
+def test_retention_survives_a_supervisor_restart(pool) -> None:
+    backend, pool_id, home = pool
+    backend.add_job(JobSpec("retained-restart", pool_id, tasks=(
+        TaskSpec("t1", sh("echo x > f.txt"), retention_time_s=3),)))
+    task = finished_tasks(backend, "retained-restart")["t1"]
+    directory = task_dir(home, pool_id, task.node_id, "retained-restart", "t1")
+    old = backend.supervisor_pid(pool_id)
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: not backend.supervisors.running(pool_id), "the supervisor's lock to be free")
+    assert backend.supervisor_pid(pool_id) != old  # started again; it reads the completed task's retention back
+    wait_until(lambda: not directory.exists(), "the new supervisor to remove the task's directory")
+    assert backend.get_task("retained-restart", "t1").state == TaskState.COMPLETED
+    idle_nodes(backend, pool_id, 1)
 
 
 def test_file_patterns_match_as_batch_says(tmp_path: Path) -> None:

@@ -49,6 +49,8 @@ def check_tasks(job_id: str, tasks: Iterable[TaskSpec], existing: set[str]) -> l
             raise BackendError(f"task {task.id}: max_task_retries cannot be negative")
         if task.max_wall_time_s is not None and task.max_wall_time_s <= 0:
             raise BackendError(f"task {task.id}: max_wall_time must be positive")
+        if task.retention_time_s is not None and task.retention_time_s < 0:
+            raise BackendError(f"task {task.id}: retention_time cannot be negative")
         if task.container is not None and task.container.runtime not in ("docker", "singularity"):
             raise BackendError(f"task {task.id}: container runtime '{task.container.runtime}' is not docker or "
                                "singularity")

@@ -171,7 +171,7 @@ class TaskSpec:
     environment: tuple[tuple[str, str], ...] = ()
     max_task_retries: int = 0
     max_wall_time_s: float | None = None
-    retention_time_s: float | None = None
+    retention_time_s: float | None = None  # how long its directory stays after it completes (None: Batch's 7 days)
     depends_on: tuple[str, ...] = ()
     resource_files: tuple[ResourceFile, ...] = ()
     output_files: tuple[OutputFile, ...] = ()

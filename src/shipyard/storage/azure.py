@@ -41,6 +41,7 @@ from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError
 from shipyard.redact import redact
 from shipyard.storage import ranges as rng
+from shipyard.storage.azure_blocks import AzureBlockBlobs
 from shipyard.storage.store import (
     BlobProperties,
     CopyRefusedError,
@@ -58,8 +59,8 @@ SAS_LIFETIME = timedelta(hours=2)  # long enough for a cross-account copy of a l
 _DEFAULTS = RetryOptions()
 
 
-class AzurePageBlobStore:
-    """One Azure (or Azurite) storage account, addressed by a storage link."""
+class AzurePageBlobStore(AzureBlockBlobs):
+    """One Azure (or Azurite) storage account, addressed by a storage link (block blobs: ``azure_blocks``)."""
 
     kind = "azure"
 
@@ -264,6 +265,8 @@ class AzurePageBlobStore:
             content_md5=bytes(md5) if md5 else None,
             metadata=dict(props.metadata or {}),
             copy=copy,
+            blob_type="BlockBlob" if str(getattr(props.blob_type, "value", props.blob_type)) == "BlockBlob"
+            else "PageBlob",
         )
 
     def _container_exists(self, container: str) -> bool:

@@ -4,6 +4,7 @@ Layout under ``<home>/storage/``::
 
     <account>/<container>/<blob>                       the page blob: a sparse file
     <account>/.shipyard-meta/<container>/<blob>.json   its size, metadata, Content-MD5, copy state
+    <account>/.shipyard-tmp/                           block blobs being written (``local_blocks``)
 
 so ``local://<account>/<container>/<blob>`` maps one to one onto a path. The sidecar is written
 atomically (temporary file, then ``os.replace``). Page ranges come from ``SEEK_DATA``/``SEEK_HOLE``,
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
+from shipyard.storage.local_blocks import META_DIR, LocalBlockBlobs, os_error
 from shipyard.storage.store import (
     BlobProperties,
     CopyRefusedError,
@@ -31,22 +33,12 @@ from shipyard.storage.store import (
     PageBlobStore,
 )
 
-_META_DIR = ".shipyard-meta"
 
+class LocalPageBlobStore(LocalBlockBlobs):
+    """One local storage account: a directory. Thread-safe within one process.
 
-def _os_error(exc: OSError, what: str) -> StorageError:
-    if exc.errno == errno.ENOSPC:
-        return StorageError(
-            f"no space left on the device while {what}",
-            hint="free some space and rerun",
-        )
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return StorageError(f"permission denied while {what}")
-    return StorageError(f"{what} failed: {exc.strerror or exc}")
-
-
-class LocalPageBlobStore:
-    """One local storage account: a directory. Thread-safe within one process."""
+    Its block blobs (``put_blob``, ``list_blobs``) are :mod:`shipyard.storage.local_blocks`'.
+    """
 
     kind = "local"
 
@@ -74,7 +66,7 @@ class LocalPageBlobStore:
 
     def _meta_path(self, container: str, blob: str) -> Path:
         self._check_name(container, blob)
-        return self.root / _META_DIR / container / (blob + ".json")
+        return self.root / META_DIR / container / (blob + ".json")
 
     def _require_container(self, container: str) -> None:
         if not (self.root / container).is_dir():
@@ -106,7 +98,7 @@ class LocalPageBlobStore:
             os.replace(tmp, path)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise _os_error(
+            raise os_error(
                 exc, f"writing the metadata of {self.blob_uri(container, blob)}"
             ) from None
 
@@ -126,7 +118,7 @@ class LocalPageBlobStore:
         try:
             (self.root / container).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _os_error(exc, f"creating container '{container}'") from None
+            raise os_error(exc, f"creating container '{container}'") from None
 
     def create_page_blob(
         self,
@@ -154,7 +146,7 @@ class LocalPageBlobStore:
                 finally:
                     os.close(fd)
             except OSError as exc:
-                raise _os_error(
+                raise os_error(
                     exc, f"creating {self.blob_uri(container, blob)}"
                 ) from None
             self._write_meta(
@@ -201,7 +193,7 @@ class LocalPageBlobStore:
                 written = os.pwrite(fd, view, offset)
                 view, offset = view[written:], offset + written
         except OSError as exc:
-            raise _os_error(
+            raise os_error(
                 exc, f"writing to {self.blob_uri(container, blob)}"
             ) from None
         finally:
@@ -236,6 +228,7 @@ class LocalPageBlobStore:
             content_md5=base64.b64decode(md5) if md5 else None,
             metadata=dict(meta.get("metadata") or {}),
             copy=CopyState(**copy) if copy else None,
+            blob_type="BlockBlob" if meta.get("blob_type") == "BlockBlob" else "PageBlob",
         )
 
     def set_metadata(self, container: str, blob: str, metadata: dict[str, str]) -> None:
@@ -301,7 +294,7 @@ class LocalPageBlobStore:
                 )
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise _os_error(
+            raise os_error(
                 exc, f"copying into {self.blob_uri(container, blob)}"
             ) from None
         return state

@@ -1,4 +1,4 @@
-"""The page-blob store interface that upload and replication use.
+"""The page-blob store interface that upload and replication use, and the few block-blob calls task output needs.
 
 Two implementations: :class:`~shipyard.storage.azure.AzurePageBlobStore` (the official SDK; Azure
 or an emulator such as Azurite) and :class:`~shipyard.storage.local.LocalPageBlobStore` (the
@@ -7,16 +7,23 @@ picks one by the storage link's ``endpoint``; this module imports neither.
 
 Ranges are half-open ``(start, end)`` byte ranges everywhere (Azure's own are inclusive; the Azure
 store converts). ``content_md5`` is the raw 16-byte digest.
+
+Block blobs (``put_blob``, ``list_blobs``) are for files that are not VHDs: a task's
+``output_files``, of any size, not 512-aligned. They share the page blobs' namespace (one name,
+one blob of either type) and are read back with ``get_properties`` and ``read_range``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Literal, Protocol, runtime_checkable
 
 from shipyard.errors import StorageError
 
 CopyStatus = Literal["pending", "success", "aborted", "failed"]
+BlobType = Literal["PageBlob", "BlockBlob"]
+BlobData = bytes | PathLike[str]  # the bytes themselves, or the path of a file (a Path) to read them from
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,19 @@ class BlobProperties:
     content_md5: bytes | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     copy: CopyState | None = None  # the last copy into this blob, if any
+    blob_type: BlobType = "PageBlob"
 
     @property
     def copy_status(self) -> CopyStatus | None:
         return self.copy.status if self.copy else None
+
+
+@dataclass(frozen=True)
+class BlobItem:
+    """One blob of a listing."""
+
+    name: str
+    size_bytes: int
 
 
 class CopyRefusedError(StorageError):
@@ -102,6 +118,26 @@ class PageBlobStore(Protocol):
 
     def delete_blob(self, container: str, blob: str) -> None:
         """Delete the blob; a missing blob is not an error."""
+        ...
+
+    def put_blob(
+        self,
+        container: str,
+        blob: str,
+        data: BlobData,
+        *,
+        overwrite: bool = True,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        """Write a whole block blob: ``data`` (bytes) or the file at that path, any size.
+
+        The blob appears complete or not at all. ``overwrite=False`` refuses an existing blob
+        (of either type); the container must exist.
+        """
+        ...
+
+    def list_blobs(self, container: str, prefix: str = "") -> list[BlobItem]:
+        """The container's blobs (both types) whose names start with ``prefix``, sorted by name."""
         ...
 
     def start_copy_from(

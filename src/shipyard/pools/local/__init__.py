@@ -30,7 +30,8 @@ Nodes
     (``shared/``, ``startup/``, ``workitems/``, ``volatile/``) and environment
     (``AZ_BATCH_NODE_ROOT_DIR``, ``AZ_BATCH_NODE_SHARED_DIR``, ``AZ_BATCH_NODE_STARTUP_DIR``,
     ``AZ_BATCH_NODE_ID``, ``AZ_BATCH_POOL_ID``, ``AZ_BATCH_NODE_IS_DEDICATED``). A task's directory
-    is ``workitems/<job>/job-1/<task>/`` with ``stdout.txt``, ``stderr.txt`` and ``wd/``.
+    is ``workitems/<job>/job-1/<task>/`` with ``stdout.txt``, ``stderr.txt`` and ``wd/``, kept
+    for the task's retention time after it completes (Batch's 7 days when it sets none).
 
 Modules
     ``backend`` (``LocalBackend``, the protocol; ``supervisor_pid``, ``wait_for_nodes``,
@@ -39,8 +40,9 @@ Modules
     ``files`` (node and task files); the supervisor: ``supervisor`` (its loop and pipes), ``sync``
     (loading, recovery, requests and batched writes), ``dispatch`` (nodes to targets, tasks onto
     slots, what each event means), ``scheduler`` (priorities, round-robin, dependencies),
-    ``nodes`` (a node process as the supervisor keeps it); a node: ``node`` (its loop),
-    ``starttask`` (node prep on the image's facts, set-up, ``additional_node_prep``), ``images``
-    (the facts read once per VHD), ``runner`` (one task); and ``wire``, ``procs``, ``layout``,
-    ``codec`` beneath them.
+    ``nodes`` (a node process as the supervisor keeps it), ``retention`` (task directories removed
+    once their retention time has passed); a node: ``node`` (its loop), ``starttask`` (node prep on
+    the image's facts, set-up, ``additional_node_prep``), ``images`` (the facts read once per VHD),
+    ``runner`` (one task), ``outputs`` (its ``output_files``, uploaded to the local store); and
+    ``wire``, ``procs``, ``layout``, ``codec`` beneath them.
 """

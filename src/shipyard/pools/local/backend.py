@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from shipyard.errors import BackendError, ConflictError, NotFoundError
-from shipyard.pools.local import files, intake
+from shipyard.pools.local import files, intake, retention
 from shipyard.pools.local.codec import dumps
 from shipyard.pools.local.launch import Supervisors, stop_leftovers
 from shipyard.pools.local.layout import Layout, check_id, task_dir
@@ -365,24 +365,23 @@ class LocalBackend:
         return files.read_file(self.layout.node_root(pool_id, node_id), path, what,
                                also_inside=(self.layout.home / "storage",))
 
-    def _task_dir(self, job_id: str, task_id: str) -> tuple[str, str]:
+    def _task_dir(self, job_id: str, task_id: str) -> Path:
         task = self.get_task(job_id, task_id)
         pool_id = str(self._job_row(job_id)["pool_id"])
         if task.node_id is None:
             raise NotFoundError(f"task {task_id} of job {job_id} has not run on a node")
         if not self.db.query("SELECT 1 FROM nodes WHERE pool_id = ? AND id = ?", (pool_id, task.node_id)):
             raise NotFoundError(f"node {task.node_id}, which ran task {task_id}, is no longer in pool {pool_id}")
-        return pool_id, task.node_id
+        directory = task_dir(self.layout.node_root(pool_id, task.node_id), job_id, task_id)
+        spec = self.db.query("SELECT spec FROM tasks WHERE job_id = ? AND id = ?", (job_id, task_id))
+        retention.check_kept(directory, task, json.loads(spec[0]["spec"]) if spec else {})
+        return directory
 
     def list_task_files(self, job_id: str, task_id: str, path: str = "") -> list[NodeFile]:
-        pool_id, node_id = self._task_dir(job_id, task_id)
-        directory = task_dir(self.layout.node_root(pool_id, node_id), job_id, task_id)
-        return files.list_files(directory, path, f"directory of task {task_id}")
+        return files.list_files(self._task_dir(job_id, task_id), path, f"directory of task {task_id}")
 
     def read_task_file(self, job_id: str, task_id: str, path: str) -> bytes:
-        pool_id, node_id = self._task_dir(job_id, task_id)
-        directory = task_dir(self.layout.node_root(pool_id, node_id), job_id, task_id)
-        return files.read_file(directory, path, f"directory of task {task_id}")
+        return files.read_file(self._task_dir(job_id, task_id), path, f"directory of task {task_id}")
 
     # --- waiting (not in the protocol: for the CLI and the tests) --------------------------------
 

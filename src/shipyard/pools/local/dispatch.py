@@ -54,7 +54,7 @@ class Dispatcher(PoolSync, abc.ABC):
     def next_timer(self) -> float:
         times = [n.restart_at for n in self.nodes.values() if n.restart_at is not None and n.proc is None]
         times += [n.next_scan for n in self.nodes.values() if n.drain]
-        return min(times, default=float("inf"))
+        return min([*times, self.sweeper.next_due()])  # the next task directory whose retention is up
 
     def set_state(self, node: NodeProc, state: str, detail: str | None = None) -> None:
         if node.state == state:
@@ -254,6 +254,7 @@ class Dispatcher(PoolSync, abc.ABC):
         if task.end_time is None:
             task.end_time = time.time()
         self.sched.touch(task)
+        self.sweeper.add(task)
         job = task.job
         if result == SUCCESS:
             self.sched.succeeded(task)

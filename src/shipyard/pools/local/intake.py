@@ -3,7 +3,8 @@
 The config layer (``pools.specs``) validates the files a user wrote; these checks are the
 backend's own, for any caller: an id that would not be a safe path component, a task id that
 the job already has or that a batch repeats (``ConflictError``), a dependency on a task the job
-does not have (``NotFoundError``), a cycle, and what the local backend cannot do yet.
+does not have (``NotFoundError``), a cycle, an output file pattern that leaves the task directory.
+Output files' storage links are the node's to check, against the pool's credentials (``outputs``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from shipyard.errors import BackendError, ConflictError, NotFoundError
 from shipyard.pools.local.codec import dumps
 from shipyard.pools.local.layout import check_id
+from shipyard.pools.local.outputs import pattern_problem
 from shipyard.pools.models import PoolSpec, TaskSpec
 
 
@@ -36,13 +38,19 @@ def check_tasks(job_id: str, tasks: Iterable[TaskSpec], existing: set[str]) -> l
         if task.id in existing or task.id in ids:
             raise ConflictError(f"task {task.id} already exists in job {job_id}")
         ids.add(task.id)
-        if task.output_files:
-            raise BackendError(f"task {task.id} has output_files: the local backend does not upload task output "
-                               "yet", hint="leave output_data out for a local rehearsal")
+        for output in task.output_files:
+            problem = pattern_problem(output.file_pattern)
+            if problem is not None:
+                raise BackendError(f"task {task.id}: output_files: {problem}")
+            if not output.container or not output.storage_link:
+                raise BackendError(f"task {task.id}: output_files: every output file needs a container and a "
+                                   "storage link")
         if task.max_task_retries < 0:
             raise BackendError(f"task {task.id}: max_task_retries cannot be negative")
         if task.max_wall_time_s is not None and task.max_wall_time_s <= 0:
             raise BackendError(f"task {task.id}: max_wall_time must be positive")
+        if task.retention_time_s is not None and task.retention_time_s < 0:
+            raise BackendError(f"task {task.id}: retention_time cannot be negative")
         if task.container is not None and task.container.runtime not in ("docker", "singularity"):
             raise BackendError(f"task {task.id}: container runtime '{task.container.runtime}' is not docker or "
                                "singularity")

@@ -6,8 +6,10 @@ Started by the pool's supervisor, with a pipe each way (``wire``). The superviso
 process closes every descriptor of the supervisor's but its own pipes, resets the signals, arms
 the parent-death signal and ends with ``os._exit``. It runs its start task
 (``starttask``), then the tasks it is sent, each in its own process group, watching them through
-pidfds: no thread, no polling. A task's wall time, a kill and the node's own exit are enforced on
-the whole group. If the supervisor dies (end of file on the pipe, or the parent-death signal) the
+pidfds, no polling. A task's wall time, a kill and the node's own exit are enforced on the whole
+group. A task's ``output_files`` are uploaded by a thread of their own once its process has exited
+(``outputs``), so the loop goes on meanwhile; the task is done, for the supervisor, when its upload
+is (a kill or the node's exit stops the upload between two files). If the supervisor dies (end of file on the pipe, or the parent-death signal) the
 node kills its tasks and exits, so that the supervisor's recovery never runs a task twice at once.
 """
 
@@ -20,11 +22,13 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from shipyard.pools.local import runner
+from shipyard.pools.local import outputs, runner
 from shipyard.pools.local.codec import dump, load
 from shipyard.pools.local.layout import Layout, node_environment
 from shipyard.pools.local.procs import die_with_parent, start_time
@@ -51,6 +55,17 @@ class Running:
     kill_at: float | None = None  # when SIGKILL follows the SIGTERM
     deadline: float | None = None  # when its wall time is up
     container_name: str | None = None
+    outputs: list[dict[str, Any]] | None = None  # its output_files
+
+
+@dataclass(eq=False)
+class Uploading:
+    """A task whose process has exited and whose output files are being uploaded."""
+
+    done: Message  # the "done" message, sent once the upload is over
+    cancel: threading.Event = field(default_factory=threading.Event)
+    result: outputs.UploadResult | None = None
+    killed: str | None = None  # "kill" or "exit": stopped before it was over
 
 
 class NodeAgent:
@@ -64,6 +79,7 @@ class NodeAgent:
         os.set_blocking(self.wake_w, False)
         self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
         self.running: dict[int, Running] = {}
+        self.uploads: dict[int, Uploading] = {}
         self.early: list[Message] = []
         self.timers: list[tuple[float, int]] = []  # (when, seq): a wall time or a kill's grace ends
         self.stopping = False
@@ -138,7 +154,7 @@ class NodeAgent:
     # --- the loop -------------------------------------------------------------------------------
 
     def loop(self) -> None:
-        while not (self.stopping and not self.running):
+        while not (self.stopping and not self.running and not self.uploads):
             if self.stopping:
                 self._stop_all("exit")
             timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
@@ -151,6 +167,7 @@ class NodeAgent:
                 else:
                     self._finish(key.data)
             self._timers()
+            self._uploaded()
             self.flush()
         self.flush()
 
@@ -171,6 +188,8 @@ class NodeAgent:
                 task = self.running.get(message["seq"])
                 if task is not None:
                     self._kill(task, "kill")
+                elif message["seq"] in self.uploads:
+                    self._stop_upload(self.uploads[message["seq"]], "kill")
             elif op == "forget_job":
                 import shutil
 
@@ -182,6 +201,9 @@ class NodeAgent:
         seq, spec = message["seq"], message["spec"]
         now = time.time()
         try:
+            problem = outputs.link_problem(spec.get("output_files") or [], self.ctx.links)
+            if problem is not None:
+                raise runner.LaunchError(outputs.UPLOAD_FAILED, problem)
             prepared = runner.Prepared(self.ctx.root, message["job"], spec, {**self.ctx.env, **message["env"]})
             if spec.get("resource_files"):
                 runner.fetch_resource_files(prepared, spec["resource_files"], self.ctx.links, self.ctx.layout.home)
@@ -198,7 +220,7 @@ class NodeAgent:
                        "start": now, "end": time.time()})
             return
         pidfd = os.pidfd_open(proc.pid)
-        task = Running(seq, proc, pidfd, prepared.dir, now, container_name=name)
+        task = Running(seq, proc, pidfd, prepared.dir, now, container_name=name, outputs=spec.get("output_files"))
         self.running[seq] = task
         self.sel.register(pidfd, selectors.EVENT_READ, task)
         if spec.get("max_wall_time_s") is not None:
@@ -221,6 +243,8 @@ class NodeAgent:
         for task in list(self.running.values()):
             if task.killed is None:
                 self._kill(task, why)
+        for upload in self.uploads.values():
+            self._stop_upload(upload, why)
 
     def _timers(self) -> None:
         now = time.monotonic()
@@ -249,8 +273,49 @@ class NodeAgent:
             failure = None  # the supervisor knows why it asked
         else:
             failure = runner.exit_failure(returncode, task.directory)
-        self.send({"ev": "done", "seq": task.seq, "exit_code": runner.exit_code_of(returncode), "failure": failure,
-                   "killed": task.killed, "start": task.started, "end": time.time()})
+        done = {"ev": "done", "seq": task.seq, "exit_code": runner.exit_code_of(returncode), "failure": failure,
+                "killed": task.killed, "start": task.started, "end": time.time()}
+        if task.outputs and task.killed in (None, "timeout"):
+            self._upload(task, done)
+        else:
+            self.send(done)
+
+    # --- output files ---------------------------------------------------------------------------
+
+    def _upload(self, task: Running, done: Message) -> None:
+        upload = self.uploads[task.seq] = Uploading(done)
+        assert task.outputs is not None
+        args = (task.directory, task.outputs, done["failure"] is None, self.ctx.links, self.ctx.layout.home,
+                upload.cancel)
+
+        def work() -> None:
+            try:
+                upload.result = outputs.upload(*args)
+            except Exception as exc:  # noqa: BLE001 - a bug in the upload fails the task, not the node
+                line = f"uploading output files failed: {type(exc).__name__}: {exc}".replace("\n", " ")
+                upload.result = outputs.UploadResult(failure=line)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.write(self.wake_w, b"u")  # the loop's select returns
+
+        threading.Thread(target=work, name=f"upload-{task.seq}", daemon=True).start()
+
+    def _stop_upload(self, upload: Uploading, why: str) -> None:
+        if upload.killed is None and upload.result is None:
+            upload.killed = why
+            upload.cancel.set()
+
+    def _uploaded(self) -> None:
+        for seq, upload in list(self.uploads.items()):
+            if upload.result is None:
+                continue
+            del self.uploads[seq]
+            done = {**upload.done, "end": time.time()}  # a task ends once its output is uploaded
+            if upload.killed is not None:
+                done.update(killed=upload.killed, failure=None)  # the supervisor knows why it asked
+            elif upload.result.failure is not None:
+                done["failure"] = outputs.merged(done["failure"], upload.result.failure)
+            self.send(done)
 
 
 # What a node's start task imports lazily (config loading and its pydantic models, the fact

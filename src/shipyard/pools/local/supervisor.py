@@ -68,6 +68,7 @@ class Supervisor(Dispatcher):
         preload()  # the nodes are forked from here: what they import is imported once
         self.node_env = {**os.environ, POOL_MARKER_ENV: self.uid, SUPERVISOR_ENV: str(os.getpid())}
         self.recover()
+        self.sweeper.clear_trash()
         self.load_jobs()
         log.info("supervising pool %s (%s), pid %d", self.pool_id, self.uid, os.getpid())
         next_poll = next_flush = next_beat = 0.0
@@ -79,6 +80,7 @@ class Supervisor(Dispatcher):
             self.reconcile()
             self.tick_nodes()
             self.dispatch()
+            self.sweeper.sweep(self.sched.tasks)
             self.flush_pipes()
             now = time.monotonic()
             if self.urgent or (self.has_dirty() and now >= next_flush) or now >= next_beat:

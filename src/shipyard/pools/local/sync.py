@@ -21,7 +21,8 @@ from shipyard.pools.local import procs
 from shipyard.pools.local.codec import load
 from shipyard.pools.local.layout import Layout
 from shipyard.pools.local.nodes import STARTING, UPDATE_NODE, NodeProc
-from shipyard.pools.local.scheduler import ACTIVE, RUNNING, UPDATE_TASK, JobRun, Scheduler, TaskRun
+from shipyard.pools.local.retention import Sweeper
+from shipyard.pools.local.scheduler import ACTIVE, COMPLETED, RUNNING, UPDATE_TASK, JobRun, Scheduler, TaskRun
 from shipyard.pools.local.state import StateDB
 from shipyard.pools.models import PoolSpec
 
@@ -36,6 +37,7 @@ class PoolSync(abc.ABC):
     def __init__(self, layout: Layout, pool_id: str, db: StateDB) -> None:
         self.layout, self.pool_id, self.db = layout, pool_id, db
         self.sched = Scheduler()
+        self.sweeper = Sweeper(layout, pool_id)  # task directories whose retention runs out
         self.nodes: dict[str, NodeProc] = {}
         self.uid = ""
         self.spec: PoolSpec
@@ -145,6 +147,8 @@ class PoolSync(abc.ABC):
                 task.state, task.node_id = ACTIVE, None
                 self.sched.touch(task)
             self.sched.add_task(task)
+            if task.state == COMPLETED:
+                self.sweeper.add(task)
 
     # --- requests -------------------------------------------------------------------------------
 

@@ -129,9 +129,10 @@ def test_all_or_nothing_across_jobs(cli, pool: CliPool) -> None:
               azure_storage:
               - storage_account_settings: localsa
                 remote_path: out/run
+                local_path: $AZ_BATCH_TASK_DIR/../..
         """)
-    refused = cli("jobs", "add", *pool.options)
-    assert refused.code == 2 and "job uploads: task task-00000 has output_files" in refused.err
+    refused = cli("jobs", "add", *pool.options)  # an output pattern that would leave the task directory
+    assert refused.code == 2 and "local_path: must be under $AZ_BATCH_TASK_DIR" in refused.err, refused.err
     assert jobs_of(cli, pool) == before  # `fresh` was not added either
 
 

@@ -87,6 +87,18 @@ def test_a_deleted_job_is_gone(harness, pool) -> None:
     backend.add_job(JobSpec("job-5", pool))  # the id is free again
 
 
+def test_jobs_added_after_the_newest_job_was_deleted_run(harness, pool) -> None:
+    """A deleted job's tasks were the newest: the next job's must still be seen and run."""
+    backend = harness.backend
+    backend.add_job(JobSpec("first", pool, tasks=(TaskSpec("long", "/bin/sleep 300"),)))
+    task_in_state(backend, "first", "long", TaskState.RUNNING)
+    backend.delete_job("first")
+    backend.add_job(JobSpec("second", pool, tasks=(TaskSpec("t", "/bin/true"),)))
+    backend.add_tasks("second", [TaskSpec("more", "/bin/true")])
+    tasks = finished_tasks(backend, "second")
+    assert {t.id: t.result for t in tasks.values()} == {"t": TaskResult.SUCCESS, "more": TaskResult.SUCCESS}
+
+
 def test_the_command_line_runs_without_a_shell(harness, pool) -> None:
     backend = harness.backend
     backend.add_job(JobSpec("job-6", pool, tasks=(TaskSpec("literal", "/bin/echo $HOME 'a  b'"),

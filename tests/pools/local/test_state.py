@@ -165,6 +165,30 @@ def test_a_newer_schema_is_refused_in_one_line(tmp_path: Path) -> None:
     assert "\n" not in str(caught.value)
 
 
+def test_a_version_1_database_is_migrated_and_its_seqs_are_never_reused(tmp_path: Path) -> None:
+    """Version 1 numbered jobs and tasks by plain rowids, which SQLite reuses once the newest row is
+    deleted; version 2 keeps every row and seq and never hands a seq out twice."""
+    from shipyard.pools.local.state import SCHEMA
+
+    path = tmp_path / "pools.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA.replace(" AUTOINCREMENT", ""))
+        conn.execute("INSERT INTO jobs (id, pool_id, state, priority, environment, created) "
+                     "VALUES ('j', 'p', 'active', 0, '{}', 0)")
+        conn.executemany("INSERT INTO tasks (job_id, id, spec, state) VALUES ('j', ?, '{}', 'active')",
+                         [("a",), ("b",)])
+        conn.execute("PRAGMA user_version=1")
+    db = StateDB(path)
+    assert db.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 2
+    assert [(r["seq"], r["id"]) for r in db.query("SELECT seq, id FROM tasks ORDER BY seq")] == [(1, "a"), (2, "b")]
+    with db.write() as conn:
+        conn.execute("DELETE FROM tasks WHERE id = 'b'")
+        conn.execute("INSERT INTO tasks (job_id, id, spec, state) VALUES ('j', 'c', '{}', 'active')")
+    assert [r["seq"] for r in db.query("SELECT seq FROM tasks WHERE id = 'c'")] == [3]
+    assert db.query("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tasks_by_state'")[0][0] == 1
+    db.close()
+
+
 def test_a_rolled_back_write_leaves_nothing(tmp_path: Path) -> None:
     state = StateDB(tmp_path / "pools.db")
     with pytest.raises(RuntimeError), state.write() as conn:

@@ -40,7 +40,10 @@ from shipyard.pools.models import (
     TaskState,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# A job's and a task's ``seq`` is never used twice (AUTOINCREMENT): the supervisor loads what is
+# new as ``seq > the last it loaded``, and a plain rowid would give a job added after the newest
+# one was deleted the deleted one's seq, so that it was never loaded (version 1's bug).
 BUSY_TIMEOUT_S = 60.0
 
 SCHEMA = """
@@ -85,7 +88,7 @@ CREATE TABLE node_events (
     detail TEXT
 );
 CREATE TABLE jobs (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     pool_id TEXT NOT NULL,
     state TEXT NOT NULL,
@@ -94,7 +97,7 @@ CREATE TABLE jobs (
     created REAL NOT NULL
 );
 CREATE TABLE tasks (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL,
     id TEXT NOT NULL,
     spec TEXT NOT NULL,
@@ -134,6 +137,17 @@ def _error(path: Path, exc: sqlite3.Error) -> BackendError:
                         hint="another shipyard process may hold it for long; rerun")
 
 
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Version 1's ``jobs`` and ``tasks`` rebuilt with AUTOINCREMENT seqs, their rows and seqs kept."""
+    statements = {part.strip().split()[2]: part.strip() for part in SCHEMA.split(";") if part.strip()}
+    for table in ("jobs", "tasks"):
+        conn.execute(f"ALTER TABLE {table} RENAME TO {table}_v1")
+        conn.execute(statements[table])
+        conn.execute(f"INSERT INTO {table} SELECT * FROM {table}_v1")
+        conn.execute(f"DROP TABLE {table}_v1")
+    conn.execute(statements["tasks_by_state"])
+
+
 class StateDB:
     """One connection to the state database (one per process; not shared between threads)."""
 
@@ -171,11 +185,14 @@ class StateDB:
             raise BackendError(f"the local pool state {self.path} has schema {version}; this shipyard knows "
                                f"{SCHEMA_VERSION}", hint="upgrade shipyard")
         with self.write() as conn:
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            found = conn.execute("PRAGMA user_version").fetchone()[0]
+            if found == 0:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif found == 1:
+                _migrate_1_to_2(conn)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

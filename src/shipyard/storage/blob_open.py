@@ -9,6 +9,7 @@ Only the bytes the readers touch are downloaded (``shipyard.storage.blob_device`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,18 @@ def open_blob_device(uri: str, credentials: Credentials | None, *, home: Path | 
     A query string (a SAS), a URI of no storage link, or no credentials: one-line ``UsageError``.
     A missing blob or container, a refused key, an unfinished upload or copy: ``StorageError``.
     """
+    if has_query(uri):
+        raise UsageError(f"a blob URI must be bare, with no query string (no SAS): use {strip_query(uri)}",
+                         hint="shipyard reads the blob with the storage link's key (or Azure AD) from the credentials")
+    try:
+        account = parse_blob_uri(uri).account
+    except BlobUriError as exc:
+        raise UsageError(f"{uri}: {exc}") from None
+    return open_blob_in(uri, storage_links(credentials, uri, account), home=home)
+
+
+def open_blob_in(uri: str, links: Mapping[str, StorageLink], *, home: Path | str | None = None) -> BlobDevice:
+    """The blob ``uri`` names, opened with the one of ``links`` it belongs to; errors as ``open_blob_device``."""
     from shipyard.storage.blob_device import BlobDevice
     from shipyard.storage.open import open_store
 
@@ -36,8 +49,6 @@ def open_blob_device(uri: str, credentials: Credentials | None, *, home: Path | 
         raise UsageError(f"a blob URI must be bare, with no query string (no SAS): use {strip_query(uri)}",
                          hint="shipyard reads the blob with the storage link's key (or Azure AD) from the credentials")
     try:
-        account = parse_blob_uri(uri).account
-        links = storage_links(credentials, uri, account)
         parsed = parse_blob_uri(uri, links)
     except BlobUriError as exc:
         raise UsageError(f"{uri}: {exc}") from None
@@ -49,7 +60,11 @@ def open_blob_device(uri: str, credentials: Credentials | None, *, home: Path | 
                  + f"; add a link for account '{parsed.account}' there (for an emulator, with its blob_endpoint)",
         )
     device = BlobDevice(open_store(links[parsed.link], home), parsed.container, parsed.blob)
-    refuse_unfinished(device)
+    try:
+        refuse_unfinished(device)
+    except BaseException:
+        device.close()
+        raise
     return device
 
 

@@ -16,7 +16,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import ShipyardError, StorageError
 from shipyard.facts.evidence import Evidence, ImageReport
 from shipyard.facts.model import Facts
 from shipyard.image.azure import AzureProblem
@@ -75,22 +74,9 @@ def _cached(db: StateDB, pool_id: str, uri: str) -> tuple[Evidence, str] | None:
 
 def _read_image(uri: str, links: dict[str, StorageLink], home: Path) -> tuple[Evidence, int, int]:
     from shipyard.checks.image import inspect_image
-    from shipyard.config.blob_uri import BlobUriError, has_query, parse_blob_uri
-    from shipyard.storage.blob_device import BlobDevice
-    from shipyard.storage.open import open_store
-    from shipyard.storage.upload import STATE_IN_PROGRESS, upload_state
+    from shipyard.storage.blob_open import open_blob_in
 
-    if has_query(uri):
-        raise ShipyardError("the image URI has a query string: image URIs are bare page-blob URIs")
-    try:
-        parsed = parse_blob_uri(uri, links)
-    except BlobUriError as exc:
-        raise ShipyardError(f"{uri}: {exc}") from None
-    if parsed.link is None:
-        raise ShipyardError(f"{uri}: storage account '{parsed.account}' is in none of the pool credentials' "
-                            "storage links")
-    with BlobDevice(open_store(links[parsed.link], home), parsed.container, parsed.blob) as device:
-        if upload_state(device.properties) == STATE_IN_PROGRESS:
-            raise StorageError(f"{device.name} is an unfinished upload (metadata shipyard_upload: in_progress)")
+    # bare, of one of the pool's links, and a finished upload or copy: what `image check URI` requires
+    with open_blob_in(uri, links, home=home) as device:
         inspection = inspect_image(device)
         return inspection.evidence, device.bytes_read, device.requests

@@ -1,6 +1,7 @@
 """Shared fixtures: the Batch Shipyard corpus, an in-process CLI runner, config dir writers.
 
-Azurite (one per session) and the storage helpers come from the ``fixtures.azurite`` plugin.
+Azurite (one per session) and the storage helpers come from the ``fixtures.azurite`` plugin;
+a static busybox for image roots that run (``busybox_binary``) from ``fixtures.busybox``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("shipyard", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("shipyard")
 
-# One Azurite for the whole session, whichever directories run (tests/storage, tests/cli, ...).
-pytest_plugins = ["fixtures.azurite"]
+# One Azurite for the whole session, whichever directories run (tests/storage, tests/cli, ...);
+# one busybox download for the whole session too.
+pytest_plugins = ["fixtures.azurite", "fixtures.busybox"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"

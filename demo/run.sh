@@ -56,16 +56,16 @@ for c in json.load(sys.stdin)["checks"]:
 cp -R "$repo/examples/config" config
 
 step "1/8 build a sample image from examples/sample-image"
-echo "(copy-rootfs.sh: a copy of the sample root, with the empty mount points git cannot keep)"
+echo "(copy-rootfs.sh: a copy of the sample root, with the empty mount points git cannot keep and a static busybox)"
 "$sample/copy-rootfs.sh" rootfs
-sy image build rootfs sample.vhd
+sy image build rootfs sample.vhd --size 20M
 
 step "2/8 image check it (and a broken copy of it)"
 sy image check sample.vhd --configdir config
 echo
 "$sample/copy-rootfs.sh" broken
 "$sample/break-rootfs.sh" broken
-SHIPYARD_HOME=$home "$shipyard" image build broken broken.vhd >/dev/null
+SHIPYARD_HOME=$home "$shipyard" image build broken broken.vhd --size 20M >/dev/null
 sy_fails 1 image check broken.vhd --configdir config --raw
 failed_rules <out.txt
 
@@ -95,11 +95,15 @@ step "6/8 jobs add: several tasks, a parametric sweep, a dependency, and their o
 sy jobs add --configdir config
 sy jobs tasks list --configdir config --poll-until-tasks-complete
 echo "(each task's stdout.txt: shipyard data files stream --configdir config --filespec sample-job,TASK,stdout.txt)"
+stdout_of() { SHIPYARD_HOME=$home "$shipyard" data files stream --configdir config --filespec "sample-job,$1,stdout.txt"; }
 while read -r task; do
-  printf '%s: %s\n' "$task" \
-    "$(SHIPYARD_HOME=$home "$shipyard" data files stream --configdir config --filespec "sample-job,$task,stdout.txt")"
+  [ "$task" = os-release ] && continue  # below, beside this machine's
+  printf '%s: %s\n' "$task" "$(stdout_of "$task")"
 done < <(SHIPYARD_HOME=$home "$shipyard" jobs tasks list --configdir config --raw |
   "$python" -c 'import json, sys; print("\n".join(t["id"] for t in json.load(sys.stdin)))')
+echo "(os-release: the task's /etc/os-release, the system it ran on, and this machine's)"
+printf 'image: %s\n' "$(stdout_of os-release | grep '^PRETTY_NAME=')"
+printf 'host:  %s\n' "$(grep '^PRETTY_NAME=' /etc/os-release)"
 
 step "7/8 pool add refuses the broken image, with its fixes"
 mkdir broken-config

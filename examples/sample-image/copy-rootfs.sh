@@ -5,6 +5,12 @@
 # this adds the mount points every Linux root has: /dev, /proc, /run, /sys (the kernel and
 # systemd mount them at boot), /mnt (the resource disk, see etc/waagent.conf) and /tmp (1777).
 # The sample needs no device nodes: the kernel's devtmpfs fills /dev at boot.
+#
+# It also installs a real userland, a static busybox (install-busybox.sh: /usr/bin/busybox and
+# links such as /usr/bin/sh, cat, ls), so that commands run inside the copy really run. The
+# binary is $BUSYBOX when set, else get-busybox.sh's: Debian's busybox-static, downloaded once
+# into the repository's .cache/busybox; without it this copies nothing and exits as
+# get-busybox.sh did (3: run `apt-get update`).
 set -eu
 if [ "$#" -ne 1 ]; then
   echo "usage: $0 DEST" >&2
@@ -16,6 +22,8 @@ if [ -e "$dest" ]; then
   exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
+busybox=${BUSYBOX:-$("$here/get-busybox.sh")}
 cp -a "$here/rootfs" "$dest"   # -a: symlinks stay symlinks, modes are kept
 mkdir -m 755 "$dest/dev" "$dest/proc" "$dest/run" "$dest/sys" "$dest/mnt"
 mkdir -m 1777 "$dest/tmp"
+"$here/install-busybox.sh" "$dest" "$busybox"

@@ -1,12 +1,14 @@
 """examples/: the sample image root and the config `make demo` runs, kept from rotting.
 
-The sample is built the way the demo and its README build it (``copy-rootfs.sh``, then
-``build_image``) and must pass every rule that applies to the example pool; the broken variant
-(``break-rootfs.sh``) must fail exactly the rules it breaks.
+The sample is built the way the demo and its README build it (``copy-rootfs.sh``, which also
+installs the static busybox of ``fixtures.busybox``, then ``build_image`` at 20 MiB) and must pass
+every rule that applies to the example pool; the broken variant (``break-rootfs.sh``) must fail
+exactly the rules it breaks.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -14,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fixtures.busybox import no_apt_lists_env
 
 from shipyard.config.loader import ConfigPaths, load_config_set
 from shipyard.config.pool_edit import set_custom_image
@@ -24,7 +27,10 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "examples" / "sample-image"
 ROOTFS = SAMPLE / "rootfs"
 CONFIG = REPO / "examples" / "config"
-SCRIPTS = (REPO / "demo" / "run.sh", SAMPLE / "copy-rootfs.sh", SAMPLE / "break-rootfs.sh")
+SCRIPTS = (REPO / "demo" / "run.sh", SAMPLE / "copy-rootfs.sh", SAMPLE / "break-rootfs.sh",
+           SAMPLE / "get-busybox.sh", SAMPLE / "install-busybox.sh")
+MIB = 1024 * 1024
+SIZE = 20 * MIB  # demo/run.sh's `image build --size 20M`: Azure's smallest disk
 
 # The rules that do not apply to the example pool: a GPU-less, non-RDMA size, no shared storage.
 NOT_APPLICABLE = {
@@ -34,24 +40,24 @@ NOT_APPLICABLE = {
 BROKEN_RULES = {"docker.installed", "docker.socket", "ssh.port"}
 
 
-def copy_sample(dest: Path) -> Path:
-    subprocess.run([str(SAMPLE / "copy-rootfs.sh"), str(dest)], check=True)
+def copy_sample(dest: Path, busybox: Path) -> Path:
+    subprocess.run([str(SAMPLE / "copy-rootfs.sh"), str(dest)], check=True, env={**os.environ, "BUSYBOX": str(busybox)})
     return dest
 
 
 @pytest.fixture(scope="module")
-def sample_vhd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sample_vhd(tmp_path_factory: pytest.TempPathFactory, busybox_binary: Path) -> Path:
     work = tmp_path_factory.mktemp("sample")
-    return build_image(copy_sample(work / "rootfs"), work / "sample.vhd")
+    return build_image(copy_sample(work / "rootfs", busybox_binary), work / "sample.vhd", SIZE)
 
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def broken(tmp_path_factory: pytest.TempPathFactory, busybox_binary: Path) -> tuple[Path, str]:
     """The broken variant's image, and what break-rootfs.sh said it broke."""
     work = tmp_path_factory.mktemp("broken")
-    root = copy_sample(work / "rootfs")
+    root = copy_sample(work / "rootfs", busybox_binary)
     said = subprocess.run([str(SAMPLE / "break-rootfs.sh"), str(root)], check=True, capture_output=True, text=True)
-    return build_image(root, work / "broken.vhd"), said.stdout
+    return build_image(root, work / "broken.vhd", SIZE), said.stdout
 
 
 def check(cli, vhd: Path) -> tuple[int, dict[str, dict[str, str]]]:
@@ -67,6 +73,7 @@ def test_the_sample_passes_every_rule_that_applies_to_the_example_pool(cli, samp
     # warnings and unknowns too: the sample is the reference, it passes outright
     assert {i: c["status"] for i, c in checks.items() if i not in NOT_APPLICABLE and c["status"] != "pass"} == {}
     assert cli("image", "check", sample_vhd, "--configdir", CONFIG, "--fail-level", "warning").code == 0
+    assert sample_vhd.stat().st_size == SIZE + 512  # a fixed VHD: the disk, then its footer
 
 
 def test_the_broken_variant_fails_exactly_what_was_broken_each_with_a_fix(cli, broken: tuple[Path, str]) -> None:
@@ -90,13 +97,54 @@ def test_break_rootfs_refuses_the_sample_itself() -> None:
     assert not (ROOTFS / "etc/ssh/sshd_config.d/10-port.conf").exists()
 
 
-def test_copy_rootfs_adds_the_mount_points_git_cannot_keep(tmp_path: Path) -> None:
-    root = copy_sample(tmp_path / "rootfs")
+def test_copy_rootfs_adds_the_mount_points_git_cannot_keep(tmp_path: Path, busybox_binary: Path) -> None:
+    root = copy_sample(tmp_path / "rootfs", busybox_binary)
     for name in ("dev", "proc", "run", "sys", "mnt", "tmp"):
         assert (root / name).is_dir() and not any((root / name).iterdir())
     assert (root / "tmp").stat().st_mode & 0o7777 == 0o1777
     assert (root / "var/run").is_symlink() and (root / "var/run").resolve() == (root / "run").resolve()
     assert subprocess.run([str(SAMPLE / "copy-rootfs.sh"), str(root)], capture_output=True).returncode == 2
+
+
+def test_copy_rootfs_installs_busybox_beside_the_samples_own_programs(tmp_path: Path, busybox_binary: Path) -> None:
+    root = copy_sample(tmp_path / "rootfs", busybox_binary)
+    assert (root / "usr/bin/busybox").read_bytes() == busybox_binary.read_bytes()
+    for applet in ("sh", "cat", "echo", "ls", "ps", "grep"):
+        assert os.readlink(root / "usr/bin" / applet) == "busybox", applet
+    # the placeholders stay as they are in git
+    for path in sample_paths():
+        copied = root / path.relative_to(ROOTFS)
+        if path.is_symlink():
+            assert os.readlink(copied) == os.readlink(path), path
+        else:
+            assert copied.read_bytes() == path.read_bytes(), path
+    added = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_symlink() or p.is_file()} - {
+        str(p.relative_to(ROOTFS)) for p in sample_paths()}
+    assert all(name.startswith("usr/bin/") and os.readlink(root / name) == "busybox"
+               for name in added - {"usr/bin/busybox"}), sorted(added)
+
+
+def test_copy_rootfs_without_a_busybox_copies_nothing_and_says_apt_get_update(tmp_path: Path) -> None:
+    result = subprocess.run([str(SAMPLE / "copy-rootfs.sh"), str(tmp_path / "rootfs")], capture_output=True,
+                            text=True, env=no_apt_lists_env(tmp_path))
+    assert result.returncode == 3 and "apt-get update" in result.stderr
+    assert not (tmp_path / "rootfs").exists()
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap is not installed (CI installs bubblewrap)")
+def test_the_demo_jobs_os_release_task_runs_inside_the_sample(tmp_path: Path, busybox_binary: Path) -> None:
+    """The task's command, run with the copy as its root: the sample's os-release, and the
+    placeholders (#!/bin/sh scripts) run under busybox's sh."""
+    root = copy_sample(tmp_path / "rootfs", busybox_binary)
+    (job,) = load_config_set(ConfigPaths.resolve(CONFIG)).jobs or []
+    (task,) = [t for t in job.tasks or [] if t.id == "os-release"]
+    assert task.command
+    run = ["bwrap", "--ro-bind", str(root), "/", "--proc", "/proc", "--dev", "/dev"]
+    result = subprocess.run([*run, *shlex.split(task.command)], capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (0, (ROOTFS / "etc/os-release").read_text()), result.stderr
+    placeholders = subprocess.run([*run, "/bin/sh", "-c", "/usr/bin/docker && /usr/sbin/sshd && python3 && echo ran"],
+                                  capture_output=True, text=True)
+    assert placeholders.stdout == "ran\n", placeholders.stderr
 
 
 def sample_paths() -> list[Path]:

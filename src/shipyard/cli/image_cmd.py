@@ -199,3 +199,8 @@ from shipyard.cli.storage_cmd import replicate, upload  # noqa: E402
 
 image_group.add_command(upload)
 image_group.add_command(replicate)
+
+
+from shipyard.cli.image_cache_cmd import cache_group  # noqa: E402 - `image cache` joins here
+
+image_group.add_command(cache_group)

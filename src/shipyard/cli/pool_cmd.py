@@ -118,7 +118,10 @@ def add(settings: Settings, force: bool, dry_run: bool, no_wait: bool, skip_chec
             if report.failed():
                 render.line(f"--force: allocating pool {report.pool.id} although error-level rules failed "
                             "(its nodes are likely to fail their start task)", style="bold yellow")
-        pool = backend.add_pool(report.pool)
+        from shipyard.cli.progress import progress_bars
+
+        with progress_bars(enabled=not settings.raw) as update:  # the image's root, unpacked once
+            pool = backend.add_pool(report.pool, progress=update)
         data = {"admission": report.as_dict(), "dry_run": False, "forced": report.failed(), "allocated": True}
         return _after_allocation(settings, backend, config, pool, data, wait=not no_wait)
 
@@ -190,6 +193,9 @@ def _after_allocation(settings: Settings, backend: PoolBackend, config: ConfigSe
     if not settings.raw:
         render.line(f"pool {pool.id} added: {pool.target_dedicated} dedicated and {pool.target_low_priority} "
                     f"low-priority nodes, {pool_render.image_text(pool)}")
+        if pool.node_runtime is not None:
+            render.line(f"node runtime: {pool.node_runtime} "
+                        f"({pool_render.RUNTIME_TEXT.get(pool.node_runtime, pool.node_runtime)})")
         if pid is not None:
             render.line(f"supervisor: pid {pid}, a daemon that keeps the pool's nodes running; "
                         "`shipyard pool del` stops it and every node")
@@ -304,3 +310,7 @@ def resize(settings: Settings, task_action: str, wait: bool) -> int:
 from shipyard.cli.pool_nodes_cmd import nodes_group  # noqa: E402 - the `pool nodes` group joins here
 
 pool_group.add_command(nodes_group)
+
+from shipyard.cli.pool_ssh_cmd import ssh  # noqa: E402 - `pool ssh` too
+
+pool_group.add_command(ssh)

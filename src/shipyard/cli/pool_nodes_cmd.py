@@ -47,9 +47,12 @@ def list_nodes(settings: Settings, poolid: str | None, start_task_failed: bool, 
     chosen = NodeFilter(start_task_failed=start_task_failed, unusable=unusable)
     with backend_for(config) as backend:
         nodes = chosen.select(backend.list_nodes(pool_id), pool_id)
+        runtime = backend.get_pool(pool_id).node_runtime
     if settings.raw:
-        render.emit_json({"pool": pool_id, "nodes": pool_render.plain(nodes)})
+        render.emit_json({"pool": pool_id, "node_runtime": runtime, "nodes": pool_render.plain(nodes)})
         return 0
+    if runtime is not None:
+        render.line(f"pool {pool_id}: node runtime {runtime} ({pool_render.RUNTIME_TEXT.get(runtime, runtime)})")
     pool_render.nodes_table(nodes)
     failed = [node for node in nodes if node.state in FAILED_STATES and node.start_task is not None]
     if failed:

@@ -74,14 +74,19 @@ def image_text(pool: Pool) -> str:
 # --- pools and nodes ------------------------------------------------------------------------------
 
 
+RUNTIME_TEXT = {"image": "its tasks run inside the image's own root", "host": "its tasks run on this machine"}
+
+
 def pools_table(pools: Sequence[Pool]) -> None:
     if not pools:
         render.line("no pools")
         return
     rows = [(p.id, p.state.value, p.allocation_state.value, f"{p.current_dedicated}/{p.target_dedicated}",
-             f"{p.current_low_priority}/{p.target_low_priority}", counts_text(p.node_counts), image_text(p))
+             f"{p.current_low_priority}/{p.target_low_priority}", counts_text(p.node_counts), p.node_runtime or "",
+             image_text(p))
             for p in pools]
-    render.table(None, ("pool", "state", "allocation", "dedicated", "low priority", "nodes", "image"), rows)
+    render.table(None, ("pool", "state", "allocation", "dedicated", "low priority", "nodes", "runtime", "image"),
+                 rows)
 
 
 def start_task_text(node: Node) -> str:

@@ -148,7 +148,16 @@ class DataReplication(Model):
     concurrent_source_downloads: int | None = None
 
 
+class LocalSettings(Model):
+    """shipyard's own section, for the embedded local backend (Batch Shipyard has none)."""
+
+    # "image": every process of a node runs inside the custom image's root (bubblewrap);
+    # "host": on this machine's own userland
+    node_runtime: Literal["image", "host"] | None = None
+
+
 class GeneralConfig(Model):
     batch_shipyard: BatchShipyardSettings
+    local: LocalSettings | None = None
     data_replication: DataReplication | None = None
     global_resources: GlobalResources = Field(default_factory=GlobalResources)

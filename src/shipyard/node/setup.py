@@ -85,9 +85,12 @@ def local_share_dir(home: Union[str, Path], account: str, share: str) -> Path:
     return Path(home) / "storage" / account / LOCAL_FILES_DIR / share
 
 
-def local_store_setup(config: Optional[ConfigSet], shared_dir: Path, home: Union[str, Path]) -> Optional[Setup]:
+def local_store_setup(config: Optional[ConfigSet], shared_dir: Path, home: Union[str, Path],
+                      bind: bool = False) -> Optional[Setup]:
     """The local backend's set-up: each Azure File volume is a folder of the local store, linked
     where Batch would have mounted the share (``$AZ_BATCH_NODE_SHARED_DIR/azfile-<account>-<share>``).
+    With ``bind`` (a node that runs inside its image, where a link to a host path leads nowhere)
+    the mount point is an empty directory, which the node's sandbox binds the folder onto.
 
     A volume on a storage link that is not the local store cannot be linked on this machine: the
     set-up fails with one line saying so. A key that is encrypted must still decrypt with the pool
@@ -114,7 +117,13 @@ def local_store_setup(config: Optional[ConfigSet], shared_dir: Path, home: Union
             target = local_share_dir(home, link.account, mount.share)
             target.mkdir(parents=True, exist_ok=True)
             state = "linked"
-            if mount.mount_point.is_symlink() and os.readlink(mount.mount_point) == str(target):
+            if bind:
+                if mount.mount_point.is_symlink() or (mount.mount_point.exists() and not mount.mount_point.is_dir()):
+                    raise ShipyardError(f"{mount.mount_point} exists and is not the mount point of volume "
+                                        f"'{mount.volume}'")
+                mount.mount_point.mkdir(parents=True, exist_ok=True)
+                state = "bound"
+            elif mount.mount_point.is_symlink() and os.readlink(mount.mount_point) == str(target):
                 state = "already linked"
             elif mount.mount_point.is_symlink() or mount.mount_point.exists():
                 raise ShipyardError(f"{mount.mount_point} exists and is not the link to volume '{mount.volume}'")

@@ -130,6 +130,10 @@ class PoolSpec:
     start_commands: StartCommands = field(default_factory=StartCommands)
     # the config files node prep reads on every node (kind -> path): credentials, config, pool
     config_files: tuple[tuple[str, str], ...] = ()
+    # the local backend's node runtime: "image" (each process inside the image's root) or "host"
+    node_runtime: str = "host"
+    # the image runtime's unpacked roots (``pools.local.rootcache``): (VHD URI, cache key)
+    image_roots: tuple[tuple[str, str], ...] = ()
 
     @property
     def target_nodes(self) -> int:
@@ -230,6 +234,7 @@ class Pool:
     node_fill_type: NodeFillType
     node_counts: tuple[tuple[NodeState, int], ...] = ()
     created: datetime | None = None
+    node_runtime: str | None = None  # the local backend's: "image" or "host" (None on Azure)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,13 @@ message; the local backend and the Azure Batch backend implement it, and the con
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 from shipyard.pools.models import Job, JobSpec, Node, NodeFile, Pool, PoolSpec, Task, TaskAction, TaskSpec
+
+# (what, done, total): a long step of ``add_pool`` (the local backend unpacking an image's root)
+Progress = Callable[[str, int, int], None]
 
 
 @runtime_checkable
@@ -19,7 +22,7 @@ class PoolBackend(Protocol):
     kind: str  # "local" or "azure"
 
     # pools
-    def add_pool(self, spec: PoolSpec) -> Pool: ...
+    def add_pool(self, spec: PoolSpec, *, progress: Progress | None = None) -> Pool: ...
     def get_pool(self, pool_id: str) -> Pool: ...
     def list_pools(self) -> list[Pool]: ...
     def resize_pool(

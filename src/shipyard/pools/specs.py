@@ -67,7 +67,15 @@ def pool_spec(config: ConfigSet) -> PoolSpec:
             (kind.value, str(config.files[kind].document.path.resolve()))
             for kind in NODE_CONFIG_FILES if kind in config.files
         ),
+        node_runtime=node_runtime(config),
     )
+
+
+def node_runtime(config: ConfigSet) -> str:
+    """``config.yaml``'s ``local.node_runtime``: ``image`` unless it says ``host``."""
+    general = config.general
+    chosen = general.local.node_runtime if general is not None and general.local is not None else None
+    return chosen or "image"
 
 
 @dataclass

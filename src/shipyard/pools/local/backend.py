@@ -25,6 +25,8 @@ from shipyard.pools.local.codec import dumps
 from shipyard.pools.local.launch import Supervisors, stop_leftovers
 from shipyard.pools.local.layout import Layout, check_id, task_dir
 from shipyard.pools.local.nodes import TRANSITIONAL
+from shipyard.pools.local.rootcache import prepare_roots
+from shipyard.pools.local.shell import NodeShell
 from shipyard.pools.local.state import (
     TASK_COLUMNS,
     StateDB,
@@ -35,6 +37,7 @@ from shipyard.pools.local.state import (
     task_counts,
     task_from_row,
 )
+from shipyard.pools.protocol import Progress
 from shipyard.pools.models import (
     Job,
     JobSpec,
@@ -50,6 +53,7 @@ from shipyard.pools.models import (
 
 T = TypeVar("T")
 WAIT_S = 30.0  # how long terminate_task and delete_job wait for the supervisor to act
+DISCARD_WAIT_S = 30.0  # how long delete_pool waits for its files' removal before leaving it detached
 
 
 class LocalBackend:
@@ -75,6 +79,9 @@ class LocalBackend:
             raise NotFoundError(f"job {job_id} does not exist")
         return dict(rows[0])
 
+    def _pool_exists(self, pool_id: str) -> bool:
+        return bool(self.db.query("SELECT 1 FROM pools WHERE id = ?", (pool_id,)))
+
     def _pool_active(self, pool_id: str) -> bool:
         rows = self.db.query("SELECT state FROM pools WHERE id = ?", (pool_id,))
         return bool(rows) and rows[0]["state"] == "active"
@@ -91,8 +98,13 @@ class LocalBackend:
 
     # --- pools ----------------------------------------------------------------------------------
 
-    def add_pool(self, spec: PoolSpec) -> Pool:
+    def add_pool(self, spec: PoolSpec, *, progress: Progress | None = None) -> Pool:
+        """Record the pool and start its supervisor. A pool of the ``image`` node runtime has its
+        image's root unpacked first (once per image: ``rootcache``), or is refused with the fix."""
         intake.check_pool(spec)
+        if self._pool_exists(spec.id):
+            raise ConflictError(f"pool {spec.id} already exists")
+        spec = prepare_roots(spec, self.layout.home, progress)
         now = time.time()
         with self.db.write() as conn:
             if conn.execute("SELECT 1 FROM pools WHERE id = ?", (spec.id,)).fetchall():
@@ -159,10 +171,11 @@ class LocalBackend:
         self._discard(self.layout.pool_dir(pool_id), f"{pool_id}-{row['uid']}")
 
     def _discard(self, directory: Path, name: str) -> None:
-        """Remove a deleted pool's directory without waiting for it: renamed at once (atomically)
-        into ``local/trash/`` under a name no pool has or will have, then removed there by a
-        detached ``rm -rf`` (with whatever an earlier removal left). A new pool of the same id gets
-        a fresh directory at once and is never touched by the removal."""
+        """Remove a deleted pool's directory: renamed at once (atomically) into ``local/trash/``
+        under a name no pool has or will have, then removed there by an ``rm -rf`` (with whatever
+        an earlier removal left), which this waits for up to ``DISCARD_WAIT_S``: only a tree too
+        big for that is left to finish detached. A new pool of the same id gets a fresh directory
+        at once and is never touched by the removal."""
         trash = self.layout.root / "trash"
         trash.mkdir(parents=True, exist_ok=True)
         aside = trash / f"{name}-{uuid.uuid4().hex[:12]}"
@@ -184,7 +197,10 @@ class LocalBackend:
             for path in leftovers:
                 shutil.rmtree(path, ignore_errors=True)
             return
-        self.supervisors.children[child.pid] = child  # reaped with the supervisors' processes
+        try:  # a pool's files go in well under a second: `pool del` leaves no process behind
+            child.wait(timeout=DISCARD_WAIT_S)
+        except subprocess.TimeoutExpired:  # a huge tree: it goes on, detached
+            self.supervisors.children[child.pid] = child  # reaped with the supervisors' processes
 
     # --- nodes ----------------------------------------------------------------------------------
 
@@ -193,6 +209,24 @@ class LocalBackend:
         self._touch(pool_id)
         return [node_from_row(r) for r in self.db.query("SELECT * FROM nodes WHERE pool_id = ? ORDER BY seq",
                                                         (pool_id,))]
+
+    def node_shell(self, pool_id: str, node_id: str | None, command: Sequence[str] | None) -> NodeShell:
+        """`pool ssh`: how to run ``command`` (None: a login shell) in a node as its tasks see it."""
+        from shipyard.pools.local.codec import load
+        from shipyard.pools.local.shell import node_shell
+
+        spec = load(PoolSpec, json.loads(self._pool_row(pool_id)["spec"]))
+        nodes = self.list_nodes(pool_id)
+        if node_id is not None:
+            chosen = [n for n in nodes if n.id == check_id("node", node_id)]
+            if not chosen:
+                raise NotFoundError(f"pool {pool_id} has no node {node_id}",
+                                    hint="its nodes: " + (", ".join(n.id for n in nodes) or "none"))
+        else:
+            chosen = nodes[:1]
+            if not chosen:
+                raise NotFoundError(f"pool {pool_id} has no nodes")
+        return node_shell(self.layout, spec, chosen[0], command)
 
     def _node_request(self, pool_id: str, node_ids: Sequence[str], request: str, *, shrink: bool) -> None:
         self._pool_row(pool_id)

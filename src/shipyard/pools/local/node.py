@@ -30,8 +30,9 @@ from typing import Any
 
 from shipyard.pools.local import outputs, runner
 from shipyard.pools.local.codec import dump, load
-from shipyard.pools.local.layout import Layout, node_environment
+from shipyard.pools.local.layout import Layout
 from shipyard.pools.local.procs import die_with_parent, start_time
+from shipyard.pools.local.runtime import ProgramMissing, host_runtime
 from shipyard.pools.local.starttask import NodeContext, run_start_task
 from shipyard.pools.local.wire import LineReader, Message, encode, write_all
 from shipyard.pools.models import PoolSpec
@@ -119,10 +120,9 @@ class NodeAgent:
         root = layout.node_root(pool_id, node["id"])
         for sub in ("shared", "startup", "workitems", "volatile", "certs"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        env = runner.base_environment(node_environment(root, pool_id, node["id"], node["is_dedicated"]))
-        env[init["marker_env"]] = init["pool_uid"]
         self.ctx = NodeContext(layout, pool_id, node["id"], node["is_dedicated"], node["image_uri"],
-                               load(PoolSpec, init["spec"]), root, env)
+                               load(PoolSpec, init["spec"]), root, {}, marker=(init["marker_env"], init["pool_uid"]))
+        self.ctx.use_runtime(host_runtime(root))  # the start task opens the pool's own runtime
         self.send({"ev": "state", "state": "waitingforstarttask", "time": time.time()})
         self.flush()
         from shipyard.pools.local.state import StateDB
@@ -204,16 +204,24 @@ class NodeAgent:
             problem = outputs.link_problem(spec.get("output_files") or [], self.ctx.links)
             if problem is not None:
                 raise runner.LaunchError(outputs.UPLOAD_FAILED, problem)
-            prepared = runner.Prepared(self.ctx.root, message["job"], spec, {**self.ctx.env, **message["env"]})
+            runtime = self.ctx.runtime
+            prepared = runner.Prepared(self.ctx.root, message["job"], spec, {**self.ctx.env, **message["env"]},
+                                       runtime.inside if runtime.sandbox else str)
             if spec.get("resource_files"):
                 runner.fetch_resource_files(prepared, spec["resource_files"], self.ctx.links, self.ctx.layout.home)
-            argv, name = prepared.argv, None
+            name = None
             if spec.get("container"):
                 problem = runner.container_problem(spec["container"])
                 if problem is not None:
                     raise runner.LaunchError(runner.CONTAINER_UNAVAILABLE, problem)
                 name = f"shipyard-{self.ctx.pool_id}-{self.ctx.node_id}-{seq}"
                 argv = runner.container_argv(spec["container"], prepared, name)
+            else:
+                try:
+                    argv = runtime.command(prepared.argv, prepared.wd, prepared.env)
+                except ProgramMissing as exc:
+                    raise runner.LaunchError(runner.PROGRAM_NOT_FOUND, f"{exc} (its command line runs without a "
+                                                                       "shell)") from None
             proc = runner.spawn(prepared, argv, self.devnull)
         except runner.LaunchError as exc:
             self.send({"ev": "done", "seq": seq, "exit_code": None, "failure": exc.failure, "killed": None,

@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,15 @@ def os_reason(exc: OSError) -> str:
 class Prepared:
     """A task ready to start: its directories, argv and environment."""
 
-    def __init__(self, root: Path, job_id: str, spec: dict[str, Any], env: dict[str, str]) -> None:
+    def __init__(self, root: Path, job_id: str, spec: dict[str, Any], env: dict[str, str],
+                 inside: Callable[[Path], str] = str) -> None:
+        """``inside``: a host path of the node as the task sees it (the node runtime's)."""
         self.dir = task_dir(root, job_id, spec["id"])
         self.wd = self.dir / "wd"
         self.env = {**env, "AZ_BATCH_JOB_ID": job_id, "AZ_BATCH_TASK_ID": spec["id"],
-                    "AZ_BATCH_TASK_DIR": str(self.dir), "AZ_BATCH_TASK_WORKING_DIR": str(self.wd)}
+                    "AZ_BATCH_TASK_DIR": inside(self.dir), "AZ_BATCH_TASK_WORKING_DIR": inside(self.wd)}
+        if inside is not str:
+            self.env["HOME"] = inside(self.wd)  # the host's HOME is not in the image
         self.env.update(dict(spec.get("environment") or ()))
         try:
             self.argv = shlex.split(spec["command_line"])

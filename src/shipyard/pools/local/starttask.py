@@ -25,7 +25,9 @@ from typing import IO, Any
 
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.pools.local.codec import from_epoch
-from shipyard.pools.local.layout import Layout
+from shipyard.pools.local.layout import Layout, node_environment
+from shipyard.pools.local.runner import base_environment
+from shipyard.pools.local.runtime import NodeRuntime, ProgramMissing, open_runtime, save_volumes
 from shipyard.pools.local.state import StateDB
 from shipyard.pools.models import ErrorCategory, FailedRule, FailureInfo, PoolSpec, StartTaskInfo, TaskResult
 from shipyard.redact import redact
@@ -42,6 +44,16 @@ class NodeContext:
     root: Path
     env: dict[str, str]
     links: dict[str, Any] = field(default_factory=dict)  # the credentials' storage links, once loaded
+    marker: tuple[str, str] = ("", "")  # the variable every process of the pool carries, and its value
+    runtime: NodeRuntime = field(init=False)
+
+    def use_runtime(self, runtime: NodeRuntime) -> None:
+        """Run the node's processes with ``runtime``: its paths in Batch's variables, its environment."""
+        self.runtime = runtime
+        node_env = node_environment(Path(runtime.root), self.pool_id, self.node_id, self.is_dedicated)
+        self.env = runtime.environment(base_environment(node_env))
+        if self.marker[0]:
+            self.env[self.marker[0]] = self.marker[1]
 
 
 Register = Callable[["subprocess.Popen[bytes] | None"], None]
@@ -83,8 +95,11 @@ def _run(
             return 1, "the node has no image URI to boot from (the local backend runs image_uris VHDs)", ()
         evidence, source = image_evidence(db, ctx.layout, ctx.pool_id, ctx.node_id, ctx.image_uri, ctx.links)
         say(f"image {ctx.image_uri}: {source}")
+        ctx.use_runtime(open_runtime(ctx.layout, ctx.spec, ctx.node_id, ctx.image_uri, lambda: ctx.links, say))
+        say(ctx.runtime.describe())
         pool = PoolContext.from_config(config, vm_size=ctx.spec.vm_size, node_agent=ctx.spec.image.node_agent)
-        link_volumes = local_store_setup(config, ctx.root / "shared", ctx.layout.home)
+        link_volumes = local_store_setup(config, ctx.root / "shared", ctx.layout.home,
+                                         bind=ctx.runtime.sandbox is not None)
     except ConfigError as exc:
         return 2, f"node prep: {redact(str(exc))}", ()
     except ShipyardError as exc:
@@ -113,8 +128,16 @@ def _run(
     passed = sum(1 for r in result.results if r.status.value == "pass")
     say(f"node prep: {result.status}" + (f" ({passed} rules passed)" if result.results else " (the marker says this "
                                          "node was prepared for these pool settings)"))
+    volumes = list(result.setup)
+    if result.status == "skipped" and ctx.runtime.sandbox is not None and link_volumes:
+        try:  # a node that restarts binds its volumes again (the marker skipped the set-up)
+            volumes = link_volumes()
+        except ShipyardError as exc:
+            return 1, f"node prep: {redact(str(exc))}", ()
+    ctx.runtime = ctx.runtime.with_volumes(volumes)
+    save_volumes(ctx.root, volumes)
     for done in result.setup:
-        say(f"volume {done['volume']}: {done['state']} at {done['mount_point']}")
+        say(f"volume {done['volume']}: {done['state']} at {ctx.runtime.inside(Path(done['mount_point']))}")
     try:
         if result.status == "skipped":
             run_commands(ctx, "pre", ctx.spec.start_commands.pre, out, err, register)
@@ -137,8 +160,13 @@ def run_commands(
             continue
         out.flush()
         err.flush()
+        wd = ctx.root / "startup" / "wd"
         try:
-            proc = subprocess.Popen(argv, cwd=ctx.root / "startup" / "wd", env=ctx.env, stdin=subprocess.DEVNULL,
+            argv = ctx.runtime.command(argv, wd, ctx.env)
+        except ProgramMissing as exc:
+            raise ShipyardError(f"additional_node_prep {which} command {number}: {exc}") from None
+        try:
+            proc = subprocess.Popen(argv, cwd=wd, env=ctx.env, stdin=subprocess.DEVNULL,
                                     stdout=out.fileno(), stderr=err.fileno(), process_group=0)
         except OSError as exc:
             raise ShipyardError(f"additional_node_prep {which} command {number}: cannot run '{argv[0]}': "

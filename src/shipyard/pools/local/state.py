@@ -258,6 +258,7 @@ def pool_from_row(row: sqlite3.Row, counts: dict[str, dict[str, int]] | None = N
         node_fill_type=NodeFillType(spec.node_fill_type),
         node_counts=tuple((NodeState(s), n) for s, n in sorted(by_state.items()) if not s.startswith("_")),
         created=from_epoch(row["created"]),
+        node_runtime=spec.node_runtime,
     )
 
 

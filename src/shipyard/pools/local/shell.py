@@ -18,6 +18,7 @@ from shipyard.errors import BackendError
 from shipyard.pools.local.layout import Layout, node_environment
 from shipyard.pools.local.runner import base_environment
 from shipyard.pools.local.runtime import ProgramMissing, open_runtime, saved_volumes
+from shipyard.pools.local.starttask import HOST_DIR_ENV
 from shipyard.pools.models import Node, PoolSpec
 
 
@@ -40,6 +41,8 @@ def node_shell(layout: Layout, spec: PoolSpec, node: Node, command: Sequence[str
     runtime = runtime.with_volumes(saved_volumes(runtime.host_root))
     env = runtime.environment(base_environment(node_environment(Path(runtime.root), spec.id, node.id,
                                                                 node.is_dedicated)))
+    if runtime.sandbox is not None:
+        env[HOST_DIR_ENV] = str(runtime.host_root)
     cwd = runtime.host_root
     cwd.mkdir(parents=True, exist_ok=True)
     if command:

@@ -52,10 +52,13 @@ class NodeContext:
         self.runtime = runtime
         node_env = node_environment(Path(runtime.root), self.pool_id, self.node_id, self.is_dedicated)
         self.env = runtime.environment(base_environment(node_env))
+        if runtime.sandbox is not None:  # where the node is on the host (in-image paths do not say)
+            self.env[HOST_DIR_ENV] = str(runtime.host_root)
         if self.marker[0]:
             self.env[self.marker[0]] = self.marker[1]
 
 
+HOST_DIR_ENV = "SHIPYARD_NODE_DIR"
 Register = Callable[["subprocess.Popen[bytes] | None"], None]
 
 

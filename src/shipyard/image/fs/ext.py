@@ -10,8 +10,10 @@ the public ones take a path); the exact pin and the debugfs cross-check tests gu
 
 from __future__ import annotations
 
+import os
+import stat as stat_mod
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import BinaryIO, TypeVar, cast
 
@@ -20,15 +22,41 @@ from ext2py import ExtError, ExtFS, Inode
 from shipyard.errors import ImageFormatError
 from shipyard.image.device import BlockDevice
 from shipyard.sources.resolving import ResolvingSource, missing_error, not_directory_error
+from shipyard.sources.tree import DEFAULT_CHUNK_BYTES, TreeEntry, walk_depth_first
 from shipyard.image.fs.signature import classify_ext
 from shipyard.image.fs.stream import DeviceStream
 
+ROOT_INODE = 2
 _INODE_CACHE_SIZE = 8192
 _MAX_DIRECTORY_BYTES = 256 * 1024 * 1024  # a corrupt i_size must not exhaust memory
 _MAX_LINK_BYTES = 4096  # PATH_MAX
 _DIRECTORY_CACHE_SIZE = 1024
+# where the inode keeps its times: (seconds, the "extra" word: epoch bits and nanoseconds)
+_ATIME_OFFSETS = (8, 0x8C)
+_MTIME_OFFSETS = (16, 0x88)
+_EXTRA_ISIZE_OFFSET = 128
 
 Result = TypeVar("Result")
+
+
+def _time_ns(raw: bytes, offsets: tuple[int, int]) -> int:
+    """An inode time in nanoseconds, as the kernel decodes it: the signed 32-bit seconds, plus the
+    extra word's two epoch bits (times after 2038) and its nanoseconds (inodes over 128 bytes)."""
+    seconds_offset, extra_offset = offsets
+    seconds = struct.unpack_from("<i", raw, seconds_offset)[0]
+    extra_end = _EXTRA_ISIZE_OFFSET + (struct.unpack_from("<H", raw, _EXTRA_ISIZE_OFFSET)[0] if len(raw) >= 130 else 0)
+    if extra_offset + 4 > min(extra_end, len(raw)):
+        return seconds * 1_000_000_000
+    extra = struct.unpack_from("<I", raw, extra_offset)[0]
+    return (seconds + ((extra & 3) << 32)) * 1_000_000_000 + min(extra >> 2, 999_999_999)
+
+
+def _device_number(block: bytes) -> int:
+    """A device inode's number: the old 16-bit encoding in i_block[0], else the new one in i_block[1]."""
+    old, new = struct.unpack_from("<II", block, 0)
+    if old:
+        return os.makedev((old >> 8) & 0xFF, old & 0xFF)
+    return os.makedev((new & 0xFFF00) >> 8, (new & 0xFF) | ((new >> 12) & 0xFFF00))
 
 
 def _guarded(action: Callable[[], Result], what: str) -> Result:
@@ -121,3 +149,34 @@ class ExtSource(ResolvingSource[Inode]):
 
     def _list_names(self, node: Inode) -> list[str]:
         return list(self._index_directory(node.ino))
+
+    # -- the whole tree (``shipyard.sources.tree``) --------------------------------------------
+
+    def walk_tree(self) -> Iterator[TreeEntry]:
+        """Every entry, ``/`` first, depth first and by name; inodes are read once each, by number."""
+        return walk_depth_first(ROOT_INODE, self._tree_entry, self._tree_children, "ext filesystem")
+
+    def _tree_entry(self, path: str, number: int) -> TreeEntry:
+        node = _guarded(lambda: self._fs.inode(number), f"reading inode {number} of {path}")
+        mode = node.mode
+        target = self._read_link_target(node) if stat_mod.S_ISLNK(mode) else None
+        is_device = stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode)
+        return TreeEntry(path, mode, node.size, _time_ns(node.raw, _MTIME_OFFSETS), _time_ns(node.raw, _ATIME_OFFSETS),
+                         number, node.links_count, target, _device_number(node.block) if is_device else None)
+
+    def _tree_children(self, number: int, entry: TreeEntry) -> list[tuple[str, int]]:
+        return list(self._index_directory(number).items())
+
+    def iter_content(self, entry: TreeEntry, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[bytes]:
+        """The data of the regular file ``entry`` in chunks, holes as zeros; errors as ``ImageFormatError``."""
+        what = f"reading inode {entry.inode} of {entry.path}"
+        node = _guarded(lambda: self._fs.inode(entry.inode), what)
+        if not node.is_file:
+            raise ImageFormatError(f"ext filesystem: {entry.path}: inode {entry.inode} is no longer a file",
+                                   field="ext4")
+        chunks = self._fs.iter_inode_data(node, chunk_bytes)
+        while True:
+            chunk = _guarded(lambda: next(chunks, None), what)
+            if chunk is None:
+                return
+            yield chunk

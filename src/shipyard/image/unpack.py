@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import ImageFormatError, ShipyardError, UsageError
-from shipyard.sources.tree import DEFAULT_CHUNK_BYTES, TreeEntry, is_safe_name, iter_content, walk
+from shipyard.sources.tree import DEFAULT_CHUNK_BYTES, TreeEntry, is_safe_name, walk
 
 Progress = Callable[[int, int], None]
 
@@ -149,6 +149,7 @@ class _Writer:
 
     def run(self) -> None:
         entries = walk(self.source)
+        self.iter_content = self.source.iter_content  # resolved once: it is called for every file
         root = next(entries, None)
         if root is None or root.path != "/" or not stat_mod.S_ISDIR(root.mode):
             raise ImageFormatError("unpack: the tree does not start with its root directory", field="tree")
@@ -216,7 +217,7 @@ class _Writer:
         descriptor = os.open(name, _FILE_FLAGS, 0o600, dir_fd=parent)
         try:
             written, hole = 0, False
-            for chunk in iter_content(self.source, entry, self.chunk_bytes):
+            for chunk in self.iter_content(entry, self.chunk_bytes):
                 length = len(chunk)
                 if length == self.chunk_bytes and chunk == self.zeros:
                     os.lseek(descriptor, length, os.SEEK_CUR)

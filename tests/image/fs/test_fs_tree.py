@@ -16,6 +16,8 @@ from fixtures.unpack_trees import (
     BIG_FILE_BYTES, NS, POST_2038_NS, PRE_1970_NS, Expected, make_ext4_image, make_xfs_image, tool, write_special_tree,
     write_unpack_tree, xfs_db_times,
 )
+from ext2py import Inode
+
 from shipyard.errors import ImageFormatError
 from shipyard.image.device import FileDevice
 from shipyard.image.fs import open_filesystem
@@ -243,3 +245,17 @@ def test_xfs_name_that_is_not_utf8_is_refused_in_one_line(tmp_path):
     subprocess.run([tool("mkfs.xfs"), "-q", "-p", str(proto), "-f", str(image)], check=True, capture_output=True)
     with pytest.raises(ImageFormatError, match=r"^xfs filesystem: /d holds a name that is not UTF-8 \(inode \d+\)$"):
         list(walk(open_image(image)))
+
+
+def test_walked_inodes_agree_with_ext2py(ext4_image):
+    """``parse_walked`` (the walk's one-pass parse) against ext2py's ``Inode.parse`` on every inode walked."""
+    source = open_image(ext4_image)
+    compared = 0
+    for entry in walk(source):
+        node = source._tree_inode(entry.inode, entry.path)
+        full = Inode.parse(entry.inode, node.raw, source._fs.sb)
+        assert (node.mode, node.size, node.links_count, node.flags, node.block) == \
+               (full.mode, full.size, full.links_count, full.flags, full.block), entry.path
+        assert abs(node.mtime_ns / NS - full.mtime) < 1e-6 and abs(node.atime_ns / NS - full.atime) < 1e-6
+        compared += 1
+    assert compared == len(set(entries_of(source)))

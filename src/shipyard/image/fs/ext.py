@@ -10,7 +10,6 @@ the public ones take a path); the exact pin and the debugfs cross-check tests gu
 
 from __future__ import annotations
 
-import os
 import stat as stat_mod
 import struct
 from collections.abc import Callable, Iterator
@@ -18,12 +17,14 @@ from functools import lru_cache
 from typing import BinaryIO, TypeVar, cast
 
 from ext2py import ExtError, ExtFS, Inode
+from ext2py.reader import INODE_INLINE_DATA_FL
 
 from shipyard.errors import ImageFormatError
 from shipyard.image.device import BlockDevice
 from shipyard.sources.resolving import ResolvingSource, missing_error, not_directory_error
 from shipyard.sources.tree import DEFAULT_CHUNK_BYTES, TreeEntry, walk_depth_first
 from shipyard.image.fs.signature import classify_ext
+from shipyard.image.fs.ext_tree import WalkedInode, device_number, file_data, parse_walked
 from shipyard.image.fs.stream import DeviceStream
 
 ROOT_INODE = 2
@@ -31,32 +32,11 @@ _INODE_CACHE_SIZE = 8192
 _MAX_DIRECTORY_BYTES = 256 * 1024 * 1024  # a corrupt i_size must not exhaust memory
 _MAX_LINK_BYTES = 4096  # PATH_MAX
 _DIRECTORY_CACHE_SIZE = 1024
-# where the inode keeps its times: (seconds, the "extra" word: epoch bits and nanoseconds)
-_ATIME_OFFSETS = (8, 0x8C)
-_MTIME_OFFSETS = (16, 0x88)
-_EXTRA_ISIZE_OFFSET = 128
+_INODE_WINDOW_BYTES = 64 * 1024  # the walk reads inode tables in windows this large (256 inodes of 256 bytes)
+_INODE_WINDOW_CACHE_SIZE = 64
+_MIN_INODE_BYTES = 128
 
 Result = TypeVar("Result")
-
-
-def _time_ns(raw: bytes, offsets: tuple[int, int]) -> int:
-    """An inode time in nanoseconds, as the kernel decodes it: the signed 32-bit seconds, plus the
-    extra word's two epoch bits (times after 2038) and its nanoseconds (inodes over 128 bytes)."""
-    seconds_offset, extra_offset = offsets
-    seconds = struct.unpack_from("<i", raw, seconds_offset)[0]
-    extra_end = _EXTRA_ISIZE_OFFSET + (struct.unpack_from("<H", raw, _EXTRA_ISIZE_OFFSET)[0] if len(raw) >= 130 else 0)
-    if extra_offset + 4 > min(extra_end, len(raw)):
-        return seconds * 1_000_000_000
-    extra = struct.unpack_from("<I", raw, extra_offset)[0]
-    return (seconds + ((extra & 3) << 32)) * 1_000_000_000 + min(extra >> 2, 999_999_999)
-
-
-def _device_number(block: bytes) -> int:
-    """A device inode's number: the old 16-bit encoding in i_block[0], else the new one in i_block[1]."""
-    old, new = struct.unpack_from("<II", block, 0)
-    if old:
-        return os.makedev((old >> 8) & 0xFF, old & 0xFF)
-    return os.makedev((new & 0xFFF00) >> 8, (new & 0xFF) | ((new >> 12) & 0xFFF00))
 
 
 def _guarded(action: Callable[[], Result], what: str) -> Result:
@@ -86,6 +66,12 @@ class ExtSource(ResolvingSource[Inode]):
         )
         self._lookup_cached = lru_cache(maxsize=_INODE_CACHE_SIZE)(self._lookup_uncached)
         self._index_directory = lru_cache(maxsize=_DIRECTORY_CACHE_SIZE)(self._index_directory_uncached)
+        self._inode_table = lru_cache(maxsize=None)(self._inode_table_uncached)
+        self._inode_window = lru_cache(maxsize=_INODE_WINDOW_CACHE_SIZE)(self._inode_window_uncached)
+        self._walked: WalkedInode | None = None  # the inode walk_tree described last, for iter_content
+        self._inodes_per_group, self._inodes_count = superblock.inodes_per_group, superblock.inodes_count
+        self._group_count, self._inode_bytes = superblock.group_count, superblock.inode_size
+        self._block_bytes = self._fs.block_size
 
     def __repr__(self) -> str:
         return f"ExtSource({self.filesystem_type}, {self.device.size_bytes} bytes)"
@@ -154,29 +140,65 @@ class ExtSource(ResolvingSource[Inode]):
 
     def walk_tree(self) -> Iterator[TreeEntry]:
         """Every entry, ``/`` first, depth first and by name; inodes are read once each, by number."""
+        if self._inode_bytes < _MIN_INODE_BYTES:
+            raise ImageFormatError(f"ext filesystem: inodes of {self._inode_bytes} bytes", field="ext4")
         return walk_depth_first(ROOT_INODE, self._tree_entry, self._tree_children, "ext filesystem")
 
     def _tree_entry(self, path: str, number: int) -> TreeEntry:
-        node = _guarded(lambda: self._fs.inode(number), f"reading inode {number} of {path}")
+        node = self._tree_inode(number, path)
         mode = node.mode
-        target = self._read_link_target(node) if stat_mod.S_ISLNK(mode) else None
+        target = self._read_link_target(self._full_inode(node, path)) if stat_mod.S_ISLNK(mode) else None
         is_device = stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode)
-        return TreeEntry(path, mode, node.size, _time_ns(node.raw, _MTIME_OFFSETS), _time_ns(node.raw, _ATIME_OFFSETS),
-                         number, node.links_count, target, _device_number(node.block) if is_device else None)
+        self._walked = node
+        return TreeEntry(path, mode, node.size, node.mtime_ns, node.atime_ns, number, node.links_count, target,
+                         device_number(node.block) if is_device else None)
 
     def _tree_children(self, number: int, entry: TreeEntry) -> list[tuple[str, int]]:
         return list(self._index_directory(number).items())
 
-    def iter_content(self, entry: TreeEntry, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[bytes]:
-        """The data of the regular file ``entry`` in chunks, holes as zeros; errors as ``ImageFormatError``."""
-        what = f"reading inode {entry.inode} of {entry.path}"
-        node = _guarded(lambda: self._fs.inode(entry.inode), what)
-        if not node.is_file:
-            raise ImageFormatError(f"ext filesystem: {entry.path}: inode {entry.inode} is no longer a file",
+    def _tree_inode(self, number: int, path: str) -> WalkedInode:
+        """What the walk needs of inode ``number``, from a cached window of its inode table."""
+        group, index = divmod(number - 1, self._inodes_per_group)
+        if not 1 <= number <= self._inodes_count or group >= self._group_count:
+            raise ImageFormatError(f"ext filesystem: {path}: inode number {number} out of range", field="ext4")
+        position = self._inode_table(group) * self._block_bytes + index * self._inode_bytes
+        start = position - position % _INODE_WINDOW_BYTES
+        raw = self._inode_window(start)[position - start : position - start + self._inode_bytes]
+        if len(raw) != self._inode_bytes:
+            raise ImageFormatError(f"ext filesystem: {path}: inode {number} lies past the end of the device",
                                    field="ext4")
-        chunks = self._fs.iter_inode_data(node, chunk_bytes)
-        while True:
-            chunk = _guarded(lambda: next(chunks, None), what)
-            if chunk is None:
-                return
-            yield chunk
+        return parse_walked(number, raw)
+
+    def _full_inode(self, node: WalkedInode, path: str) -> Inode:
+        return _guarded(lambda: Inode.parse(node.ino, node.raw, self._fs.sb), f"reading inode {node.ino} of {path}")
+
+    def _inode_table_uncached(self, group: int) -> int:
+        return _guarded(lambda: self._fs._inode_table(group), f"reading group descriptor {group}")
+
+    def _inode_window_uncached(self, start: int) -> bytes:
+        return self.device.read(start, _INODE_WINDOW_BYTES)
+
+    def iter_content(self, entry: TreeEntry, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[bytes]:
+        """The data of the regular file ``entry`` in chunks, holes as zeros; errors as ``ImageFormatError``.
+
+        ext2py maps the blocks (``runs``: it reads only ``flags``, ``block`` and ``size``, which a
+        ``WalkedInode`` has); the data is read straight from the device.
+        """
+        walked = self._walked
+        node = walked if walked is not None and walked.ino == entry.inode else self._tree_inode(entry.inode,
+                                                                                                  entry.path)
+        if not stat_mod.S_ISREG(node.mode):
+            raise ImageFormatError(f"ext filesystem: {entry.path}: inode {entry.inode} is not a file", field="ext4")
+        what = f"reading inode {entry.inode} of {entry.path}"
+        if node.flags & INODE_INLINE_DATA_FL:
+            inode = self._full_inode(node, entry.path)
+            return iter((_guarded(lambda: self._fs.read_inode_data(inode), what),))
+        runs = _guarded(lambda: self._fs.runs(cast(Inode, node)), what)
+        size_bytes, block_bytes = node.size, self._block_bytes
+        if len(runs) == 1 and size_bytes <= chunk_bytes:  # most files: one read, no generator
+            run = runs[0]
+            if run.logical == 0 and not run.uninit and size_bytes <= run.length * block_bytes:
+                data = self.device.read(run.physical * block_bytes, size_bytes)
+                if len(data) == size_bytes:
+                    return iter((data,))
+        return file_data(self.device.read, runs, size_bytes, block_bytes, chunk_bytes, what)

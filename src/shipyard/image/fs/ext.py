@@ -10,23 +10,31 @@ the public ones take a path); the exact pin and the debugfs cross-check tests gu
 
 from __future__ import annotations
 
+import stat as stat_mod
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import BinaryIO, TypeVar, cast
 
 from ext2py import ExtError, ExtFS, Inode
+from ext2py.reader import INODE_INLINE_DATA_FL
 
 from shipyard.errors import ImageFormatError
 from shipyard.image.device import BlockDevice
 from shipyard.sources.resolving import ResolvingSource, missing_error, not_directory_error
+from shipyard.sources.tree import DEFAULT_CHUNK_BYTES, TreeEntry, walk_depth_first
 from shipyard.image.fs.signature import classify_ext
+from shipyard.image.fs.ext_tree import WalkedInode, device_number, file_data, parse_walked
 from shipyard.image.fs.stream import DeviceStream
 
+ROOT_INODE = 2
 _INODE_CACHE_SIZE = 8192
 _MAX_DIRECTORY_BYTES = 256 * 1024 * 1024  # a corrupt i_size must not exhaust memory
 _MAX_LINK_BYTES = 4096  # PATH_MAX
 _DIRECTORY_CACHE_SIZE = 1024
+_INODE_WINDOW_BYTES = 64 * 1024  # the walk reads inode tables in windows this large (256 inodes of 256 bytes)
+_INODE_WINDOW_CACHE_SIZE = 64
+_MIN_INODE_BYTES = 128
 
 Result = TypeVar("Result")
 
@@ -58,6 +66,12 @@ class ExtSource(ResolvingSource[Inode]):
         )
         self._lookup_cached = lru_cache(maxsize=_INODE_CACHE_SIZE)(self._lookup_uncached)
         self._index_directory = lru_cache(maxsize=_DIRECTORY_CACHE_SIZE)(self._index_directory_uncached)
+        self._inode_table = lru_cache(maxsize=None)(self._inode_table_uncached)
+        self._inode_window = lru_cache(maxsize=_INODE_WINDOW_CACHE_SIZE)(self._inode_window_uncached)
+        self._walked: WalkedInode | None = None  # the inode walk_tree described last, for iter_content
+        self._inodes_per_group, self._inodes_count = superblock.inodes_per_group, superblock.inodes_count
+        self._group_count, self._inode_bytes = superblock.group_count, superblock.inode_size
+        self._block_bytes = self._fs.block_size
 
     def __repr__(self) -> str:
         return f"ExtSource({self.filesystem_type}, {self.device.size_bytes} bytes)"
@@ -121,3 +135,70 @@ class ExtSource(ResolvingSource[Inode]):
 
     def _list_names(self, node: Inode) -> list[str]:
         return list(self._index_directory(node.ino))
+
+    # -- the whole tree (``shipyard.sources.tree``) --------------------------------------------
+
+    def walk_tree(self) -> Iterator[TreeEntry]:
+        """Every entry, ``/`` first, depth first and by name; inodes are read once each, by number."""
+        if self._inode_bytes < _MIN_INODE_BYTES:
+            raise ImageFormatError(f"ext filesystem: inodes of {self._inode_bytes} bytes", field="ext4")
+        return walk_depth_first(ROOT_INODE, self._tree_entry, self._tree_children, "ext filesystem")
+
+    def _tree_entry(self, path: str, number: int) -> TreeEntry:
+        node = self._tree_inode(number, path)
+        mode = node.mode
+        target = self._read_link_target(self._full_inode(node, path)) if stat_mod.S_ISLNK(mode) else None
+        is_device = stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode)
+        self._walked = node
+        return TreeEntry(path, mode, node.size, node.mtime_ns, node.atime_ns, number, node.links_count, target,
+                         device_number(node.block) if is_device else None)
+
+    def _tree_children(self, number: int, entry: TreeEntry) -> list[tuple[str, int]]:
+        return list(self._index_directory(number).items())
+
+    def _tree_inode(self, number: int, path: str) -> WalkedInode:
+        """What the walk needs of inode ``number``, from a cached window of its inode table."""
+        group, index = divmod(number - 1, self._inodes_per_group)
+        if not 1 <= number <= self._inodes_count or group >= self._group_count:
+            raise ImageFormatError(f"ext filesystem: {path}: inode number {number} out of range", field="ext4")
+        position = self._inode_table(group) * self._block_bytes + index * self._inode_bytes
+        start = position - position % _INODE_WINDOW_BYTES
+        raw = self._inode_window(start)[position - start : position - start + self._inode_bytes]
+        if len(raw) != self._inode_bytes:
+            raise ImageFormatError(f"ext filesystem: {path}: inode {number} lies past the end of the device",
+                                   field="ext4")
+        return parse_walked(number, raw)
+
+    def _full_inode(self, node: WalkedInode, path: str) -> Inode:
+        return _guarded(lambda: Inode.parse(node.ino, node.raw, self._fs.sb), f"reading inode {node.ino} of {path}")
+
+    def _inode_table_uncached(self, group: int) -> int:
+        return _guarded(lambda: self._fs._inode_table(group), f"reading group descriptor {group}")
+
+    def _inode_window_uncached(self, start: int) -> bytes:
+        return self.device.read(start, _INODE_WINDOW_BYTES)
+
+    def iter_content(self, entry: TreeEntry, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[bytes]:
+        """The data of the regular file ``entry`` in chunks, holes as zeros; errors as ``ImageFormatError``.
+
+        ext2py maps the blocks (``runs``: it reads only ``flags``, ``block`` and ``size``, which a
+        ``WalkedInode`` has); the data is read straight from the device.
+        """
+        walked = self._walked
+        node = walked if walked is not None and walked.ino == entry.inode else self._tree_inode(entry.inode,
+                                                                                                  entry.path)
+        if not stat_mod.S_ISREG(node.mode):
+            raise ImageFormatError(f"ext filesystem: {entry.path}: inode {entry.inode} is not a file", field="ext4")
+        what = f"reading inode {entry.inode} of {entry.path}"
+        if node.flags & INODE_INLINE_DATA_FL:
+            inode = self._full_inode(node, entry.path)
+            return iter((_guarded(lambda: self._fs.read_inode_data(inode), what),))
+        runs = _guarded(lambda: self._fs.runs(cast(Inode, node)), what)
+        size_bytes, block_bytes = node.size, self._block_bytes
+        if len(runs) == 1 and size_bytes <= chunk_bytes:  # most files: one read, no generator
+            run = runs[0]
+            if run.logical == 0 and not run.uninit and size_bytes <= run.length * block_bytes:
+                data = self.device.read(run.physical * block_bytes, size_bytes)
+                if len(data) == size_bytes:
+                    return iter((data,))
+        return file_data(self.device.read, runs, size_bytes, block_bytes, chunk_bytes, what)

@@ -8,6 +8,7 @@ task and start task command under bubblewrap.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -124,7 +125,12 @@ def test_a_task_past_its_wall_time_leaves_no_process_behind(image_pool) -> None:
     # one sleep in the task's process group, one that left it (setsid): both go with the namespace
     backend.add_job(JobSpec("walltime", pool, tasks=(
         TaskSpec("forks", "/bin/sh -c 'setsid sleep 600 & sleep 600'", max_wall_time_s=2),)))
-    wait_until(lambda: len(task_processes("walltime", "forks")) >= 3 or None, "the task's processes")
+    def both_sleeps() -> list[int] | None:
+        found = task_processes("walltime", "forks")
+        return found if len(found) >= 2 else None
+
+    pids = wait_until(both_sleeps, "the task's two sleeps")
+    assert len({os.getpgid(pid) for pid in pids}) == 2  # one of them left the task's process group
     done = finished_tasks(backend, "walltime")
     assert done["forks"].failure is not None and done["forks"].failure.code == "MaxWallClockTimeExpiry"
     assert wait_until(lambda: task_processes("walltime", "forks") == [] or None, "no process of the task left")

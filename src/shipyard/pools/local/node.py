@@ -16,6 +16,7 @@ node kills its tasks and exits, so that the supervisor's recovery never runs a t
 from __future__ import annotations
 
 import contextlib
+import errno
 import heapq
 import os
 import selectors
@@ -33,6 +34,7 @@ from shipyard.pools.local.codec import dump, load
 from shipyard.pools.local.layout import Layout
 from shipyard.pools.local.procs import die_with_parent, start_time
 from shipyard.pools.local.runtime import ProgramMissing, host_runtime
+from shipyard.pools.local.tasklauncher import LaunchedTask, LaunchFailed, TaskLauncher
 from shipyard.pools.local.starttask import NodeContext, run_start_task
 from shipyard.pools.local.wire import LineReader, Message, encode, write_all
 from shipyard.pools.models import PoolSpec
@@ -48,7 +50,7 @@ class NodeStopped(Exception):
 @dataclass(eq=False)
 class Running:
     seq: int
-    proc: subprocess.Popen[bytes]
+    proc: Any  # a subprocess.Popen, or a tasklauncher.LaunchedTask: .pid (this machine's) and .wait()
     pidfd: int
     directory: Path
     started: float
@@ -87,6 +89,7 @@ class NodeAgent:
         self.in_start_task = False
         self.start_proc: subprocess.Popen[bytes] | None = None
         self.devnull = os.open(os.devnull, os.O_RDONLY)
+        self.launcher: TaskLauncher | None = None
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGTERM, self._on_term)
 
@@ -216,18 +219,25 @@ class NodeAgent:
                     raise runner.LaunchError(runner.CONTAINER_UNAVAILABLE, problem)
                 name = f"shipyard-{self.ctx.pool_id}-{self.ctx.node_id}-{seq}"
                 argv = runner.container_argv(spec["container"], prepared, name)
-            else:
+            elif runtime.sandbox is not None:
+                argv = prepared.argv
                 try:
-                    argv = runtime.command(prepared.argv, prepared.wd, prepared.env)
+                    runtime.check(argv, prepared.wd, prepared.env)
                 except ProgramMissing as exc:
                     raise runner.LaunchError(runner.PROGRAM_NOT_FOUND, f"{exc} (its command line runs without a "
                                                                        "shell)") from None
-            proc = runner.spawn(prepared, argv, self.devnull)
+            else:
+                argv = prepared.argv
+            if runtime.sandbox is not None and name is None:
+                proc: Any = self._launch(prepared)
+                pidfd = proc.pidfd
+            else:
+                proc = runner.spawn(prepared, argv, self.devnull)
+                pidfd = os.pidfd_open(proc.pid)
         except runner.LaunchError as exc:
             self.send({"ev": "done", "seq": seq, "exit_code": None, "failure": exc.failure, "killed": None,
                        "start": now, "end": time.time()})
             return
-        pidfd = os.pidfd_open(proc.pid)
         task = Running(seq, proc, pidfd, prepared.dir, now, container_name=name, outputs=spec.get("output_files"))
         self.running[seq] = task
         self.sel.register(pidfd, selectors.EVENT_READ, task)
@@ -235,6 +245,28 @@ class NodeAgent:
             task.deadline = time.monotonic() + float(spec["max_wall_time_s"])
             heapq.heappush(self.timers, (task.deadline, seq))
         self.send({"ev": "started", "seq": seq, "pid": proc.pid, "pid_start": start_time(proc.pid), "time": now})
+
+    def _launch(self, prepared: runner.Prepared) -> LaunchedTask:
+        """Start a task through the node's launcher (started with its first task), inside the image."""
+        runtime = self.ctx.runtime
+        assert runtime.sandbox is not None
+        if self.launcher is None:
+            self.launcher = TaskLauncher(runtime.sandbox, runtime.launcher_view(), self.ctx.env)
+        out, err = runner.open_outputs(prepared)
+        try:
+            return self.launcher.spawn(prepared.argv, prepared.env, runtime.inside(prepared.wd),
+                                       (self.devnull, out, err))
+        except LaunchFailed as exc:
+            raise launch_failure(exc) from None
+        finally:
+            os.close(out)
+            os.close(err)
+
+    def close(self) -> None:
+        """The node is done: its launcher, and with it its namespace, ends."""
+        if self.launcher is not None:
+            self.launcher.close()
+            self.launcher = None
 
     def _kill(self, task: Running, why: str, sig: int = signal.SIGTERM) -> None:
         if task.killed is None:
@@ -326,6 +358,13 @@ class NodeAgent:
             self.send(done)
 
 
+def launch_failure(exc: LaunchFailed) -> runner.LaunchError:
+    """A task the launcher could not start, as Batch's failure code."""
+    code = {errno.ENOENT: runner.PROGRAM_NOT_FOUND, errno.EACCES: runner.PROGRAM_NOT_EXECUTABLE}.get(
+        exc.errno, runner.LAUNCH_FAILED)
+    return runner.LaunchError(code, f"starting the task's program in the image failed: {exc}")
+
+
 # What a node's start task imports lazily (config loading and its pydantic models, the fact
 # collectors, the image readers): imported by ``preload`` in the supervisor before it forks nodes.
 # Each shipyard package's submodules are imported too. A module missing here still works: each node
@@ -390,6 +429,8 @@ def forked_main(msg_in: int, msg_out: int, log_fd: int, env: dict[str, str], sup
         agent._kill_start_proc()
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
+    finally:
+        agent.close()
     return 0
 
 
@@ -412,6 +453,8 @@ def main(argv: list[str]) -> int:
         agent.loop()
     except NodeStopped:
         agent._kill_start_proc()
+    finally:
+        agent.close()
     return 0
 
 

@@ -184,8 +184,8 @@ def container_argv(container: dict[str, str], prepared: Prepared, name: str) -> 
             *prepared.argv]
 
 
-def spawn(prepared: Prepared, argv: list[str], stdin: int) -> subprocess.Popen[bytes]:
-    """Start the task in its own process group, its output in ``stdout.txt`` and ``stderr.txt``."""
+def open_outputs(prepared: Prepared) -> tuple[int, int]:
+    """The task's ``stdout.txt`` and ``stderr.txt``, created (the caller closes both)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     try:
         out = os.open(prepared.dir / "stdout.txt", flags, 0o644)
@@ -196,6 +196,12 @@ def spawn(prepared: Prepared, argv: list[str], stdin: int) -> subprocess.Popen[b
     except OSError as exc:
         os.close(out)
         raise _os_launch_error(exc, "creating stderr.txt") from None
+    return out, err
+
+
+def spawn(prepared: Prepared, argv: list[str], stdin: int) -> subprocess.Popen[bytes]:
+    """Start the task in its own process group, its output in ``stdout.txt`` and ``stderr.txt``."""
+    out, err = open_outputs(prepared)
     try:
         return subprocess.Popen(argv, cwd=prepared.wd, env=prepared.env, stdin=stdin, stdout=out, stderr=err,
                                 process_group=0, close_fds=True)

@@ -48,15 +48,25 @@ class NodeRuntime:
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
         return image_environment(env) if self.sandbox else dict(env)
 
+    def check(self, argv: list[str], host_cwd: Path, env: Mapping[str, str]) -> None:
+        """``ProgramMissing`` when ``argv``'s program is not an executable of the image."""
+        if self.sandbox is not None:
+            problem = self.sandbox.find_program(argv[0], env, self.sandbox.image_path(host_cwd))
+            if problem is not None:
+                raise ProgramMissing(problem)
+
     def command(self, argv: list[str], host_cwd: Path, env: Mapping[str, str]) -> list[str]:
-        """The command line that runs ``argv`` in the node, in ``host_cwd`` (``ProgramMissing``)."""
+        """The command line that runs ``argv`` in the node, in ``host_cwd``, in a sandbox of its
+        own (the start task's commands, `pool ssh`; tasks go through the node's launcher)."""
         if self.sandbox is None:
             return argv
-        cwd = self.sandbox.image_path(host_cwd)
-        problem = self.sandbox.find_program(argv[0], env, cwd)
-        if problem is not None:
-            raise ProgramMissing(problem)
-        return self.sandbox.argv(argv, cwd)
+        self.check(argv, host_cwd, env)
+        return self.sandbox.argv(argv, self.sandbox.image_path(host_cwd))
+
+    def launcher_view(self) -> Path:
+        """The empty host directory where the node's launcher assembles the node's view."""
+        assert self.sandbox is not None
+        return self.sandbox.tmp.parent / "view"
 
     def with_volumes(self, volumes: list[dict[str, str]]) -> NodeRuntime:
         """This runtime with the set-up's Azure File volumes (``mount_point``, ``source``) bound in."""

@@ -210,3 +210,24 @@ def image_environment(env: Mapping[str, str]) -> dict[str, str]:
     inside = {k: v for k, v in env.items() if k not in ("SHELL", "TMPDIR", "PATH")}
     inside["PATH"] = IMAGE_PATH
     return inside
+
+
+LAUNCHER = Path(__file__).with_name("launcher.py")
+
+
+def launcher_argv(sandbox: NodeSandbox, view: Path, fd: int) -> list[str]:
+    """The ``bwrap`` command line of the node's task launcher (``launcher``): this machine's root,
+    read-only, for its Python; the node as its tasks see it assembled at ``view`` (an empty host
+    directory), where each task is chrooted; the node's own PID namespace."""
+    import sys
+
+    program = bwrap_program() or "bwrap"
+    argv = [program, "--ro-bind", "/", "/", "--ro-bind", str(sandbox.image_root), str(view),
+            "--proc", f"{view}/proc", "--dev", f"{view}/dev"]
+    if (sandbox.image_root / "run").is_dir() and not (sandbox.image_root / "run").is_symlink():
+        argv += ["--tmpfs", f"{view}/run"]
+    for inside, host in sandbox.binds():
+        argv += ["--bind", str(host), f"{view}{inside}"]
+    argv += ["--unshare-pid", "--die-with-parent", "--cap-add", "CAP_SYS_CHROOT", "--",
+             sys.executable, "-I", "-S", str(LAUNCHER), str(view), str(fd)]
+    return argv

@@ -28,6 +28,8 @@ PLANTED = {
         ("remote_fs", "managed_disks", "disk_provisioned_performance"),
         {"iops_read_write": 100, "mbps_read_write": 1},
     ),
+    # shipyard's own section (the local backend's node runtime): in no Batch Shipyard file
+    "LocalSettings": ("config_templates/config.yaml", ("local",), {"node_runtime": "host"}),
 }
 
 

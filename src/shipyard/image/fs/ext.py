@@ -81,6 +81,12 @@ class ExtSource(ResolvingSource[Inode]):
         return self._fs.block_size
 
     @property
+    def used_bytes(self) -> int:
+        """The bytes of its blocks in use (data and metadata): what an unpack reads, at most."""
+        superblock = self._fs.sb
+        return max(0, superblock.blocks_count - superblock.free_blocks_count) * self._fs.block_size
+
+    @property
     def needs_recovery(self) -> bool:
         """True when the journal holds unreplayed writes: recent changes may be missing."""
         return self._fs.needs_recovery

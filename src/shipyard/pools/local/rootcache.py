@@ -174,7 +174,10 @@ class RootCache:
         partial.mkdir(parents=True)
         began = time.monotonic()
         try:
-            report = unpack(source, partial / "root", progress=progress)
+            total = getattr(source, "used_bytes", None)  # ext: its blocks in use; else unknown
+            report = unpack(source, partial / "root", progress=progress, total_bytes=total)
+            if progress is not None:
+                progress(report.content_bytes, report.content_bytes)  # done: the bar ends full
             added = _add_mount_points(partial / "root", (*MOUNT_POINTS, mount_point))
             manifest = {
                 "key": key, "uri": uri, "image_size_bytes": size_bytes, "root_location": location,

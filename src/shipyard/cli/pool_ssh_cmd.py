@@ -27,6 +27,8 @@ def ssh(settings: Settings, poolid: str | None, nodeid: str | None, command: tup
     """Run COMMAND in a node as its tasks see it (inside the image, for the image runtime), or,
     without one, an interactive login shell there. COMMAND is run by the node's /bin/sh -c, as
     ssh runs it; its exit status is this command's."""
+    if settings.raw and not command:
+        raise UsageError("--raw needs a COMMAND: an interactive shell has no JSON to give")
     config = load_files(settings, POOL_FILES)
     pool_id = pool_id_of(config, poolid)
     with backend_for(config) as backend:
@@ -34,8 +36,6 @@ def ssh(settings: Settings, poolid: str | None, nodeid: str | None, command: tup
         if enter is None:
             raise UsageError(f"pool ssh is not supported on the {backend.kind} backend yet")
         shell = enter(pool_id, nodeid, list(command) or None)
-    if settings.raw and not command:
-        raise UsageError("--raw needs a COMMAND: an interactive shell has no JSON to give")
     if settings.raw:
         done = subprocess.run(shell.argv, env=shell.env, cwd=shell.cwd, stdin=subprocess.DEVNULL,
                               capture_output=True, check=False)

@@ -10,9 +10,7 @@ helpers). ``terminate_task`` and ``delete_job`` wait for the supervisor to have 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +25,7 @@ from shipyard.pools.local.layout import Layout, check_id, task_dir
 from shipyard.pools.local.nodes import TRANSITIONAL
 from shipyard.pools.local.rootcache import prepare_roots
 from shipyard.pools.local.shell import NodeShell
+from shipyard.pools.local.trash import discard
 from shipyard.pools.local.state import (
     TASK_COLUMNS,
     StateDB,
@@ -53,7 +52,6 @@ from shipyard.pools.models import (
 
 T = TypeVar("T")
 WAIT_S = 30.0  # how long terminate_task and delete_job wait for the supervisor to act
-DISCARD_WAIT_S = 30.0  # how long delete_pool waits for its files' removal before leaving it detached
 
 
 class LocalBackend:
@@ -168,39 +166,9 @@ class LocalBackend:
             for table in ("nodes", "images", "node_events"):
                 conn.execute(f"DELETE FROM {table} WHERE pool_id = ?", (pool_id,))
             conn.execute("DELETE FROM pools WHERE id = ? AND uid = ?", (pool_id, row["uid"]))
-        self._discard(self.layout.pool_dir(pool_id), f"{pool_id}-{row['uid']}")
-
-    def _discard(self, directory: Path, name: str) -> None:
-        """Remove a deleted pool's directory: renamed at once (atomically) into ``local/trash/``
-        under a name no pool has or will have, then removed there by an ``rm -rf`` (with whatever
-        an earlier removal left), which this waits for up to ``DISCARD_WAIT_S``: only a tree too
-        big for that is left to finish detached. A new pool of the same id gets a fresh directory
-        at once and is never touched by the removal."""
-        trash = self.layout.root / "trash"
-        trash.mkdir(parents=True, exist_ok=True)
-        aside = trash / f"{name}-{uuid.uuid4().hex[:12]}"
-        try:
-            directory.rename(aside)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            shutil.rmtree(directory, ignore_errors=True)  # not renamable (another filesystem?): here, then
-        leftovers = [str(p) for p in trash.iterdir()]
-        if not leftovers:
-            return
-        try:
-            child = subprocess.Popen(["rm", "-rf", "--", *leftovers], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
-                                     env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                                     start_new_session=True, close_fds=True)
-        except OSError:
-            for path in leftovers:
-                shutil.rmtree(path, ignore_errors=True)
-            return
-        try:  # a pool's files go in well under a second: `pool del` leaves no process behind
-            child.wait(timeout=DISCARD_WAIT_S)
-        except subprocess.TimeoutExpired:  # a huge tree: it goes on, detached
-            self.supervisors.children[child.pid] = child  # reaped with the supervisors' processes
+        left = discard(self.layout.root / "trash", self.layout.pool_dir(pool_id), f"{pool_id}-{row['uid']}")
+        if left is not None:
+            self.supervisors.children[left.pid] = left  # reaped with the supervisors' processes
 
     # --- nodes ----------------------------------------------------------------------------------
 
@@ -213,20 +181,10 @@ class LocalBackend:
     def node_shell(self, pool_id: str, node_id: str | None, command: Sequence[str] | None) -> NodeShell:
         """`pool ssh`: how to run ``command`` (None: a login shell) in a node as its tasks see it."""
         from shipyard.pools.local.codec import load
-        from shipyard.pools.local.shell import node_shell
+        from shipyard.pools.local.shell import choose_node, node_shell
 
         spec = load(PoolSpec, json.loads(self._pool_row(pool_id)["spec"]))
-        nodes = self.list_nodes(pool_id)
-        if node_id is not None:
-            chosen = [n for n in nodes if n.id == check_id("node", node_id)]
-            if not chosen:
-                raise NotFoundError(f"pool {pool_id} has no node {node_id}",
-                                    hint="its nodes: " + (", ".join(n.id for n in nodes) or "none"))
-        else:
-            chosen = nodes[:1]
-            if not chosen:
-                raise NotFoundError(f"pool {pool_id} has no nodes")
-        return node_shell(self.layout, spec, chosen[0], command)
+        return node_shell(self.layout, spec, choose_node(self.list_nodes(pool_id), pool_id, node_id), command)
 
     def _node_request(self, pool_id: str, node_ids: Sequence[str], request: str, *, shrink: bool) -> None:
         self._pool_row(pool_id)

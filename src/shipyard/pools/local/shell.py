@@ -14,12 +14,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipyard.errors import BackendError
-from shipyard.pools.local.layout import Layout, node_environment
+from shipyard.errors import BackendError, NotFoundError
+from shipyard.pools.local.layout import Layout, check_id, node_environment
 from shipyard.pools.local.runner import base_environment
 from shipyard.pools.local.runtime import ProgramMissing, open_runtime, saved_volumes
 from shipyard.pools.local.starttask import HOST_DIR_ENV
 from shipyard.pools.models import Node, PoolSpec
+
+
+def choose_node(nodes: Sequence[Node], pool_id: str, node_id: str | None) -> Node:
+    """``node_id``'s node of the pool (its first without one); ``NotFoundError`` naming the others."""
+    if node_id is None:
+        if not nodes:
+            raise NotFoundError(f"pool {pool_id} has no nodes")
+        return nodes[0]
+    for node in nodes:
+        if node.id == node_id:
+            return node
+    raise NotFoundError(f"pool {pool_id} has no node {check_id('node', node_id)}",
+                        hint="its nodes: " + (", ".join(n.id for n in nodes) or "none"))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The embedded local backend at scale: a 100-node pool to idle, its memory, and 10,000 tasks.
+"""The embedded local backend at scale: a 100-node pool to idle, its memory, 10,000 tasks, node runtimes.
 
 A benchmark, not a test: the test suite never runs it, and it asserts nothing (it always exits 0;
 read the verdict column). In one run, in a temporary ``SHIPYARD_HOME``, it
@@ -28,7 +28,20 @@ read the verdict column). In one run, in a temporary ``SHIPYARD_HOME``, it
    the figures. GNU ``parallel --will-cite -j16`` runs the same 10,000 command lines from a file
    once, after (it runs each through ``$SHELL -c``, as it always does). One more job, awaited with
    ``wait_for_tasks`` (which polls the ids of the tasks not yet settled and lists the tasks once,
-   at the end), shows that helper's cost.
+   at the end), shows that helper's cost;
+5. **node runtimes** (per-task overhead of the ``image`` runtime against ``host``; target <= 1.5x):
+   one VHD with a real userland (the same fixture tree plus Debian's static busybox, put in
+   ``/usr/bin`` by ``examples/sample-image/install-busybox.sh``, the binary ``get-busybox.sh``'s),
+   a pool of ``--task-nodes`` x ``--slots`` with ``node_runtime="host"`` and one with ``"image"``
+   (its tasks run inside the image's root: one bubblewrap sandbox and task launcher per node). The
+   image pool's ``add_pool`` unpacks the root into ``$SHIPYARD_HOME/cache/roots`` (emptied first),
+   timed apart and not in the per-task figure; both pools are brought to idle and run an untimed
+   warm-up job (which starts each image node's launcher), then ``--pairs`` (5) pairs of the same
+   ``--tasks`` job, one on each pool, the order alternating; the figure is the median of the
+   pairs' ratios image / host. What the two tasks' programs cost outside any pool (the host's
+   ``/bin/true``, the image's busybox ``true``) is measured by a serial loop, and the root is
+   removed from the cache after the pools. How fast the unpack itself is, against ``tar -x``:
+   ``bench_unpack.py``.
 
 Where the time goes is printed beside the figures, read from timestamps and ``/proc``: for the
 nodes, when each was spawned, reported ``waitingforstarttask`` (interpreter up, node module
@@ -50,14 +63,16 @@ rest); ``--no-bytecode-cache`` leaves the environment as it is.
 
 Each pool is deleted at the end of its phase (``delete_pool`` in a ``finally``, its stages timed),
 and the benchmark checks that nothing of it is left: no process with the home's ``SHIPYARD_HOME``
-or the pool's marker variable, no row, no directory.
+(while no other pool of the home is up), the pool's marker variable or a node directory of the
+pool (``AZ_BATCH_NODE_ROOT_DIR``, ``SHIPYARD_NODE_DIR``), no row, no directory.
 
 Run:  .venv/bin/python benchmarks/bench_local_pool.py              # the issue's sizes (2-4 minutes)
       .venv/bin/python benchmarks/bench_local_pool.py --nodes 10 --tasks 500 --rounds 1   # quick
       .venv/bin/python benchmarks/bench_local_pool.py --json > run.json   # the results as JSON
       .venv/bin/python benchmarks/bench_local_pool.py --from-json run.json   # its table again
+      .venv/bin/python benchmarks/bench_local_pool.py --runtimes-only --pairs 3   # image vs host only
       [--task-nodes 8] [--slots 2] [--workdir DIR] [--home-dir /dev/shm] [--skip-pool] [--skip-tasks]
-      [--profile DIR] [--no-bytecode-cache]
+      [--skip-runtimes] [--pairs 5] [--profile DIR] [--no-bytecode-cache]
 
 Progress goes to stderr; the table (or the JSON) to stdout.
 """
@@ -84,15 +99,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from shipyard.config.credentials import StorageLink
-from shipyard.image.build import build_image
-from shipyard.pools.local import backend as backend_module
-from shipyard.pools.local import procs
-from shipyard.pools.local.backend import LocalBackend
-from shipyard.pools.local.layout import POOL_MARKER_ENV
-from shipyard.pools.models import ImageSource, JobSpec, NodeState, PoolSpec, TaskSpec
-from shipyard.storage.open import open_store
-from shipyard.storage.upload import upload_page_blob
+from shipyard.config.credentials import StorageLink  # noqa: E402
+from shipyard.image.build import build_image  # noqa: E402
+from shipyard.pools.local import backend as backend_module  # noqa: E402
+from shipyard.pools.local import procs  # noqa: E402
+from shipyard.pools.local.backend import LocalBackend  # noqa: E402
+from shipyard.pools.local.layout import POOL_MARKER_ENV  # noqa: E402
+from shipyard.pools.models import ImageSource, JobSpec, NodeState, PoolSpec, TaskSpec  # noqa: E402
+from shipyard.storage.open import open_store  # noqa: E402
+from shipyard.storage.upload import upload_page_blob  # noqa: E402
 
 ACCOUNT = "benchlocal"
 CONTAINER = "vhds"
@@ -107,6 +122,9 @@ TARGET_IDLE_S = 5.0
 TARGET_PSS_BYTES = GIB
 TARGET_TASKS_S = 60.0
 TARGET_OVERHEAD_X = 2.0
+TARGET_RUNTIME_X = 1.5  # the image runtime's per-task time over the host runtime's
+RUNTIME_BLOB = "ubuntu-busybox.vhd"
+SAMPLE_IMAGE = REPO / "examples" / "sample-image"
 ISSUE_SIZES = (100, 10_000, 8, 2)  # nodes to idle, tasks, the tasks' nodes, their slots
 
 
@@ -193,8 +211,50 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
-def processes_with(needles: list[bytes]) -> list[int]:
-    """Live (not zombie) processes, other than this one, whose environment holds any of ``needles``."""
+def home_prefixes(directory: Path) -> tuple[bytes, ...]:
+    """The variables that place a task's node under ``directory``: ``AZ_BATCH_NODE_ROOT_DIR`` (the
+    host runtime) and ``SHIPYARD_NODE_DIR`` (the image runtime, whose tasks see the in-image path)."""
+    return tuple(f"{name}={directory}/".encode() for name in ("AZ_BATCH_NODE_ROOT_DIR", "SHIPYARD_NODE_DIR"))
+
+
+def process_line(pid: int) -> str:
+    """A process's state, parent and command line, from /proc ("gone" once it is)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "gone"
+    fields = stat[stat.rfind(b")") + 2:].split()
+    return f"{fields[0].decode()} ppid {fields[1].decode()}: " + " ".join(a.decode(errors="replace") for a in argv)[:300]
+
+
+def tree_cpu(supervisor: int, node_pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of a pool's live process tree, by role: the supervisor's own, its node
+    processes' own, the other processes under them (an ``image`` node's bubblewrap sandbox and task
+    launcher) own, and the reaped children of all but the supervisor (the tasks: a ``host`` node
+    reaps its tasks, an ``image`` node's launcher its). The difference of two snapshots is what the
+    pool used between them, while no process of the tree but the tasks ends."""
+    out = {"supervisor_s": 0.0, "nodes_s": 0.0, "sandboxes_s": 0.0, "tasks_s": 0.0}
+    nodes, seen, queue = set(node_pids), set(), [supervisor]
+    while queue:
+        pid = queue.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        used = cpu_seconds(pid)
+        if used is None:
+            continue
+        role = "supervisor_s" if pid == supervisor else "nodes_s" if pid in nodes else "sandboxes_s"
+        out[role] += used[0]
+        if pid != supervisor:
+            out["tasks_s"] += used[1]
+        queue.extend(children_of(pid))
+    return out
+
+
+def processes_with(needles: list[bytes], prefixes: tuple[bytes, ...] = ()) -> list[int]:
+    """Live (not zombie) processes, other than this one, whose environment holds any of ``needles``
+    or a variable that starts with one of ``prefixes``."""
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
@@ -206,7 +266,7 @@ def processes_with(needles: list[bytes]) -> list[int]:
             continue
         if stat[stat.rfind(b")") + 2:].split()[0] in (b"Z", b"X"):
             continue
-        if any(v in needles for v in variables):
+        if any(v in needles or (prefixes and v.startswith(prefixes)) for v in variables):
             found.append(int(name))
     return found
 
@@ -254,13 +314,16 @@ def prepare_home(workdir: Path, home: Path) -> tuple[Path, str]:
     return home, store.blob_uri(CONTAINER, BLOB)
 
 
-def pool_spec(home: Path, pool_id: str, uri: str, dedicated: int, slots: int) -> PoolSpec:
-    """The pool's spec and the credentials, config and pool files its node prep reads."""
+def pool_spec(home: Path, pool_id: str, uri: str, dedicated: int, slots: int, runtime: str = "host") -> PoolSpec:
+    """The pool's spec and the credentials, config and pool files its node prep reads; ``runtime``:
+    the node runtime (``PoolSpec.node_runtime``, and ``config.yaml``'s ``local.node_runtime`` as a
+    user would write it): ``host`` runs the tasks on this machine, ``image`` inside the image's root."""
     directory = home / "config" / pool_id
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "credentials.yaml").write_text(
         f"credentials:\n  storage:\n    localsa:\n      account: {ACCOUNT}\n      endpoint: local\n")
-    (directory / "config.yaml").write_text("batch_shipyard:\n  storage_account_settings: localsa\n")
+    (directory / "config.yaml").write_text(
+        f"batch_shipyard:\n  storage_account_settings: localsa\nlocal:\n  node_runtime: {runtime}\n")
     (directory / "pool.yaml").write_text(textwrap.dedent(f"""\
         pool_specification:
           id: {pool_id}
@@ -275,7 +338,7 @@ def pool_spec(home: Path, pool_id: str, uri: str, dedicated: int, slots: int) ->
           max_tasks_per_node: {slots}
         """))
     return PoolSpec(id=pool_id, vm_size=VM_SIZE, image=ImageSource(NODE_AGENT, (uri,)), dedicated=dedicated,
-                    max_tasks_per_node=slots,
+                    max_tasks_per_node=slots, node_runtime=runtime,
                     config_files=tuple((k, str(directory / f"{k}.yaml")) for k in ("credentials", "config", "pool")))
 
 
@@ -329,13 +392,23 @@ def running_pool(backend: LocalBackend, spec: PoolSpec, report: dict[str, Any]) 
         stages["state and files (the rest)"] = report["delete_pool_s"] - sum(stages.values())
         report["delete_pool_stages_s"] = stages
         backend.supervisors.reap()
-        needles = [f"SHIPYARD_HOME={backend.layout.home}".encode()]
+        # the pool's marker; its nodes' directories (a task inside an image sees them at the in-image
+        # path: SHIPYARD_NODE_DIR names the host's); the home, unless another pool of it is still up
+        others = backend.db.query("SELECT 1 FROM pools WHERE id != ?", (spec.id,))
+        needles = [] if others else [f"SHIPYARD_HOME={backend.layout.home}".encode()]
         if uid:
             needles.append(f"{POOL_MARKER_ENV}={uid}".encode())
-        left: list[Any] = processes_with(needles)
+        prefixes = home_prefixes(backend.layout.pool_dir(spec.id))
+        left: list[Any] = processes_with(needles, prefixes)
         if supervisor and supervisor[0] and procs.alive(supervisor) and supervisor[0] not in left:
             left.append(supervisor[0])
         report["left_running"] = left
+        report["left_running_what"] = {str(pid): process_line(pid) for pid in left}
+        if left:  # still there a moment later, or only on their way out?
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and processes_with(needles, prefixes):
+                time.sleep(0.05)
+            report["left_running_after_10s"] = processes_with(needles, prefixes)
         if backend.db.query("SELECT 1 FROM pools WHERE id = ?", (spec.id,)):
             report["left_running"].append("the pool's row")
         if backend.layout.pool_dir(spec.id).exists():
@@ -588,7 +661,7 @@ def pool_job(backend: LocalBackend, pool_id: str, job_id: str, count: int, super
     the job's task counts every 0.1 s (or, ``with_wait_for_tasks``, by ``wait_for_tasks``)."""
     out: dict[str, Any] = {}
     tasks = tuple(TaskSpec(id=f"t{i:05d}", command_line=COMMAND) for i in range(count))
-    cpu_before = {pid: cpu_seconds(pid) for pid in [supervisor, *node_pids]}
+    cpu_before = tree_cpu(supervisor, node_pids)
     me_before = os.times()
     window = Window()
     wall0, t0 = time.time(), time.perf_counter()
@@ -602,7 +675,7 @@ def pool_job(backend: LocalBackend, pool_id: str, job_id: str, count: int, super
     out["observed_s"] = time.perf_counter() - t0
     out["machine"] = window.end()
     me_after = os.times()
-    cpu_after = {pid: cpu_seconds(pid) for pid in [supervisor, *node_pids]}
+    cpu_after = tree_cpu(supervisor, node_pids)
     row = backend.db.query(
         "SELECT COUNT(*) AS n, SUM(result = 'success' AND exit_code = 0) AS ok, MIN(start_time) AS first, "
         "MAX(end_time) AS last, SUM(requeue_count) AS requeues, SUM(retry_count) AS retries, "
@@ -611,18 +684,9 @@ def pool_job(backend: LocalBackend, pool_id: str, job_id: str, count: int, super
     out["requeues"], out["retries"], out["nodes_used"] = row["requeues"], row["retries"], row["nodes_used"]
     out["wall_s"] = row["last"] - wall0  # add_job to the last task's end
     out["first_start_s"] = row["first"] - wall0
-
-    def used(pid: int, index: int) -> float:
-        before, after = cpu_before.get(pid), cpu_after.get(pid)
-        return after[index] - before[index] if before and after else 0.0
-
-    out["cpu"] = {
-        "supervisor_s": used(supervisor, 0),
-        "nodes_s": sum(used(p, 0) for p in node_pids),
-        "tasks_s": sum(used(p, 1) for p in node_pids),  # the nodes' reaped children: the tasks themselves
-        "benchmark_poller_s": (me_after.user + me_after.system) - (me_before.user + me_before.system),
-    }
-    out["cpu_s"] = out["cpu"]["supervisor_s"] + out["cpu"]["nodes_s"] + out["cpu"]["tasks_s"]
+    out["cpu"] = {key: cpu_after[key] - cpu_before[key] for key in cpu_before}  # the tasks: reaped children
+    out["cpu"]["benchmark_poller_s"] = (me_after.user + me_after.system) - (me_before.user + me_before.system)
+    out["cpu_s"] = sum(cpu_after.values()) - sum(cpu_before.values())
     return out
 
 
@@ -709,6 +773,144 @@ def tasks_phase(backend: LocalBackend, home: Path, uri: str, nodes: int, slots: 
         out[f"{key}_s"] = statistics.median(r[key]["wall_s"] for r in out["rounds"])
         out[f"{key}_cpu_s"] = statistics.median(r[key]["cpu_s"] for r in out["rounds"])
     out["completed_ok"] = min(r["pool"]["completed_ok"] for r in out["rounds"])
+    return out
+
+
+# --- 3. the node runtimes: the same tasks on the host and inside the image ------------------------
+
+RUNTIMES = ("host", "image")
+
+
+def runtime_image(workdir: Path, home: Path) -> dict[str, Any]:
+    """The fixture tree with a real userland (Debian's static busybox put in ``/usr/bin`` by
+    ``examples/sample-image/install-busybox.sh``; the binary is ``get-busybox.sh``'s), built into a
+    VHD and uploaded to the home's store as ``RUNTIME_BLOB``; ``{"skipped": why}`` without a busybox."""
+    from fixtures.trees import write_ubuntu_2204
+
+    got = subprocess.run([str(SAMPLE_IMAGE / "get-busybox.sh")], capture_output=True, text=True, check=False)
+    if got.returncode != 0:
+        return {"skipped": f"no static busybox (get-busybox.sh exited {got.returncode}: {got.stderr.strip()})"}
+    busybox = Path(got.stdout.strip())
+    vhd = workdir / f"ubuntu-busybox-{busybox.parent.name}.vhd"  # the busybox's version
+    began = time.perf_counter()
+    if not vhd.exists():
+        root = workdir / "root-busybox"
+        shutil.rmtree(root, ignore_errors=True)
+        write_ubuntu_2204(root)
+        subprocess.run([str(SAMPLE_IMAGE / "install-busybox.sh"), str(root), str(busybox)], check=True)
+        build_image(root, vhd)
+        shutil.rmtree(root)
+    store = open_store(StorageLink(account=ACCOUNT, endpoint="local"), home)
+    store.ensure_container(CONTAINER)
+    if store.get_properties(CONTAINER, RUNTIME_BLOB) is None:
+        upload_page_blob(vhd, store, CONTAINER, RUNTIME_BLOB)
+    return {"busybox": str(busybox), "vhd": str(vhd), "vhd_bytes": vhd.stat().st_size,
+            "build_and_upload_s": time.perf_counter() - began, "uri": store.blob_uri(CONTAINER, RUNTIME_BLOB)}
+
+
+def program_loops(programs: dict[str, str], count: int, passes: int = 2) -> dict[str, float]:
+    """Milliseconds per run of each program by a serial ``subprocess.run`` loop on this machine
+    (interleaved passes, the median): what the tasks' own programs cost, outside any pool."""
+    times: dict[str, list[float]] = {name: [] for name in programs}
+    for _ in range(passes):
+        for name, program in programs.items():
+            began = time.perf_counter()
+            for _ in range(count):
+                subprocess.run([program], check=True)
+            times[name].append((time.perf_counter() - began) / count * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def start_runtime_pool(stack: contextlib.ExitStack, backend: LocalBackend, home: Path, uri: str, runtime: str,
+                       nodes: int, slots: int, info: dict[str, Any]) -> dict[str, Any]:
+    """``add_pool`` (timed; ``prepare_roots``, the image root's unpack, timed apart), to idle, then an
+    untimed job of 4 tasks a slot, which starts each ``image`` node's task launcher; deleted when
+    ``stack`` closes. The pool's supervisor, node pids and spec id."""
+    spec = pool_spec(home, f"bench-rt-{runtime}", uri, nodes, slots, runtime)
+    stages: dict[str, float] = {}
+    with timing(backend_module, "prepare_roots", stages, "prepare_roots"):
+        began = stack.enter_context(running_pool(backend, spec, info))
+    info["add_pool_s"] = time.time() - began
+    info["unpack_s"] = stages.get("prepare_roots", 0.0)
+    settled = backend.wait_for_nodes(spec.id, timeout_s=600)
+    assert all(n.state == NodeState.IDLE for n in settled), [(n.id, n.state, n.start_task) for n in settled]
+    rows = node_rows(backend, spec.id)
+    info["to_idle_s"] = max(r["state_changed"] for r in rows) - began
+    supervisor = backend.supervisor_pid(spec.id)
+    assert supervisor is not None
+    pool = {"id": spec.id, "supervisor": supervisor, "node_pids": [int(r["pid"]) for r in rows]}
+    warm = pool_job(backend, spec.id, f"{spec.id}-warm-up", nodes * slots * 4, supervisor, pool["node_pids"])
+    info["warm_up_job"] = {k: warm[k] for k in ("wall_s", "completed_ok", "nodes_used")} | {"tasks": nodes * slots * 4}
+    return pool
+
+
+def runtime_pairs(backend: LocalBackend, pools: dict[str, dict[str, Any]], count: int,
+                  pairs: int) -> list[dict[str, Any]]:
+    """``pairs`` pairs of one ``count``-task job on each pool, the order alternating (host first,
+    then image first); each job with the CPU the other, idle, pool used meanwhile."""
+    out = []
+    for number in range(pairs):
+        order = RUNTIMES if number % 2 == 0 else RUNTIMES[::-1]
+        pair: dict[str, Any] = {"order": list(order)}
+        for runtime in order:
+            pool, other = pools[runtime], pools["image" if runtime == "host" else "host"]
+            idle_before = sum(tree_cpu(other["supervisor"], other["node_pids"]).values())
+            job = pool_job(backend, pool["id"], f"{pool['id']}-{number + 1}", count, pool["supervisor"],
+                           pool["node_pids"])
+            job["other_pool_cpu_s"] = sum(tree_cpu(other["supervisor"], other["node_pids"]).values()) - idle_before
+            pair[runtime] = job
+            say(f"  pair {number + 1}: {runtime} {job['wall_s']:.2f} s ({job['completed_ok']:,} succeeded)")
+        pair["ratio"] = pair["image"]["wall_s"] / pair["host"]["wall_s"]
+        say(f"  pair {number + 1}: image / host {pair['ratio']:.2f}x")
+        out.append(pair)
+    return out
+
+
+def runtimes_phase(backend: LocalBackend, home: Path, workdir: Path, nodes: int, slots: int, count: int,
+                   pairs: int) -> dict[str, Any]:
+    """The same ``count`` tasks on a ``host`` pool and an ``image`` pool of the same VHD (both up at
+    once, warm: ``start_runtime_pool``), in ``pairs`` alternating pairs (``runtime_pairs``); the
+    figure is the median of the pairs' ratios image / host. The image's root is unpacked by the
+    image pool's ``add_pool`` (the home's root cache emptied first), timed apart, and removed after."""
+    from shipyard.pools.local.rootcache import RootCache
+    from shipyard.pools.local.sandbox import runtime_problem
+
+    out: dict[str, Any] = {"nodes": nodes, "slots": slots, "tasks": count, "pools": {}}
+    problem = runtime_problem()
+    image = {"skipped": f"the image runtime cannot run here: {problem}"} if problem else runtime_image(workdir, home)
+    out["image"] = image
+    if "skipped" in image:
+        return out
+    cache = RootCache(home)
+    for entry in cache.entries():  # the benchmark's own home
+        cache.remove(entry)
+    try:
+        with contextlib.ExitStack() as stack:
+            pools = {}
+            for runtime in RUNTIMES:
+                info = out["pools"][runtime] = {}
+                pools[runtime] = start_runtime_pool(stack, backend, home, image["uri"], runtime, nodes, slots, info)
+                say(f"  {runtime} pool: add_pool {info['add_pool_s']:.2f} s (of which prepare_roots "
+                    f"{info['unpack_s']:.2f} s), idle after {info['to_idle_s']:.2f} s, warm-up job of "
+                    f"{info['warm_up_job']['tasks']} tasks {info['warm_up_job']['wall_s']:.2f} s")
+            entries = [e for e in cache.entries() if e.manifest]
+            manifest = entries[0].manifest if entries else {}
+            out["root"] = {k: manifest.get(k) for k in ("key", "unpack_s", "files", "directories", "symlinks", "bytes")}
+            out["pairs"] = runtime_pairs(backend, pools, count, pairs)
+            say("  the tasks' programs, by a serial loop on this machine ...")
+            busybox_true = entries[0].root / "usr" / "bin" / "true" if entries else Path(image["busybox"])
+            out["programs_ms"] = program_loops({"host": COMMAND, "image": str(busybox_true)}, min(count, 1000))
+        out["left_running_in_home"] = processes_with([f"SHIPYARD_HOME={home}".encode()], home_prefixes(home))
+    finally:  # after delete_pool of both: the unpacked root too
+        out["root_cache_removed"] = [entry.key for entry in cache.entries()]
+        for entry in cache.entries():
+            cache.remove(entry)
+        out["root_cache_left"] = [entry.key for entry in cache.entries()]
+    for runtime in RUNTIMES:
+        out[f"{runtime}_s"] = statistics.median(p[runtime]["wall_s"] for p in out["pairs"])
+    out["ratios"] = [p["ratio"] for p in out["pairs"]]
+    out["median_ratio"] = statistics.median(out["ratios"])
+    out["completed_ok"] = min(p[r]["completed_ok"] for p in out["pairs"] for r in RUNTIMES)
     return out
 
 
@@ -813,7 +1015,30 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
         mine, theirs = tasks["pool_cpu_s"] / n * 1000, tasks["loop_threads_cpu_s"] / n * 1000
         rows.append(("  CPU per task vs the threaded loop's (tasks' own included)", f"{mine:.2f} ms",
                      f"{theirs:.2f} ms", f"{mine / theirs:.2f}x", "", "-"))
+    rows += runtime_rows(report.get("runtimes"))
     return rows
+
+
+def runtime_rows(rt: dict[str, Any] | None) -> list[tuple[str, str, str, str, str, str]]:
+    if not rt:
+        return []
+    if "skipped" in rt["image"]:
+        return [("node runtimes, image vs host", "skipped", "", "", f"<= {TARGET_RUNTIME_X:g}x", "-")]
+    n, pairs = rt["tasks"], len(rt["pairs"])
+    ok = rt["completed_ok"] == n
+    host, image = rt["host_s"], rt["image_s"]
+    unpack = rt["pools"]["image"]["unpack_s"]
+    return [
+        (f"{n:,} tasks, {rt['nodes']} nodes x {rt['slots']} slots, host runtime (median of {pairs})", f"{host:.2f} s",
+         "", "", "", "-"),
+        (f"  image runtime, the same VHD (median of {pairs})", f"{image:.2f} s", f"host: {host:.2f} s",
+         f"{image / host:.2f}x", "", "-"),
+        (f"  per-task overhead, image vs host (median of {pairs} pairs' ratios)", f"{image / n * 1000:.2f} ms",
+         f"{host / n * 1000:.2f} ms", f"{rt['median_ratio']:.2f}x", f"<= {TARGET_RUNTIME_X:g}x",
+         verdict(rt["median_ratio"] <= TARGET_RUNTIME_X and ok)),
+        ("  the image root's unpack (the image pool's add_pool, once; not in the above)", f"{unpack:.2f} s", "", "",
+         "", "-"),
+    ]
 
 
 def delete_line(phase: dict[str, Any]) -> str:
@@ -823,10 +1048,57 @@ def delete_line(phase: dict[str, Any]) -> str:
             f"{phase.get('pool_dir_entries', 0):,} entries{error}")
 
 
+def runtime_lines(rt: dict[str, Any] | None, cpus: int) -> list[str]:
+    """The runtime phase's detail: the pools, each pair's jobs, the tasks' own programs."""
+    if not rt:
+        return []
+    if "skipped" in rt["image"]:
+        return ["", f"Node runtimes: skipped: {rt['image']['skipped']}"]
+    n, image, root = rt["tasks"], rt["image"], rt.get("root") or {}
+    lines = ["", f"Node runtimes, host vs image: one VHD ({image['vhd_bytes'] / 2**20:.0f} MiB: the fixture tree with "
+             f"{image['busybox']} installed by install-busybox.sh), {n:,} {COMMAND} tasks a job, {rt['nodes']} nodes x "
+             f"{rt['slots']} slots a pool, both pools up at once:"]
+    for runtime, info in rt["pools"].items():
+        warm = info["warm_up_job"]
+        unpack = (f", of which prepare_roots {info['unpack_s']:.2f} s (the pool's config files loaded, then the root "
+                  f"unpacked: {root.get('unpack_s')} s by its manifest, {root.get('files') or 0:,} files, "
+                  f"{(root.get('bytes') or 0) / 2**20:.1f} MiB)" if runtime == "image" else "")
+        lines.append(f"  {runtime} pool: add_pool {info['add_pool_s']:.2f} s{unpack}; all idle "
+                     f"{info['to_idle_s']:.2f} s after add_pool; an untimed warm-up job of {warm['tasks']} tasks "
+                     f"(each image node starts its launcher) {warm['wall_s']:.2f} s, {warm['nodes_used']} nodes used")
+    for number, pair in enumerate(rt["pairs"], 1):
+        lines.append(f"  pair {number} ({pair['order'][0]} first): host {pair['host']['wall_s']:.2f} s, image "
+                     f"{pair['image']['wall_s']:.2f} s: image / host {pair['ratio']:.2f}x")
+        for runtime in pair["order"]:
+            job, c, m = pair[runtime], pair[runtime]["cpu"], pair[runtime]["machine"]
+            lines.append(f"    {runtime:5s} {job['completed_ok']:,} of {n:,} succeeded (requeues {job['requeues']}, "
+                         f"retries {job['retries']}); CPU ms/task: supervisor {c['supervisor_s'] / n * 1000:.2f}, "
+                         f"nodes {c['nodes_s'] / n * 1000:.2f}, sandboxes and launchers "
+                         f"{c['sandboxes_s'] / n * 1000:.2f}, tasks {c['tasks_s'] / n * 1000:.2f}; the idle other "
+                         f"pool {job['other_pool_cpu_s']:.2f} CPU-s; the machine busy {m['busy_cpu_s']:.1f} of "
+                         f"{m['wall_s'] * cpus:.1f} CPU-s (the pool's processes {job['cpu_s']:.1f}, the rest "
+                         f"{m['busy_cpu_s'] - job['cpu_s']:.1f}), stolen {m['steal_cpu_s']:.1f}; load "
+                         f"{m['load_before']} -> {m['load_after']}")
+    ratios = rt["ratios"]
+    lines.append(f"  image / host: median {rt['median_ratio']:.2f}x of {len(ratios)} pairs ({min(ratios):.2f}x to "
+                 f"{max(ratios):.2f}x); the medians' times: host {rt['host_s']:.2f} s ({rt['host_s'] / n * 1000:.2f} "
+                 f"ms/task), image {rt['image_s']:.2f} s ({rt['image_s'] / n * 1000:.2f} ms/task)")
+    programs = rt.get("programs_ms") or {}
+    if programs:
+        lines.append(f"  the tasks' own programs, a serial subprocess.run loop on this machine: host {COMMAND} "
+                     f"{programs['host']:.2f} ms, the image's busybox true {programs['image']:.2f} ms a run")
+    lines.append(f"  the root cache: removed after the pools {rt['root_cache_removed'] or 'nothing'}; left "
+                 f"{rt['root_cache_left'] or 'nothing'}; the unpack's own speed against tar -x: bench_unpack.py")
+    for runtime, info in rt["pools"].items():
+        if "delete_pool_s" in info:
+            lines.append(delete_line(info).replace("  delete_pool", f"  {runtime} pool's delete_pool", 1))
+    return lines
+
+
 def table(report: dict[str, Any]) -> str:
     settings = report["settings"]
     cache = f"cached in {report['bytecode_cache']}" if report.get("bytecode_cache") else "as the environment has it"
-    lines = [f"=== local backend: pool to idle, memory, {settings['tasks']:,} tasks (one run) ===",
+    lines = [f"=== local backend: pool to idle, memory, {settings['tasks']:,} tasks, node runtimes (one run) ===",
              f"{report['cpus']} CPUs, Python {report['python']}; load average {report['load_start']} at the start, "
              f"{report['load_end']} at the end; shipyard's bytecode {cache}"
              + (" (the environment has PYTHONDONTWRITEBYTECODE=1)" if settings.get("PYTHONDONTWRITEBYTECODE") else "")
@@ -933,12 +1205,19 @@ def table(report: dict[str, Any]) -> str:
                          f"{wr['cpu']['benchmark_poller_s']:.1f} CPU-s (polling the task counts: {counts_poller:.1f})")
         lines.append(f"  one list_tasks of a {n:,}-task job: {tasks['one_list_tasks_s']:.2f} s")
         lines.append(delete_line(tasks))
+    lines += runtime_lines(report.get("runtimes"), report["cpus"])
     for name, rows in report.get("profile", {}).items():
         lines += ["", f"cProfile (CPU time), {name}: own s, cumulative s, calls"]
         lines += [f"  {tottime:8.3f} {cumtime:8.3f} {calls:9,}  {where}" for where, calls, tottime, cumtime in rows]
-    left = [(name, report[name]["left_running"]) for name in ("idle", "tasks") if report.get(name)]
-    lines += ["", "Left running after delete_pool: " + "; ".join(
-        f"{name}: {pids or 'nothing'}" for name, pids in left)]
+    phases = [(name, report[name]) for name in ("idle", "tasks") if report.get(name)]
+    phases += [(f"{runtime} runtime", info) for runtime, info in (report.get("runtimes") or {}).get("pools", {}).items()
+               if "left_running" in info]
+    left = [f"{name}: {phase['left_running'] or 'nothing'}" + (
+        f" ({phase['left_running_what']}; 10 s later: {phase['left_running_after_10s'] or 'nothing'})"
+        if phase["left_running"] else "") for name, phase in phases]
+    if "left_running_in_home" in (report.get("runtimes") or {}):
+        left.append(f"the home, after both runtime pools: {report['runtimes']['left_running_in_home'] or 'nothing'}")
+    lines += ["", "Left running after delete_pool: " + "; ".join(left)]
     return "\n".join(lines)
 
 
@@ -953,6 +1232,11 @@ def main() -> int:
                         help="make the temporary SHIPYARD_HOME in DIR (e.g. /dev/shm) instead of WORKDIR/home")
     parser.add_argument("--skip-pool", action="store_true", help="skip the pool-to-idle and memory phase")
     parser.add_argument("--skip-tasks", action="store_true", help="skip the tasks phase")
+    parser.add_argument("--skip-runtimes", action="store_true", help="skip the node runtimes phase (image vs host)")
+    parser.add_argument("--runtimes-only", action="store_true",
+                        help="only the node runtimes phase (after the warm-up): --skip-pool --skip-tasks")
+    parser.add_argument("--pairs", type=int, default=5,
+                        help="pairs of jobs, host and image, of the node runtimes phase [5]")
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds of the tasks phase: pool job, serial loop, threaded loop [3]")
     parser.add_argument("--profile", type=Path, metavar="DIR",
@@ -966,13 +1250,16 @@ def main() -> int:
     if args.from_json:
         print(table(json.loads(args.from_json.read_text())))
         return 0
+    if args.runtimes_only:
+        args.skip_pool = args.skip_tasks = True
+        args.skip_runtimes = False
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="shipyard-bench-pool-"))
     workdir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "cpus": os.cpu_count(), "python": sys.version.split()[0], "load_start": load_average(),
         "settings": {"nodes": args.nodes, "tasks": args.tasks, "task_nodes": args.task_nodes, "slots": args.slots,
-                     "rounds": args.rounds, "profiled": bool(args.profile)},
+                     "rounds": args.rounds, "pairs": args.pairs, "profiled": bool(args.profile)},
     }
     home = Path(tempfile.mkdtemp(prefix="shipyard-bench-home-", dir=args.home_dir)) if args.home_dir else \
         workdir / "home"
@@ -1000,6 +1287,11 @@ def main() -> int:
             say(f"{args.tasks:,} tasks on {args.task_nodes} nodes x {args.slots} slots ...")
             report["tasks"] = tasks_phase(backend, home, uri, args.task_nodes, args.slots, args.tasks, args.rounds,
                                           workdir)
+        if not args.skip_runtimes:
+            say(f"node runtimes: {args.tasks:,} tasks on {args.task_nodes} nodes x {args.slots} slots, host and image, "
+                f"{args.pairs} pairs ...")
+            report["runtimes"] = runtimes_phase(backend, home, workdir, args.task_nodes, args.slots, args.tasks,
+                                                args.pairs)
     finally:
         backend.close()
         if args.home_dir:

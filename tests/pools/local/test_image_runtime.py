@@ -209,3 +209,27 @@ def test_the_resource_disk_follows_the_images_waagent_conf(tmp_path: Path, pool_
     finally:
         backend.delete_pool("resource")
         backend.close()
+
+
+def test_a_launcher_that_dies_takes_its_tasks_and_the_node_starts_another(image_pool) -> None:
+    backend, pool = image_pool
+    backend.add_job(JobSpec("launcher", pool, tasks=(TaskSpec("long", "/bin/sleep 600"),)))
+
+    def launcher_pid() -> int | None:
+        for name in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(part.endswith(b"launcher.py") for part in cmdline) and b"bwrap" not in cmdline[0]:
+                return int(name)
+        return None
+
+    wait_until(lambda: task_processes("launcher", "long") or None, "the long task to run")
+    pid = wait_until(launcher_pid, "the node's launcher")
+    os.kill(pid, 9)
+    done = finished_tasks(backend, "launcher")
+    assert done["long"].result == TaskResult.FAILURE and done["long"].exit_code == 137  # killed with it
+    assert task_processes("launcher", "long") == []
+    again = run_tasks(backend, pool, "after", TaskSpec("echo", "/bin/echo still here"))
+    assert again["echo"].result == TaskResult.SUCCESS and stdout(backend, "after", "echo") == "still here\n"

@@ -250,6 +250,9 @@ class NodeAgent:
         """Start a task through the node's launcher (started with its first task), inside the image."""
         runtime = self.ctx.runtime
         assert runtime.sandbox is not None
+        if self.launcher is not None and not self.launcher.alive():
+            self.launcher.close()  # it died (and its namespace with it): the node starts another
+            self.launcher = None
         if self.launcher is None:
             self.launcher = TaskLauncher(runtime.sandbox, runtime.launcher_view(), self.ctx.env)
         out, err = runner.open_outputs(prepared)

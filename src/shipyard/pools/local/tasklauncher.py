@@ -111,6 +111,9 @@ class TaskLauncher:
                 self.exits[int(message["id"])] = message
         return os.waitstatus_to_exitcode(int(self.exits.pop(ident)["status"]))
 
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
     def close(self) -> None:
         """End the launcher (end of file on its socket), and with it the node's namespace."""
         with contextlib.suppress(OSError):

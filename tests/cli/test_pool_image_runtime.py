@@ -156,3 +156,23 @@ def test_pool_add_killed_during_the_unpack_leaves_no_root_that_looks_complete(
             assert data == pseudo_random_bytes(16 << 20, seed=i)
     finally:
         pool.teardown()
+
+
+def test_a_dry_run_says_when_this_machine_cannot_run_the_image_runtime(image_pool: CliPool,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.pools.local import sandbox
+
+    sandbox.runtime_problem.cache_clear()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    try:
+        ran = run_shipyard("pool", "add", "--dry-run", *image_pool.options)
+        raw = run_shipyard("pool", "add", "--dry-run", "--raw", *image_pool.options)
+    finally:
+        sandbox.runtime_problem.cache_clear()
+    assert ran.code == 1 and "node runtime image:" in ran.out and "apt-get install bubblewrap" in ran.out
+    assert raw.code == 1 and "apt-get install bubblewrap" in raw.json()["node_runtime_problem"]
+
+
+def test_a_mistyped_pool_ssh_option_is_a_usage_error(image_pool: CliPool) -> None:
+    ran = run_shipyard("pool", "ssh", "--nodid", "node-1", *image_pool.options)
+    assert ran.code == 2 and "--nodid" in ran.err and "Traceback" not in ran.err

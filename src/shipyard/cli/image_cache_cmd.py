@@ -99,6 +99,7 @@ def prune(settings: Settings, keys: tuple[str, ...]) -> int:
             return 1
     for entry in chosen:
         cache.remove(entry)
+    cache.sweep()  # what an interrupted prune left
     if settings.raw:
         render.emit_json({"removed": [e.key for e in chosen], "kept": kept})
         return 0

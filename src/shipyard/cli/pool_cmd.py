@@ -129,16 +129,29 @@ def add(settings: Settings, force: bool, dry_run: bool, no_wait: bool, skip_chec
 def _show_admission(settings: Settings, report: AdmissionReport, *, dry_run: bool) -> int:
     """The plan and the checks; the pool is not allocated (a dry run, or a refusal)."""
     if settings.raw:
+        problem = _runtime_problem(report) if dry_run else None
         render.emit_json({"admission": report.as_dict(), "dry_run": dry_run, "forced": False, "allocated": False,
-                          "pool": None})
-        return int(ExitStatus.FAILED if report.failed() else ExitStatus.OK)
+                          "pool": None, "node_runtime_problem": problem})
+        return int(ExitStatus.FAILED if report.failed() or problem else ExitStatus.OK)
     _render_admission(report, full=True)
     if dry_run:
+        problem = _runtime_problem(report)
+        if problem is not None:
+            render.line(f"node runtime image: {problem}", style="bold red")
         render.line(f"dry run: pool {report.pool.id} not allocated")
-        return int(ExitStatus.FAILED if report.failed() else ExitStatus.OK)
+        return int(ExitStatus.FAILED if report.failed() or problem else ExitStatus.OK)
     failing = _failing_ids(report)
     raise ShipyardError(f"pool {report.pool.id} refused: {', '.join(failing)} failed; nothing was allocated",
                         hint="fix the image or the config (each fix is above), or pass --force to allocate anyway")
+
+
+def _runtime_problem(report: AdmissionReport) -> str | None:
+    """Why this machine cannot run the pool's ``image`` node runtime (the local backend's), if so."""
+    if report.backend != "local" or report.pool.node_runtime != "image":
+        return None
+    from shipyard.pools.local.sandbox import runtime_problem
+
+    return runtime_problem()
 
 
 def _failing_ids(report: AdmissionReport) -> list[str]:

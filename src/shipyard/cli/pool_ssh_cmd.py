@@ -1,8 +1,10 @@
 """``shipyard pool ssh [--nodeid ID] [COMMAND...]``: a command, or a shell, in a pool's node.
 
 On the local backend the node is entered as its tasks see it (``pools.local.shell``): inside the
-image for the ``image`` runtime. The exit status is the command's (as with ``ssh``); 2 and the
-usual one-line error when the pool or node does not exist, or the node cannot be entered.
+image for the ``image`` runtime. The exit status is the command's (as with ``ssh``); otherwise the
+usual one-line error and exit status (a pool or node that does not exist, a node that cannot be
+entered). Everything after COMMAND's first word is the command's: put options first, and ``--``
+before a command that starts with a dash.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from shipyard.cli.pool_session import POOL_FILES, backend_for, load_files, pool_
 from shipyard.errors import UsageError
 
 
-@click.command("ssh", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.command("ssh", context_settings={"allow_interspersed_args": False})
 @click.option("--poolid", metavar="ID", help="The pool (default: pool.yaml's).")
 @click.option("--nodeid", metavar="ID", help="The node (default: the pool's first).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)

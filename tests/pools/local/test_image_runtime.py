@@ -233,3 +233,33 @@ def test_a_launcher_that_dies_takes_its_tasks_and_the_node_starts_another(image_
     assert task_processes("launcher", "long") == []
     again = run_tasks(backend, pool, "after", TaskSpec("echo", "/bin/echo still here"))
     assert again["echo"].result == TaskResult.SUCCESS and stdout(backend, "after", "echo") == "still here\n"
+
+
+def test_what_a_task_leaves_dies_with_it_even_with_a_clean_environment(image_pool) -> None:
+    backend, pool = image_pool
+    # daemons that leave the task's group and session, one of them with an empty environment
+    done = run_tasks(backend, pool, "daemons",
+                     TaskSpec("clean-env", "/bin/sh -c 'setsid env -i /bin/sleep 7771 & sleep 1'"),
+                     TaskSpec("unset", "/bin/sh -c 'unset SHIPYARD_TASK; setsid sleep 7772 & sleep 1'"))
+    assert {t.result for t in done.values()} == {TaskResult.SUCCESS}
+
+    def sleeping(seconds: bytes) -> list[str]:
+        found = []
+        for name in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")[:2] in (
+                        [b"/bin/sleep", seconds], [b"sleep", seconds]):
+                    found.append(name)
+            except OSError:
+                continue
+        return found
+
+    assert wait_until(lambda: (not sleeping(b"7771") and not sleeping(b"7772")) or None, "no daemon left")
+
+
+def test_a_program_not_in_the_image_is_named_with_the_path_it_was_looked_for_on(image_pool) -> None:
+    backend, pool = image_pool
+    done = run_tasks(backend, pool, "named", TaskSpec("missing", "no-such-program --flag"))
+    failure = done["missing"].failure
+    assert failure is not None and failure.code == "CommandProgramNotFound"
+    assert "'no-such-program' is not in the image" in failure.message and "/usr/bin" in failure.message

@@ -192,3 +192,15 @@ def test_a_process_gets_the_images_path_not_the_hosts() -> None:
     env = image_environment({"PATH": "/host/venv/bin:/usr/bin", "SHELL": "/usr/bin/zsh", "TMPDIR": "/host/tmp",
                              "LANG": "C.UTF-8"})
     assert env == {"PATH": IMAGE_PATH, "LANG": "C.UTF-8"}
+
+
+def test_a_blob_without_an_md5_is_keyed_by_its_bytes_too() -> None:
+    from shipyard.pools.local.rootcache import image_key
+    from shipyard.storage.store import BlobProperties
+
+    first, second = b"A" * (3 << 20), b"B" * (3 << 20)
+    props = BlobProperties(size_bytes=len(first))
+    key_a = image_key("local://a/v/x.vhd", props, lambda offset, length: first[offset:offset + length])
+    key_b = image_key("local://a/v/x.vhd", props, lambda offset, length: second[offset:offset + length])
+    assert key_a.startswith("uri-") and key_a != key_b  # another image at the same URI: another root
+    assert image_key("u", BlobProperties(size_bytes=1, content_md5=bytes(16))) == "md5-" + "00" * 16

@@ -4,7 +4,8 @@ Run by this machine's Python (``python -I -S launcher.py VIEW FD``, the standard
 the node's one bubblewrap sandbox (``sandbox.NodeSandbox.launcher_argv``): its own PID namespace,
 and at ``VIEW`` the node as its tasks see it (the image's root, read-only, with the node's /proc,
 /dev, /tmp, resource disk and Batch directories). Once its modules are loaded the launcher
-``chroot``s itself into ``VIEW`` (the one capability the sandbox gives it, dropped again at once),
+``chroot``s itself into ``VIEW`` (the one capability the sandbox gives it; its ambient set is
+cleared at once, so that the tasks, which are not root, do not get it),
 so that each task is a plain ``subprocess.Popen`` (vfork and exec, as on the host runtime) that
 starts inside the image, instead of a sandbox of its own per task. It keeps a descriptor of the
 machine's /proc, to tell its node each task's pid on the machine.
@@ -15,12 +16,17 @@ It talks to its node over a SOCK_SEQPACKET socket (descriptor FD), one JSON mess
   stdin, stdout and stderr attached (SCM_RIGHTS): answered ``{"id": N, "ok": true, "pid": P}``
   (``P``: its pid on the machine) with a pidfd of the task attached, or ``{"id": N, "ok": false,
   "errno": E, "error": "..."}`` when it could not be started;
+- ``{"op": "kill", "id": N, "sig": S}``: signal S to task N's process group, while it runs (the
+  node never signals a pid it did not reap itself);
 - ``{"op": "exit", "id": N, "status": S}`` when task N has exited (``S``: its wait status), once
-  every process the task started (found by the ``SHIPYARD_TASK`` variable each of them inherits,
-  even one that left its process group) has been killed: nothing of a task outlives it.
+  every process that belongs to no running task (not a descendant of one, not carrying its
+  ``SHIPYARD_TASK`` variable) has been killed: whatever the task started, even what left its
+  process group, its session or its environment, does not outlive it.
 
-End of file on the socket (the node is gone) ends the launcher, and with it (it is the sandbox's
-only child) the namespace and every process in it.
+The launcher is the namespace's pid 1 (``bwrap --as-pid-1``): it reaps orphans, and when it ends
+(end of file on its socket: the node is gone) the namespace and every process in it end too. As
+pid 1 its root is the node's view, so no process of the namespace has this machine's root as
+its own (``/proc/1/root`` is the view).
 """
 
 import contextlib
@@ -44,18 +50,23 @@ except (OSError, AttributeError):  # pragma: no cover - no libc prctl: the capab
     _prctl = None
 
 
-def _leftovers(proc: str, marker: bytes) -> list[int]:
-    """The processes of this namespace (``proc``: its /proc) that carry ``marker`` in their environment."""
-    found = []
+def _processes(proc: str) -> dict[int, tuple[int, set[bytes]]]:
+    """pid -> (parent pid, the ``SHIPYARD_TASK`` markers in its environment) of every live process
+    of this namespace (``proc``: its /proc) but this launcher, its pid 1."""
+    found: dict[int, tuple[int, set[bytes]]] = {}
     for name in os.listdir(proc):
-        if not name.isdigit() or name in ("1", "2"):  # bwrap's init, and this launcher
+        if not name.isdigit() or name == "1":
             continue
         try:
+            with open(f"{proc}/{name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            if fields[0] == b"Z":
+                continue
             with open(f"{proc}/{name}/environ", "rb") as handle:
-                if marker in handle.read().split(b"\0"):
-                    found.append(int(name))
-        except OSError:
+                markers = {v for v in handle.read().split(b"\0") if v.startswith(TASK_ENV.encode() + b"=")}
+        except (OSError, IndexError):
             continue
+        found[int(name)] = (int(fields[1]), markers)
     return found
 
 
@@ -108,7 +119,11 @@ class Launcher:
                     data, fds, _, _ = socket.recv_fds(self.sock, MAX_PACKET, 3)
                     if not data:
                         return  # the node is gone
-                    self.spawn(json.loads(data), fds)
+                    request = json.loads(data)
+                    if request.get("op") == "kill":
+                        self.signal_task(request)
+                    else:
+                        self.spawn(request, fds)
                 else:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self.wake_r, 512)
@@ -146,32 +161,54 @@ class Launcher:
             if pid == 0:
                 return
             if pid not in self.tasks:
-                continue  # an orphan of a task, re-parented to the launcher's namespace
+                continue  # an orphan of a task, re-parented to this pid 1
             self._ended(pid, status)
 
     def _ended(self, pid: int, status: int) -> None:
         """Task ``pid`` exited: kill what it left, then tell the node."""
-        ident, marker, proc = self.tasks.pop(pid)
+        ident, _, proc = self.tasks.pop(pid)
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
         for _ in range(10):  # what left the task's process group, and what those started meanwhile
-            if self._population() <= 2 + len(self.tasks):
-                break  # bwrap's init, this launcher and the running tasks: nothing left over
-            left = _leftovers(self.proc, marker)
-            if not left:
+            if self._population() <= 1 + len(self.tasks):
+                break  # this launcher and the running tasks: nothing left over
+            strays = self._strays()
+            if not strays:
                 break
-            for other in left:
+            for other in strays:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(other, signal.SIGKILL)
             self._reap_quietly()
         self.send({"op": "exit", "id": ident, "status": status})
 
+    def _strays(self) -> list[int]:
+        """The processes that belong to no running task: neither one of its descendants nor
+        carrying its marker. Whatever a task started is one of them once the task has ended,
+        even what left its process group, its session, or its environment (``env -i``)."""
+        processes = self._processes()
+        live = set(self.tasks)
+        markers = {marker for _, marker, _ in self.tasks.values()}
+        strays = []
+        for pid, (parent, found) in processes.items():
+            if pid in live or found & markers:
+                continue
+            seen, ancestor = set(), parent
+            while ancestor not in live and ancestor in processes and ancestor not in seen:
+                seen.add(ancestor)
+                ancestor = processes[ancestor][0]
+            if ancestor not in live:
+                strays.append(pid)
+        return strays
+
+    def _processes(self) -> dict[int, tuple[int, set[bytes]]]:
+        return _processes(self.proc)
+
     def _population(self) -> int:
         return sum(1 for name in os.listdir(self.proc) if name.isdigit())
 
     def _reap_quietly(self) -> None:
-        """Reap killed orphans (not tasks) so that they are not seen again as leftovers."""
+        """Reap the killed (orphans are this pid 1's children) so that they are not seen again."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -181,6 +218,14 @@ class Launcher:
                 return
             if pid in self.tasks:  # another task ended meanwhile: report it too
                 self._ended(pid, status)
+
+    def signal_task(self, request: dict) -> None:
+        """The node's ``kill``: a signal to a running task's process group (none once it has ended)."""
+        for pid, (ident, _, _) in self.tasks.items():
+            if ident == request.get("id"):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, int(request.get("sig") or signal.SIGKILL))
+                return
 
 
 def main(argv: list) -> int:

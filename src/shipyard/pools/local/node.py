@@ -33,7 +33,7 @@ from shipyard.pools.local import outputs, runner
 from shipyard.pools.local.codec import dump, load
 from shipyard.pools.local.layout import Layout
 from shipyard.pools.local.procs import die_with_parent, start_time
-from shipyard.pools.local.runtime import ProgramMissing, host_runtime
+from shipyard.pools.local.runtime import host_runtime
 from shipyard.pools.local.tasklauncher import LaunchedTask, LaunchFailed, TaskLauncher
 from shipyard.pools.local.starttask import NodeContext, run_start_task
 from shipyard.pools.local.wire import LineReader, Message, encode, write_all
@@ -219,13 +219,6 @@ class NodeAgent:
                     raise runner.LaunchError(runner.CONTAINER_UNAVAILABLE, problem)
                 name = f"shipyard-{self.ctx.pool_id}-{self.ctx.node_id}-{seq}"
                 argv = runner.container_argv(spec["container"], prepared, name)
-            elif runtime.sandbox is not None:
-                argv = prepared.argv
-                try:
-                    runtime.check(argv, prepared.wd, prepared.env)
-                except ProgramMissing as exc:
-                    raise runner.LaunchError(runner.PROGRAM_NOT_FOUND, f"{exc} (its command line runs without a "
-                                                                       "shell)") from None
             else:
                 argv = prepared.argv
             if runtime.sandbox is not None and name is None:
@@ -260,7 +253,7 @@ class NodeAgent:
             return self.launcher.spawn(prepared.argv, prepared.env, runtime.inside(prepared.wd),
                                        (self.devnull, out, err))
         except LaunchFailed as exc:
-            raise launch_failure(exc) from None
+            raise launch_failure(exc, prepared.argv[0], prepared.env.get("PATH", "")) from None
         finally:
             os.close(out)
             os.close(err)
@@ -274,8 +267,11 @@ class NodeAgent:
     def _kill(self, task: Running, why: str, sig: int = signal.SIGTERM) -> None:
         if task.killed is None:
             task.killed = why
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(task.proc.pid, sig)
+        if isinstance(task.proc, LaunchedTask):
+            task.proc.signal_group(sig)  # its launcher reaps it: the pid is not the node's to signal
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(task.proc.pid, sig)
         if task.container_name:
             subprocess.run(["docker", "rm", "-f", task.container_name], capture_output=True, check=False)
         if sig == signal.SIGTERM and task.kill_at is None:
@@ -303,8 +299,9 @@ class NodeAgent:
                 self._kill(task, "timeout", signal.SIGKILL)
 
     def _finish(self, task: Running) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(task.proc.pid, signal.SIGKILL)  # what it left in its group; its pid is still a zombie
+        if not isinstance(task.proc, LaunchedTask):  # (the launcher kills what a task of its leaves)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(task.proc.pid, signal.SIGKILL)  # what it left in its group; its pid is still a zombie
         returncode = task.proc.wait()
         self.sel.unregister(task.pidfd)
         os.close(task.pidfd)
@@ -361,11 +358,16 @@ class NodeAgent:
             self.send(done)
 
 
-def launch_failure(exc: LaunchFailed) -> runner.LaunchError:
+def launch_failure(exc: LaunchFailed, program: str, path: str) -> runner.LaunchError:
     """A task the launcher could not start, as Batch's failure code."""
-    code = {errno.ENOENT: runner.PROGRAM_NOT_FOUND, errno.EACCES: runner.PROGRAM_NOT_EXECUTABLE}.get(
-        exc.errno, runner.LAUNCH_FAILED)
-    return runner.LaunchError(code, f"starting the task's program in the image failed: {exc}")
+    if exc.errno == errno.ENOENT:
+        return runner.LaunchError(runner.PROGRAM_NOT_FOUND, f"the task's program '{program}' is not in the image "
+                                  f"(on the task's PATH, {path}; its command line runs without a shell)")
+    if exc.errno == errno.EACCES:
+        return runner.LaunchError(runner.PROGRAM_NOT_EXECUTABLE, f"the task's program '{program}' is not executable "
+                                  "in the image")
+    return runner.LaunchError(runner.LAUNCH_FAILED, f"starting the task's program '{program}' in the image failed: "
+                              f"{exc}")
 
 
 # What a node's start task imports lazily (config loading and its pydantic models, the fact

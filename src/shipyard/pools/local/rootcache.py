@@ -52,11 +52,18 @@ def cache_dir(home: Path | str | None = None) -> Path:
     return shipyard_home(home).absolute() / "cache" / "roots"
 
 
-def image_key(uri: str, props: BlobProperties) -> str:
-    """The content identity of a VHD blob: its MD5 where it has one, else its URI and size."""
+def image_key(uri: str, props: BlobProperties, read: Callable[[int, int], bytes] | None = None) -> str:
+    """The content identity of a VHD blob: its MD5 where it has one. Else its URI and size, with
+    (``read``: the blob's bytes) its first 2 MiB (the partition table and the root's superblock,
+    with its UUID and write time) and its last 512 bytes (a VHD's footer, with its unique id and
+    time stamp): another image uploaded to the same URI is another root."""
     if props.content_md5:
         return f"md5-{props.content_md5.hex()}"
-    return "uri-" + hashlib.sha256(f"{uri}\n{props.size_bytes}".encode()).hexdigest()[:32]
+    digest = hashlib.sha256(f"{uri}\n{props.size_bytes}\n".encode())
+    if read is not None and props.size_bytes:
+        digest.update(read(0, min(props.size_bytes, 2 << 20)))
+        digest.update(read(max(0, props.size_bytes - 512), min(props.size_bytes, 512)))
+    return "uri-" + digest.hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,7 @@ class RootCache:
         from shipyard.storage.blob_open import open_blob_in
 
         with open_blob_in(uri, links, home=self.home) as device:
-            key = image_key(uri, device.properties)
+            key = image_key(uri, device.properties, device.read)
             entry = self.get(key)
             if entry is not None:
                 return entry
@@ -203,6 +210,14 @@ class RootCache:
         """What an interrupted unpack of ``key`` left (the caller holds its lock)."""
         for child in self.dir.glob(f"{PARTIAL}{key}-*"):
             _remove_tree(child)
+
+    def sweep(self) -> int:
+        """Remove what an interrupted removal left (``.trash-*``); the count removed."""
+        swept = 0
+        for child in self.dir.glob(".trash-*") if self.dir.is_dir() else ():
+            _remove_tree(child)
+            swept += 1
+        return swept
 
     def remove(self, entry: RootEntry) -> None:
         """Remove an entry: renamed aside at once (it stops being complete), then deleted."""

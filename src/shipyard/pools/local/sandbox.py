@@ -10,9 +10,9 @@ A node of the ``image`` runtime is the image's root filesystem, bound read-only 
   directories under it at ``<mount point>/batch/tasks``, where Azure Batch puts them on that
   distribution. The task's ``AZ_BATCH_*`` paths are these in-image paths.
 
-Every process (a task, a start task command, `pool ssh`) is its own ``bwrap`` with
-``--die-with-parent`` and ``--unshare-pid``: when it ends, or is killed, its whole PID namespace
-goes with it, so nothing it started (even a daemon that left its process group) survives it.
+The node's tasks run in one sandbox per node, through its launcher (``launcher_argv``,
+``launcher``); a start task command and `pool ssh` each get a sandbox of their own
+(``NodeSandbox.argv``, with ``--die-with-parent`` and ``--unshare-pid``), with the same view.
 ``runtime_problem`` says why this machine cannot run the ``image`` runtime (no ``bwrap``, no
 user namespaces); ``machine_problem``, why this image cannot (another CPU architecture).
 """
@@ -228,6 +228,6 @@ def launcher_argv(sandbox: NodeSandbox, view: Path, fd: int) -> list[str]:
         argv += ["--tmpfs", f"{view}/run"]
     for inside, host in sandbox.binds():
         argv += ["--bind", str(host), f"{view}{inside}"]
-    argv += ["--unshare-pid", "--die-with-parent", "--cap-add", "CAP_SYS_CHROOT", "--",
+    argv += ["--unshare-pid", "--as-pid-1", "--die-with-parent", "--cap-add", "CAP_SYS_CHROOT", "--",
              sys.executable, "-I", "-S", str(LAUNCHER), str(view), str(fd)]
     return argv

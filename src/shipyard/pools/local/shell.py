@@ -56,6 +56,7 @@ def node_shell(layout: Layout, spec: PoolSpec, node: Node, command: Sequence[str
                                                                 node.is_dedicated)))
     if runtime.sandbox is not None:
         env[HOST_DIR_ENV] = str(runtime.host_root)
+        env["HOME"] = runtime.root  # the host's HOME is not in the image
     cwd = runtime.host_root
     cwd.mkdir(parents=True, exist_ok=True)
     if command:

@@ -54,6 +54,7 @@ class NodeContext:
         self.env = runtime.environment(base_environment(node_env))
         if runtime.sandbox is not None:  # where the node is on the host (in-image paths do not say)
             self.env[HOST_DIR_ENV] = str(runtime.host_root)
+            self.env["HOME"] = runtime.root  # the host's HOME is not in the image
         if self.marker[0]:
             self.env[self.marker[0]] = self.marker[1]
 

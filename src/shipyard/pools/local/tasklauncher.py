@@ -11,6 +11,7 @@ the node watches as it watches the host runtime's tasks. ``wait`` gives its wait
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -38,6 +39,11 @@ class LaunchedTask:
         self.launcher, self.ident, self.pid, self.pidfd = launcher, ident, pid, pidfd
         self.returncode: int | None = None
 
+    def signal_group(self, sig: int) -> None:
+        """Signal the task's process group, through the launcher (which reaps it: its pid is not
+        this process's to signal once it has exited)."""
+        self.launcher.signal(self.ident, sig)
+
     def wait(self) -> int:
         if self.returncode is None:
             self.returncode = self.launcher.wait(self.ident)
@@ -61,9 +67,13 @@ class TaskLauncher:
         self.next_id += 1
         ident = self.next_id
         request = {"op": "spawn", "id": ident, "argv": argv, "env": env, "cwd": cwd}
+        data = json.dumps(request).encode()
         try:
-            socket.send_fds(self.sock, [json.dumps(request).encode()], list(fds))
+            socket.send_fds(self.sock, [data], list(fds))
         except OSError as exc:
+            if exc.errno == errno.EMSGSIZE:
+                raise LaunchFailed(f"the task's command line and environment ({len(data):,} bytes) are more than the "
+                                   "node's task launcher takes at once") from None
             raise LaunchFailed(f"the node's task launcher is gone ({exc.strerror or exc})") from None
         reply, pidfds = self._reply(ident)
         if not reply.get("ok"):
@@ -110,6 +120,10 @@ class TaskLauncher:
             if message.get("op") == "exit":
                 self.exits[int(message["id"])] = message
         return os.waitstatus_to_exitcode(int(self.exits.pop(ident)["status"]))
+
+    def signal(self, ident: int, sig: int) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.send(json.dumps({"op": "kill", "id": ident, "sig": int(sig)}).encode())
 
     def alive(self) -> bool:
         return self.proc.poll() is None

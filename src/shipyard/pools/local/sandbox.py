@@ -158,13 +158,17 @@ class NodeSandbox:
 
     def argv(self, command: list[str], cwd: str) -> list[str]:
         """The ``bwrap`` command line that runs ``command`` in the node, in ``cwd`` (in-image)."""
-        program = bwrap_program() or "bwrap"
-        argv = [program, "--ro-bind", str(self.image_root), "/", "--proc", "/proc", "--dev", "/dev"]
+        return [bwrap_program() or "bwrap", *self.mounts(""), "--unshare-pid", "--die-with-parent", "--chdir", cwd,
+                "--", *command]
+
+    def mounts(self, at: str) -> list[str]:
+        """bwrap's options that assemble the node's view at ``at`` ("": at the sandbox's root):
+        the image read-only, a fresh /proc, /dev and /run, the node's writable directories."""
+        argv = ["--ro-bind", str(self.image_root), at or "/", "--proc", f"{at}/proc", "--dev", f"{at}/dev"]
         if (self.image_root / "run").is_dir() and not (self.image_root / "run").is_symlink():
-            argv += ["--tmpfs", "/run"]
+            argv += ["--tmpfs", f"{at}/run"]
         for inside, host in self.binds():
-            argv += ["--bind", str(host), inside]
-        argv += ["--unshare-pid", "--die-with-parent", "--chdir", cwd, "--", *command]
+            argv += ["--bind", str(host), f"{at}{inside}"]
         return argv
 
     def find_program(self, program: str, env: Mapping[str, str], cwd: str) -> str | None:
@@ -221,13 +225,6 @@ def launcher_argv(sandbox: NodeSandbox, view: Path, fd: int) -> list[str]:
     directory), where each task is chrooted; the node's own PID namespace."""
     import sys
 
-    program = bwrap_program() or "bwrap"
-    argv = [program, "--ro-bind", "/", "/", "--ro-bind", str(sandbox.image_root), str(view),
-            "--proc", f"{view}/proc", "--dev", f"{view}/dev"]
-    if (sandbox.image_root / "run").is_dir() and not (sandbox.image_root / "run").is_symlink():
-        argv += ["--tmpfs", f"{view}/run"]
-    for inside, host in sandbox.binds():
-        argv += ["--bind", str(host), f"{view}{inside}"]
-    argv += ["--unshare-pid", "--as-pid-1", "--die-with-parent", "--cap-add", "CAP_SYS_CHROOT", "--",
-             sys.executable, "-I", "-S", str(LAUNCHER), str(view), str(fd)]
-    return argv
+    return [bwrap_program() or "bwrap", "--ro-bind", "/", "/", *sandbox.mounts(str(view)), "--unshare-pid",
+            "--as-pid-1", "--die-with-parent", "--cap-add", "CAP_SYS_CHROOT", "--",
+            sys.executable, "-I", "-S", str(LAUNCHER), str(view), str(fd)]

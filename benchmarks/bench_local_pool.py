@@ -66,7 +66,7 @@ and the benchmark checks that nothing of it is left: no process with the home's 
 (while no other pool of the home is up), the pool's marker variable or a node directory of the
 pool (``AZ_BATCH_NODE_ROOT_DIR``, ``SHIPYARD_NODE_DIR``), no row, no directory.
 
-Run:  .venv/bin/python benchmarks/bench_local_pool.py              # the issue's sizes (2-4 minutes)
+Run:  .venv/bin/python benchmarks/bench_local_pool.py              # the issue's sizes (about 4 minutes)
       .venv/bin/python benchmarks/bench_local_pool.py --nodes 10 --tasks 500 --rounds 1   # quick
       .venv/bin/python benchmarks/bench_local_pool.py --json > run.json   # the results as JSON
       .venv/bin/python benchmarks/bench_local_pool.py --from-json run.json   # its table again
@@ -1036,6 +1036,10 @@ def runtime_rows(rt: dict[str, Any] | None) -> list[tuple[str, str, str, str, st
         (f"  per-task overhead, image vs host (median of {pairs} pairs' ratios)", f"{image / n * 1000:.2f} ms",
          f"{host / n * 1000:.2f} ms", f"{rt['median_ratio']:.2f}x", f"<= {TARGET_RUNTIME_X:g}x",
          verdict(rt["median_ratio"] <= TARGET_RUNTIME_X and ok)),
+        ("  CPU per task, the pool's processes and the tasks (median of the pairs' ratios)",
+         f"{statistics.median(p['image']['cpu_s'] for p in rt['pairs']) / n * 1000:.2f} ms",
+         f"{statistics.median(p['host']['cpu_s'] for p in rt['pairs']) / n * 1000:.2f} ms",
+         f"{statistics.median(p['image']['cpu_s'] / p['host']['cpu_s'] for p in rt['pairs']):.2f}x", "", "-"),
         ("  the image root's unpack (the image pool's add_pool, once; not in the above)", f"{unpack:.2f} s", "", "",
          "", "-"),
     ]

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shipyard.errors import BackendError, NotFoundError
 from shipyard.pools.local.layout import Layout, check_id, node_environment
@@ -20,6 +21,9 @@ from shipyard.pools.local.runner import base_environment
 from shipyard.pools.local.runtime import ProgramMissing, open_runtime, saved_volumes
 from shipyard.pools.local.starttask import HOST_DIR_ENV
 from shipyard.pools.models import Node, PoolSpec
+
+if TYPE_CHECKING:
+    from shipyard.config.credentials import StorageLink
 
 
 def choose_node(nodes: Sequence[Node], pool_id: str, node_id: str | None) -> Node:
@@ -46,11 +50,11 @@ class NodeShell:
 def node_shell(layout: Layout, spec: PoolSpec, node: Node, command: Sequence[str] | None) -> NodeShell:
     from shipyard.config.given import load_given
 
-    def links() -> dict[str, object]:
+    def links() -> dict[str, StorageLink]:
         config = load_given(files=dict(spec.config_files)) if spec.config_files else None
         return dict(config.credentials.storage) if config and config.credentials else {}
 
-    runtime = open_runtime(layout, spec, node.id, node.image_uri, links, say=lambda line: None)  # type: ignore[arg-type]
+    runtime = open_runtime(layout, spec, node.id, node.image_uri, links, say=lambda line: None)
     runtime = runtime.with_volumes(saved_volumes(runtime.host_root))
     env = runtime.environment(base_environment(node_environment(Path(runtime.root), spec.id, node.id,
                                                                 node.is_dedicated)))

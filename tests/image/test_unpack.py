@@ -17,13 +17,10 @@ from pathlib import Path
 import pytest
 
 from fixtures.unpack_trees import (
-    NS, SPARSE_HOLE_BYTES, Expected, describe_copy, link_groups, listed_paths, make_ext4_image, make_xfs_image,
-    tool, write_special_tree, write_unpack_tree,
+    open_fs, NS, SPARSE_HOLE_BYTES, Expected, describe_copy, link_groups, listed_paths, make_ext4_image, tool, write_special_tree,
 )
 from shipyard.errors import ImageFormatError, UsageError
 from shipyard.image.build import build_image
-from shipyard.image.device import FileDevice
-from shipyard.image.fs import open_filesystem
 from shipyard.image.root import open_image
 from shipyard.image.unpack import PROGRESS_STEP_BYTES, UnpackReport, unpack
 from shipyard.sources.directory import DirectorySource
@@ -31,12 +28,6 @@ from shipyard.sources.tree import TreeEntry
 
 
 XONLY_MODE = 0o100  # search only: a hard link's first name inside must be reached after the directory is done
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Expected]]:
-    root = tmp_path_factory.mktemp("tree") / "root"
-    return root, write_unpack_tree(root)
 
 
 @pytest.fixture(scope="module")
@@ -49,23 +40,6 @@ def ext4_image(tree, tmp_path_factory) -> Path:
 def in_image(tree) -> dict[str, Expected]:
     """The tree as the image holds it: ``/xonly`` is 0100 there."""
     return {**tree[1], "/xonly": dataclasses.replace(tree[1]["/xonly"], mode=XONLY_MODE)}
-
-
-@pytest.fixture(scope="module")
-def portable_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Expected]]:
-    root = tmp_path_factory.mktemp("portable") / "root"
-    return root, write_unpack_tree(root, portable=True)
-
-
-@pytest.fixture(scope="module", params=[True, False], ids=["bigtime", "classic"])
-def xfs_image(request, portable_tree, tmp_path_factory) -> Path:
-    pytest.importorskip("pyfsxfs", reason="the optional extra shipyard[xfs] is not installed")
-    return make_xfs_image(portable_tree[0], tmp_path_factory.mktemp("xfs") / "root.xfs", portable_tree[1],
-                          bigtime=request.param)
-
-
-def source_of(image: Path):
-    return open_filesystem(FileDevice(image))
 
 
 def assert_copy(dest: Path, expected: dict[str, Expected], *, times: str = "ns", skip_times: tuple[str, ...] = ()):
@@ -108,7 +82,7 @@ def counts(report: UnpackReport) -> tuple[int, int, int, int, int]:
 
 def test_unpacks_ext4_exactly(ext4_image, in_image, tmp_path):
     dest = tmp_path / "out"
-    report = unpack(source_of(ext4_image), dest)
+    report = unpack(open_fs(ext4_image), dest)
     got = assert_copy(dest, in_image)
     assert counts(report) == expected_report(in_image) and report.skipped == ()
     assert report.hardlinks == 4 and report.symlinks == 7
@@ -124,7 +98,7 @@ def test_unpacks_ext4_exactly(ext4_image, in_image, tmp_path):
 def test_unpacks_xfs_exactly(xfs_image, portable_tree, tmp_path):
     """XFS: a prototype file has no hard links, no names with spaces and no sticky bit (so the tree has none)."""
     dest = tmp_path / "out"
-    report = unpack(source_of(xfs_image), dest)
+    report = unpack(open_fs(xfs_image), dest)
     assert_copy(dest, portable_tree[1])
     assert counts(report) == expected_report(portable_tree[1]) and report.hardlinks == 0
 
@@ -140,7 +114,7 @@ def test_unpacks_a_directory_source(tree, tmp_path):
 def test_holes_stay_holes(ext4_image, xfs_image, tmp_path):
     for index, image in enumerate((ext4_image, xfs_image)):
         dest = tmp_path / f"out{index}"
-        unpack(source_of(image), dest)
+        unpack(open_fs(image), dest)
         info = os.stat(dest / "data" / "sparse.bin")
         assert info.st_size > 2 * SPARSE_HOLE_BYTES
         assert info.st_blocks * 512 <= info.st_size - SPARSE_HOLE_BYTES, image  # at least one 3 MiB hole kept
@@ -163,7 +137,7 @@ def test_unpacks_as_an_unprivileged_user(ext4_image, in_image, tmp_path):
             os.setgroups([])
             os.setgid(65534)
             os.setuid(65534)
-            message = str(unpack(source_of(Path("root.ext4")), "out").hardlinks)
+            message = str(unpack(open_fs(Path("root.ext4")), "out").hardlinks)
         except BaseException as exc:  # noqa: BLE001 - the parent reports it
             message = f"{type(exc).__name__}: {exc}"
         os.write(write_end, message.encode())
@@ -183,24 +157,24 @@ def test_refuses_a_destination_with_content(ext4_image, tmp_path):
     dest.mkdir()
     (dest / "already").write_text("here\n")
     with pytest.raises(UsageError, match="is not empty"):
-        unpack(source_of(ext4_image), dest)
+        unpack(open_fs(ext4_image), dest)
     assert os.listdir(dest) == ["already"]
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="is not a directory"):
-        unpack(source_of(ext4_image), tmp_path / "file")
+        unpack(open_fs(ext4_image), tmp_path / "file")
     (tmp_path / "empty").mkdir()
     (tmp_path / "link_to_empty").symlink_to(tmp_path / "empty")
     with pytest.raises(UsageError, match="is not a directory"):
-        unpack(source_of(ext4_image), tmp_path / "link_to_empty")
+        unpack(open_fs(ext4_image), tmp_path / "link_to_empty")
     with pytest.raises(UsageError, match="cannot create"):
-        unpack(source_of(ext4_image), tmp_path / "missing" / "out")
+        unpack(open_fs(ext4_image), tmp_path / "missing" / "out")
     assert os.listdir(tmp_path / "empty") == []
 
 
 def test_an_empty_destination_is_used(ext4_image, in_image, tmp_path):
     dest = tmp_path / "out"
     dest.mkdir(mode=0o700)
-    unpack(source_of(ext4_image), dest)
+    unpack(open_fs(ext4_image), dest)
     assert_copy(dest, in_image)  # the root's mode and times too
 
 
@@ -213,7 +187,7 @@ def special_image(tmp_path: Path, *, devices: bool) -> Path:
 
 
 def test_skips_fifos_and_sockets(tmp_path):
-    report = unpack(source_of(special_image(tmp_path, devices=False)), tmp_path / "out")
+    report = unpack(open_fs(special_image(tmp_path, devices=False)), tmp_path / "out")
     assert report.skipped == (("/fifo", "fifo"), ("/socket", "socket"))
     assert sorted(os.listdir(tmp_path / "out")) == ["etc", "lost+found"]
     assert (tmp_path / "out" / "etc" / "os-release").read_text() == "ID=debian\n"
@@ -222,7 +196,7 @@ def test_skips_fifos_and_sockets(tmp_path):
 @pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
 def test_skips_device_nodes_and_reports_them(tmp_path):
     """mkfs.ext4 -d copies the device nodes; unpack makes none of them, and lists each."""
-    report = unpack(source_of(special_image(tmp_path, devices=True)), tmp_path / "out")
+    report = unpack(open_fs(special_image(tmp_path, devices=True)), tmp_path / "out")
     assert report.skipped == (("/dev/bigminor", "char device"), ("/dev/loop200", "block device"),
                               ("/dev/null", "char device"), ("/fifo", "fifo"), ("/socket", "socket"))
     assert os.listdir(tmp_path / "out" / "dev") == []
@@ -246,7 +220,7 @@ def test_corrupt_image_is_one_format_error(ext4_image, path, tmp_path):
     with open(image, "r+b") as handle:
         os.pwrite(handle.fileno(), b"\xde\xad", _inode_location(image, path) + 40)  # i_block: the extent magic
     with pytest.raises(ImageFormatError, match="corrupt extent tree") as caught:
-        unpack(source_of(image), tmp_path / "out")
+        unpack(open_fs(image), tmp_path / "out")
     assert "\n" not in str(caught.value)
 
 
@@ -289,13 +263,13 @@ def test_never_writes_outside_dest(case, tmp_path):
 
 def test_progress_is_periodic(ext4_image, tree, tmp_path):
     calls: list[tuple[int, int]] = []
-    report = unpack(source_of(ext4_image), tmp_path / "out", progress=lambda done, total: calls.append((done, total)),
+    report = unpack(open_fs(ext4_image), tmp_path / "out", progress=lambda done, total: calls.append((done, total)),
                     total_bytes=123_456_789)
     assert calls[-1] == (report.content_bytes, 123_456_789)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
     assert len(calls) <= report.content_bytes // PROGRESS_STEP_BYTES + 2 < report.files  # not per file
     calls.clear()
-    unpack(source_of(ext4_image), tmp_path / "out2", progress=lambda done, total: calls.append((done, total)))
+    unpack(open_fs(ext4_image), tmp_path / "out2", progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (report.content_bytes, 0)
 
 

@@ -13,45 +13,20 @@ from pathlib import Path
 import pytest
 
 from fixtures.unpack_trees import (
-    BIG_FILE_BYTES, NS, POST_2038_NS, PRE_1970_NS, Expected, make_ext4_image, make_xfs_image, tool, write_special_tree,
-    write_unpack_tree, xfs_db_times,
+    open_fs, BIG_FILE_BYTES, NS, POST_2038_NS, PRE_1970_NS, Expected, make_ext4_image, tool, write_special_tree,
+    xfs_db_times,
 )
 from ext2py import Inode
 
 from shipyard.errors import ImageFormatError
-from shipyard.image.device import FileDevice
-from shipyard.image.fs import open_filesystem
 from shipyard.image.fs.xfs import decode_time_ns
 from shipyard.sources.directory import DirectorySource
 from shipyard.sources.tree import TreeEntry, iter_content, walk
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Expected]]:
-    root = tmp_path_factory.mktemp("tree") / "root"
-    return root, write_unpack_tree(root)
-
-
-@pytest.fixture(scope="module")
-def portable_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Expected]]:
-    root = tmp_path_factory.mktemp("portable") / "root"
-    return root, write_unpack_tree(root, portable=True)
-
-
-@pytest.fixture(scope="module")
 def ext4_image(tree, tmp_path_factory) -> Path:
     return make_ext4_image(tree[0], tmp_path_factory.mktemp("ext4") / "root.ext4", tree[1])
-
-
-@pytest.fixture(scope="module", params=[True, False], ids=["bigtime", "classic"])
-def xfs_image(request, portable_tree, tmp_path_factory) -> Path:
-    pytest.importorskip("pyfsxfs", reason="the optional extra shipyard[xfs] is not installed")
-    return make_xfs_image(portable_tree[0], tmp_path_factory.mktemp("xfs") / "root.xfs", portable_tree[1],
-                          bigtime=request.param)
-
-
-def open_image(image: Path):
-    return open_filesystem(FileDevice(image))
 
 
 def entries_of(source) -> dict[str, TreeEntry]:
@@ -98,7 +73,7 @@ def assert_matches_tree(walked: dict[str, TreeEntry], expected: dict[str, Expect
 
 
 def test_ext4_walk_is_the_tree(ext4_image, tree):
-    walked = list(walk(open_image(ext4_image)))
+    walked = list(walk(open_fs(ext4_image)))
     assert_walk_order(walked)
     by_path = {entry.path: entry for entry in walked}
     assert_matches_tree(by_path, tree[1])
@@ -108,13 +83,13 @@ def test_ext4_walk_is_the_tree(ext4_image, tree):
 
 
 def test_ext4_times_beyond_32_bits(ext4_image, tree):
-    times = {entry.mtime_ns for entry in walk(open_image(ext4_image))}
+    times = {entry.mtime_ns for entry in walk(open_fs(ext4_image))}
     assert PRE_1970_NS in times  # signed seconds, with nanoseconds
     assert POST_2038_NS in times  # the extra word's epoch bits
 
 
 def test_xfs_walk_is_the_tree(xfs_image, portable_tree):
-    source = open_image(xfs_image)
+    source = open_fs(xfs_image)
     walked = list(walk(source))
     assert_walk_order(walked)
     assert_matches_tree({entry.path: entry for entry in walked}, portable_tree[1])
@@ -123,7 +98,7 @@ def test_xfs_walk_is_the_tree(xfs_image, portable_tree):
 
 def test_xfs_times_are_nanoseconds_as_xfs_db_prints_them(xfs_image, portable_tree):
     """pyfsxfs' ``get_modification_time_as_integer`` is in nanoseconds, not the seconds its docstring says."""
-    entry = entries_of(open_image(xfs_image))["/usr/bin/tool"]
+    entry = entries_of(open_fs(xfs_image))["/usr/bin/tool"]
     seconds_text, nanoseconds_text = xfs_db_times(xfs_image, "/usr/bin/tool")
     assert entry.mtime_ns % NS == int(nanoseconds_text) != 0
     assert entry.mtime_ns == portable_tree[1]["/usr/bin/tool"].mtime_ns
@@ -139,7 +114,7 @@ def test_decode_time_ns():
 
 def test_directory_walk_matches_the_images(ext4_image, tree):
     from_directory = entries_of(DirectorySource(tree[0]))
-    from_image = entries_of(open_image(ext4_image))
+    from_image = entries_of(open_fs(ext4_image))
     assert set(from_directory) == set(from_image)
     for path, entry in from_directory.items():
         other = from_image[path]
@@ -168,11 +143,11 @@ def assert_streams_chunks(source, expected: dict[str, Expected]) -> None:
 
 
 def test_iter_content_streams_chunks_ext4(ext4_image, tree):
-    assert_streams_chunks(open_image(ext4_image), tree[1])
+    assert_streams_chunks(open_fs(ext4_image), tree[1])
 
 
 def test_iter_content_streams_chunks_xfs(xfs_image, portable_tree):
-    assert_streams_chunks(open_image(xfs_image), portable_tree[1])
+    assert_streams_chunks(open_fs(xfs_image), portable_tree[1])
 
 
 def test_iter_content_streams_chunks_directory(tree):
@@ -180,7 +155,7 @@ def test_iter_content_streams_chunks_directory(tree):
 
 
 def test_iter_content_refuses_what_is_not_a_file(ext4_image):
-    source = open_image(ext4_image)
+    source = open_fs(ext4_image)
     root = next(walk(source))
     with pytest.raises(ValueError, match="not a regular file"):
         iter_content(source, root)
@@ -196,7 +171,7 @@ def test_device_numbers(tmp_path):
     with open(image, "wb") as handle:
         handle.truncate(300 << 20)
     subprocess.run([tool("mkfs.xfs"), "-q", "-p", str(proto), "-f", str(image)], check=True, capture_output=True)
-    by_path = entries_of(open_image(image))
+    by_path = entries_of(open_fs(image))
     assert by_path["/null"].rdev == os.makedev(1, 3) and by_path["/null"].kind == "char device"
     assert by_path["/loop"].rdev == os.makedev(7, 200) and by_path["/loop"].kind == "block device"
     assert by_path["/big"].rdev == os.makedev(259, 70_000)
@@ -209,7 +184,7 @@ def test_ext4_device_numbers(tmp_path):
     rdevs = write_special_tree(root, devices=True)
     image = tmp_path / "special.ext4"
     subprocess.run([tool("mkfs.ext4"), "-q", "-d", str(root), "-F", str(image), "8M"], check=True, capture_output=True)
-    by_path = entries_of(open_image(image))
+    by_path = entries_of(open_fs(image))
     assert {path: by_path[path].rdev for path in rdevs} == rdevs
     assert by_path["/fifo"].kind == "fifo" and by_path["/socket"].kind == "socket"
 
@@ -229,7 +204,7 @@ def test_walk_refuses_a_name_with_a_slash(tmp_path):
     subprocess.run([tool("mkfs.ext4"), "-q", "-d", str(root), "-F", str(image), "4M"], check=True, capture_output=True)
     _patch(image, b"escape_me_12345", b"../../etc/pwned")
     with pytest.raises(ImageFormatError, match=r"directory /d holds an entry named '\.\./\.\./etc/pwned'") as caught:
-        list(walk(open_image(image)))
+        list(walk(open_fs(image)))
     assert "\n" not in str(caught.value)
 
 
@@ -244,12 +219,12 @@ def test_xfs_name_that_is_not_utf8_is_refused_in_one_line(tmp_path):
         handle.truncate(300 << 20)
     subprocess.run([tool("mkfs.xfs"), "-q", "-p", str(proto), "-f", str(image)], check=True, capture_output=True)
     with pytest.raises(ImageFormatError, match=r"^xfs filesystem: /d holds a name that is not UTF-8 \(inode \d+\)$"):
-        list(walk(open_image(image)))
+        list(walk(open_fs(image)))
 
 
 def test_walked_inodes_agree_with_ext2py(ext4_image):
     """``parse_walked`` (the walk's one-pass parse) against ext2py's ``Inode.parse`` on every inode walked."""
-    source = open_image(ext4_image)
+    source = open_fs(ext4_image)
     compared = 0
     for entry in walk(source):
         node = source._tree_inode(entry.inode, entry.path)

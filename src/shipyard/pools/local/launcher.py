@@ -153,16 +153,17 @@ class Launcher:
             os.close(pidfd)
 
     def reap(self) -> None:
-        while self.tasks:
+        """Reap every child that has exited: a task (told to the node), or an orphan of one (this
+        is the namespace's pid 1), so that what was killed is not seen again."""
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            if pid not in self.tasks:
-                continue  # an orphan of a task, re-parented to this pid 1
-            self._ended(pid, status)
+            if pid in self.tasks:
+                self._ended(pid, status)
 
     def _ended(self, pid: int, status: int) -> None:
         """Task ``pid`` exited: kill what it left, then tell the node."""
@@ -179,14 +180,14 @@ class Launcher:
             for other in strays:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(other, signal.SIGKILL)
-            self._reap_quietly()
+            self.reap()
         self.send({"op": "exit", "id": ident, "status": status})
 
     def _strays(self) -> list[int]:
         """The processes that belong to no running task: neither one of its descendants nor
         carrying its marker. Whatever a task started is one of them once the task has ended,
         even what left its process group, its session, or its environment (``env -i``)."""
-        processes = self._processes()
+        processes = _processes(self.proc)
         live = set(self.tasks)
         markers = {marker for _, marker, _ in self.tasks.values()}
         strays = []
@@ -201,23 +202,8 @@ class Launcher:
                 strays.append(pid)
         return strays
 
-    def _processes(self) -> dict[int, tuple[int, set[bytes]]]:
-        return _processes(self.proc)
-
     def _population(self) -> int:
         return sum(1 for name in os.listdir(self.proc) if name.isdigit())
-
-    def _reap_quietly(self) -> None:
-        """Reap the killed (orphans are this pid 1's children) so that they are not seen again."""
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            if pid in self.tasks:  # another task ended meanwhile: report it too
-                self._ended(pid, status)
 
     def signal_task(self, request: dict) -> None:
         """The node's ``kill``: a signal to a running task's process group (none once it has ended)."""

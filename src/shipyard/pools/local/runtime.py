@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import BackendError
-from shipyard.pools.local.layout import Layout
+from shipyard.pools.local.layout import Layout, node_environment
+from shipyard.pools.local.runner import base_environment
 from shipyard.pools.local.rootcache import RootCache, RootEntry
 from shipyard.pools.local.sandbox import NodeSandbox, image_environment, runtime_problem
 from shipyard.pools.models import PoolSpec
 
 if TYPE_CHECKING:
     from shipyard.config.credentials import StorageLink
+
+
+HOST_DIR_ENV = "SHIPYARD_NODE_DIR"
 
 
 class ProgramMissing(Exception):
@@ -45,8 +49,17 @@ class NodeRuntime:
         """A host path of the node's directories, as its processes see it."""
         return self.sandbox.image_path(host) if self.sandbox else str(host)
 
-    def environment(self, env: Mapping[str, str]) -> dict[str, str]:
-        return image_environment(env) if self.sandbox else dict(env)
+    def environment(self, pool_id: str, node_id: str, is_dedicated: bool) -> dict[str, str]:
+        """The node's environment, for its start task, its tasks and `pool ssh`: a few of this
+        machine's variables and Batch's, with this runtime's paths; inside the image, the image's
+        PATH, an in-image HOME and where the node is on the host (``HOST_DIR_ENV``)."""
+        env = base_environment(node_environment(Path(self.root), pool_id, node_id, is_dedicated))
+        if self.sandbox is None:
+            return env
+        env = image_environment(env)
+        env[HOST_DIR_ENV] = str(self.host_root)  # in-image paths do not say where the node is
+        env["HOME"] = self.root  # the host's HOME is not in the image
+        return env
 
     def check(self, argv: list[str], host_cwd: Path, env: Mapping[str, str]) -> None:
         """``ProgramMissing`` when ``argv``'s program is not an executable of the image."""

@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shipyard.errors import BackendError, NotFoundError
-from shipyard.pools.local.layout import Layout, check_id, node_environment
-from shipyard.pools.local.runner import base_environment
+from shipyard.pools.local.layout import Layout, check_id
 from shipyard.pools.local.runtime import ProgramMissing, open_runtime, saved_volumes
-from shipyard.pools.local.starttask import HOST_DIR_ENV
 from shipyard.pools.models import Node, PoolSpec
 
 if TYPE_CHECKING:
@@ -56,11 +54,7 @@ def node_shell(layout: Layout, spec: PoolSpec, node: Node, command: Sequence[str
 
     runtime = open_runtime(layout, spec, node.id, node.image_uri, links, say=lambda line: None)
     runtime = runtime.with_volumes(saved_volumes(runtime.host_root))
-    env = runtime.environment(base_environment(node_environment(Path(runtime.root), spec.id, node.id,
-                                                                node.is_dedicated)))
-    if runtime.sandbox is not None:
-        env[HOST_DIR_ENV] = str(runtime.host_root)
-        env["HOME"] = runtime.root  # the host's HOME is not in the image
+    env = runtime.environment(spec.id, node.id, node.is_dedicated)
     cwd = runtime.host_root
     cwd.mkdir(parents=True, exist_ok=True)
     if command:

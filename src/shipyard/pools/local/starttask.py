@@ -25,8 +25,7 @@ from typing import IO, Any
 
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.pools.local.codec import from_epoch
-from shipyard.pools.local.layout import Layout, node_environment
-from shipyard.pools.local.runner import base_environment
+from shipyard.pools.local.layout import Layout
 from shipyard.pools.local.runtime import NodeRuntime, ProgramMissing, open_runtime, save_volumes
 from shipyard.pools.local.state import StateDB
 from shipyard.pools.models import ErrorCategory, FailedRule, FailureInfo, PoolSpec, StartTaskInfo, TaskResult
@@ -50,16 +49,11 @@ class NodeContext:
     def use_runtime(self, runtime: NodeRuntime) -> None:
         """Run the node's processes with ``runtime``: its paths in Batch's variables, its environment."""
         self.runtime = runtime
-        node_env = node_environment(Path(runtime.root), self.pool_id, self.node_id, self.is_dedicated)
-        self.env = runtime.environment(base_environment(node_env))
-        if runtime.sandbox is not None:  # where the node is on the host (in-image paths do not say)
-            self.env[HOST_DIR_ENV] = str(runtime.host_root)
-            self.env["HOME"] = runtime.root  # the host's HOME is not in the image
+        self.env = runtime.environment(self.pool_id, self.node_id, self.is_dedicated)
         if self.marker[0]:
             self.env[self.marker[0]] = self.marker[1]
 
 
-HOST_DIR_ENV = "SHIPYARD_NODE_DIR"
 Register = Callable[["subprocess.Popen[bytes] | None"], None]
 
 

@@ -102,7 +102,7 @@ def test_image_cache_list_and_prune_keep_what_a_pool_uses(image_pool: CliPool) -
     add(image_pool)
     entries = run_shipyard("image", "cache", "list", "--raw").json()
     assert len(entries) == 1 and entries[0]["complete"] and entries[0]["pools"] == [POOL_ID]
-    assert entries[0]["key"].startswith("md5-") and entries[0]["files"] > 10
+    assert entries[0]["key"].startswith("sparse-") and entries[0]["files"] > 10
     assert POOL_ID in run_shipyard("image", "cache", "list").out
     kept = run_shipyard("image", "cache", "prune", "-y", "--raw").json()
     assert kept == {"removed": [], "kept": [entries[0]["key"]]}
@@ -142,7 +142,7 @@ def test_pool_add_killed_during_the_unpack_leaves_no_root_that_looks_complete(
         first.send_signal(signal.SIGKILL)
         first.wait()
         assert partial.exists() and not (partial / "manifest.json").exists()
-        assert not [p for p in roots.iterdir() if p.name.startswith("md5-") and p.is_dir()]  # nothing looks complete
+        assert not [p for p in roots.iterdir() if p.name.startswith("sparse-") and p.is_dir()]  # nothing looks complete
         listed = run_shipyard("image", "cache", "list", "--raw").json()
         assert [e["complete"] for e in listed] == [False]
         assert "interrupted" in run_shipyard("image", "cache", "list").out

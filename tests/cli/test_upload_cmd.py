@@ -8,7 +8,6 @@ The command lives in ``shipyard.cli.storage_cmd``; ``shipyard.cli.image_cmd`` ad
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -19,9 +18,12 @@ from fixtures.images import write_dynamic_vhd
 from fixtures.azurite import MIB
 from fixtures.uploads import DATA_BYTES, azurite_credentials, local_credentials, upload_raw
 from shipyard.image.vhd import convert_command, make_fixed_footer
+from shipyard.storage.digest import scan_file
 from shipyard.storage.ranges import find_data_extents, total_bytes
 
-UPLOAD_KEYS = ["uri", "size", "bytes_sent", "bytes_skipped", "md5", "seconds", "resumed"]
+UPLOAD_KEYS = [
+    "uri", "size", "bytes_sent", "bytes_skipped", "content_md5", "sparse_sha256", "seconds", "resumed", "verify",
+]
 
 pytestmark = pytest.mark.usefixtures("shipyard_home")  # the local store under the test's own home
 
@@ -46,7 +48,9 @@ def test_upload_then_rerun_sends_nothing_again(
     assert data["size"] == image.stat().st_size
     assert data["bytes_sent"] == DATA_BYTES
     assert data["bytes_sent"] + data["bytes_skipped"] == data["size"]
-    assert data["md5"] == hashlib.md5(image.read_bytes()).hexdigest()
+    assert data["sparse_sha256"] == scan_file(image).digest
+    assert data["content_md5"] is None  # only with --content-md5
+    assert data["verify"]["ok"] is True and data["verify"]["bytes_read"] == DATA_BYTES
     assert data["resumed"] is False
     assert data["uri"].endswith(f"/{container}/disk.vhd") and "?" not in data["uri"]
     assert first.err == ""
@@ -55,7 +59,8 @@ def test_upload_then_rerun_sends_nothing_again(
     assert again.code == 0, again.err
     second = again.json()
     assert second["resumed"] is True and second["bytes_sent"] == 0
-    assert second["bytes_skipped"] == data["size"] and second["md5"] == data["md5"]
+    assert second["bytes_skipped"] == data["size"] and second["sparse_sha256"] == data["sparse_sha256"]
+    assert second["verify"] is None
     assert second["uri"] == data["uri"]
 
 
@@ -169,8 +174,7 @@ def test_upload_logs_each_network_operation_at_v(cli, write_config, azurite, ima
         f"({total_bytes(extents):,} of {size:,} bytes), 4 at a time; holes are never read",
         # the boot sector, the run across 4 MiB (two Put Pages), the lone page, the MiB, the footer
         f"INFO shipyard.storage.upload: sent 6 ranges ({DATA_BYTES:,} bytes) to {uri}; "
-        f"{size - DATA_BYTES:,} bytes skipped (zeros, or already there)",
-        f"INFO shipyard.storage.azure: setting the Content-MD5 of {uri}",
+        f"{size - DATA_BYTES:,} bytes skipped (zeros, or already there); sparse digest {scan_file(image).digest}",
         f"INFO shipyard.storage.azure: setting the metadata of {uri}",
     ]
     debug = cli("image", "upload", image, "--storage-account", "sa1", "--configdir", configdir,

@@ -8,13 +8,16 @@ that answers in the documented shapes and records every request:
 
 - Get User Delegation Key: ``POST /?restype=service&comp=userdelegationkey`` with a ``KeyInfo``
   body, answered with a ``UserDelegationKey`` document;
-- Copy Blob: ``PUT`` with ``x-ms-copy-source``, answered 202 with ``x-ms-copy-status``;
-- Get Blob Properties, Create Container: what replication reads and makes around the copy.
+- Copy Blob: ``PUT`` with ``x-ms-copy-source``, answered 202 with ``x-ms-copy-status``; the
+  request's ``x-ms-meta-*`` headers, when it has any, are the copy's metadata;
+- Get Blob Properties, Create Container, Set Blob Metadata, and what verifying a replica reads:
+  Get Page Ranges (a ``PageList`` document) and ranged Get Blob (206).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -36,6 +39,7 @@ import pytest
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError
 from shipyard.storage.azure import AzurePageBlobStore
+from shipyard.storage.digest import digest_metadata, sparse_digest
 from shipyard.storage.store import CopyRefusedError
 
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.fake-managed-identity-token.c2lnbmF0dXJl"
@@ -48,6 +52,8 @@ KEY_EXPIRY = "2026-12-31T00:00:00Z"
 KEY_VERSION = "2025-01-05"
 MD5 = base64.b64encode(bytes(range(16))).decode()
 SIZE = 8 * 1024 * 1024
+PAGES = {0: b"\x01" * 1024, 5 * 1024 * 1024: os.urandom(4096)}  # the source's written pages
+DIGEST = sparse_digest(SIZE, [(s, s + len(d), hashlib.md5(d).digest()) for s, d in PAGES.items()])
 AZURE_ENV = (
     "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
     "AZURE_USERNAME", "AZURE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST",
@@ -90,6 +96,10 @@ def _record(handler: BaseHTTPRequestHandler) -> Seen:
     parts = urlsplit(handler.path)
     return Seen(handler.command, parts.path, parse_qs(parts.query),
                 {k.lower(): v for k, v in handler.headers.items()}, body)
+
+
+def _metadata_headers(seen: Seen) -> dict[str, str]:
+    return {k.removeprefix("x-ms-meta-"): v for k, v in seen.headers.items() if k.startswith("x-ms-meta-")}
 
 
 def _blob_handler(fake: FakeAzure) -> type[BaseHTTPRequestHandler]:
@@ -147,8 +157,32 @@ def _blob_handler(fake: FakeAzure) -> type[BaseHTTPRequestHandler]:
                     self._error(403, "CannotVerifyCopySource")
                     return
                 source = urlsplit(seen.headers["x-ms-copy-source"]).path
-                fake.blobs[seen.path] = {**fake.blobs[source], "copy_status": "success"}
+                copy = {**fake.blobs[source], "copy_status": "success"}
+                metadata = _metadata_headers(seen)
+                if metadata:
+                    copy["metadata"] = metadata
+                fake.blobs[seen.path] = copy
                 self._send(202, {"x-ms-copy-id": "copy-1", "x-ms-copy-status": "success"})
+            elif seen.method == "PUT" and kind[1] == "metadata" and seen.path in fake.blobs:
+                fake.blobs[seen.path]["metadata"] = _metadata_headers(seen)
+                self._send(200)
+            elif seen.method == "GET" and kind[1] == "pagelist" and seen.path in fake.blobs:
+                ranges = "".join(
+                    f"<PageRange><Start>{start}</Start><End>{start + len(data) - 1}</End></PageRange>"
+                    for start, data in sorted(fake.blobs[seen.path].get("pages", {}).items())
+                )
+                body = f'<?xml version="1.0" encoding="utf-8"?><PageList>{ranges}</PageList>'.encode()
+                self._send(200, {"Content-Type": "application/xml",
+                                 "x-ms-blob-content-length": str(fake.blobs[seen.path]["size"])}, body)
+            elif seen.method == "GET" and not kind[1] and seen.path in fake.blobs:
+                props = fake.blobs[seen.path]
+                first, last = (int(x) for x in (seen.headers.get("x-ms-range") or seen.headers["range"])
+                               .removeprefix("bytes=").split("-"))
+                content = bytearray(props["size"])
+                for start, data in props.get("pages", {}).items():
+                    content[start : start + len(data)] = data
+                self._send(206, {"Content-Range": f"bytes {first}-{last}/{props['size']}",
+                                 "x-ms-blob-type": "PageBlob"}, bytes(content[first : last + 1]))
             else:
                 self._error(400, "UnsupportedHttpVerb")
 
@@ -216,7 +250,8 @@ def fake(certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.setenv("IDENTITY_HEADER", IDENTITY_HEADER)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # the CLI's stores trust the test certificate
     state.blobs["/acct1/vhds/disk.vhd"] = {
-        "size": SIZE, "md5": MD5, "metadata": {"shipyard_upload": "complete", "shipyard_source_size": str(SIZE)},
+        "size": SIZE, "md5": MD5, "pages": PAGES,
+        "metadata": {"shipyard_upload": "complete", "shipyard_source_size": str(SIZE), **digest_metadata(DIGEST)},
     }
     yield state
     for server in (blob_server, token_server):
@@ -334,6 +369,11 @@ def test_replicate_with_azure_ad_links_prints_no_secret(fake: FakeAzure, cli, wr
     assert [r["mode"] for r in data["replicas"]] == ["server_copy"]
     assert fake.blobs["/acct2/vhds/disk.vhd"]["md5"] == MD5
     copy = next(r for r in fake.requests if "x-ms-copy-source" in r.headers)
+    # copied unfinished, read back (only its written pages), and only then marked complete
+    assert copy.headers["x-ms-meta-shipyard_upload"] == "in_progress"
+    assert data["replicas"][0]["bytes_verified"] == 1024 + 4096
+    assert fake.blobs["/acct2/vhds/disk.vhd"]["metadata"]["shipyard_upload"] == "complete"
+    assert fake.blobs["/acct2/vhds/disk.vhd"]["metadata"]["shipyard_sparse_sha256"] == DIGEST
     query = urlsplit(copy.headers["x-ms-copy-source"]).query
     sig = parse_qs(query)["sig"][0]
     assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in fake.requests)

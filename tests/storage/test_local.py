@@ -53,16 +53,23 @@ def test_page_ranges_are_exact_pages_not_filesystem_blocks(
     assert local.read_range("vhds", "d.vhd", 4608, 513) == b"\x01" * 512 + b"\x00"
 
 
-def test_put_pages_checks_alignment_size_and_md5(local: LocalPageBlobStore) -> None:
+def test_put_pages_checks_alignment_and_size(local: LocalPageBlobStore) -> None:
     local.create_page_blob("vhds", "d.vhd", 16 * MIB)
     with pytest.raises(StorageError, match="not 512-aligned or over 4 MiB"):
         local.put_pages("vhds", "d.vhd", 100, b"x" * 512)
     with pytest.raises(StorageError, match="not 512-aligned or over 4 MiB"):
         local.put_pages("vhds", "d.vhd", 0, b"x" * (4 * MIB + 512))
-    with pytest.raises(StorageError, match="does not match its MD5"):
-        local.put_pages("vhds", "d.vhd", 0, b"x" * 512, hashlib.md5(b"y").digest())
     with pytest.raises(StorageError, match="past the end"):
         local.put_pages("vhds", "d.vhd", 16 * MIB, b"x" * 512)
+
+
+def test_clear_pages_takes_the_pages_out_of_the_page_ranges(local: LocalPageBlobStore) -> None:
+    local.create_page_blob("vhds", "d.vhd", 16 * MIB)
+    local.put_pages("vhds", "d.vhd", 0, b"x" * (3 * 512))
+    local.put_pages("vhds", "d.vhd", 8 * MIB, b"y" * 4096)
+    local.clear_pages("vhds", "d.vhd", 512, 512)
+    assert local.get_page_ranges("vhds", "d.vhd") == [(0, 512), (1024, 1536), (8 * MIB, 8 * MIB + 4096)]
+    assert local.read_range("vhds", "d.vhd", 0, 1536) == b"x" * 512 + bytes(512) + b"x" * 512
 
 
 def test_metadata_and_md5_are_written_atomically(

@@ -1,4 +1,4 @@
-"""The Put Page sender and the hash of zero runs that upload and replication share."""
+"""The Put Page sender that upload and replication share."""
 
 from __future__ import annotations
 
@@ -8,15 +8,7 @@ import threading
 import pytest
 
 from shipyard.errors import StorageError
-from shipyard.storage import ranges as rng
-from shipyard.storage.pages import PageSender, UploadProgress, hash_zeros
-
-
-@pytest.mark.parametrize("count", [0, 512, rng.BLOCK_BYTES, 3 * rng.BLOCK_BYTES + 1536])
-def test_hash_zeros_is_the_digest_of_that_many_zeros(count: int) -> None:
-    digest = hashlib.md5(b"head")
-    hash_zeros(digest, count)
-    assert digest.digest() == hashlib.md5(b"head" + bytes(count)).digest()
+from shipyard.storage.pages import PageSender, UploadProgress
 
 
 class _Recorder:
@@ -56,3 +48,19 @@ def test_the_first_error_is_raised_once_the_workers_are_done() -> None:
     sender.send(512, bytes(512))
     with pytest.raises(StorageError, match="writing pages at 512: refused"):
         sender.finish()
+
+
+def test_recorded_runs_keep_the_md5_sent_with_the_page_and_hash_the_rest() -> None:
+    store = _Recorder()
+    sender = PageSender(store, "vhds", "a.vhd", 8192, 2, None)
+    sent, held = b"\x01" * 1024, b"\x02" * 512
+    sender.send(0, sent, record=True)
+    sender.send(2048, b"\x03" * 512)  # a piece of a run, not a run: its MD5 is not kept
+    sender.record(4096, held)  # a run the blob holds already: hashed, not sent
+    sender.finish()
+    assert sorted(sender.runs) == [
+        (0, 1024, hashlib.md5(sent).digest()),
+        (4096, 4608, hashlib.md5(held).digest()),
+    ]
+    assert sorted(o for o, _, _ in store.puts) == [0, 2048]
+    assert sender.bytes_sent == 1536

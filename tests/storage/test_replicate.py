@@ -6,14 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.azurite import MIB
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError, UsageError
+from shipyard.storage import ranges as rng
 from shipyard.storage.replicate import (
     ReplicationProgress,
     plan_replication,
     replicate_image,
 )
 from shipyard.storage.open import open_store
+from shipyard.storage.digest import recorded_digest
 from shipyard.storage.store import CopyState
 from shipyard.storage.upload import is_upload_complete, upload_page_blob
 
@@ -82,10 +85,9 @@ def _assert_identical(links, home, container, uris_links, size) -> None:
         replica = open_store(links[name], home)
         props = replica.get_properties(container, "disk.vhd")
         assert is_upload_complete(props)
-        assert (
-            props.content_md5
-            == source.get_properties(container, "disk.vhd").content_md5
-        )
+        source_props = source.get_properties(container, "disk.vhd")
+        assert props.content_md5 == source_props.content_md5
+        assert recorded_digest(props) == recorded_digest(source_props) is not None
         assert replica.read_range(container, "disk.vhd", 0, size) == want
         assert replica.get_page_ranges(container, "disk.vhd") == source.get_page_ranges(
             container, "disk.vhd"
@@ -114,6 +116,47 @@ def test_replicate_a_100_node_linux_pool_to_3_accounts(
     again = replicate_image(plan, links, home=home, poll_interval_s=0)
     assert [r.mode for r in again.replicas] == ["skipped", "skipped"]
     assert again.to_json()["replicas"][0]["mode"] == "skipped"
+    data = rng.total_bytes(source_ranges := store.get_page_ranges(container, "disk.vhd"))
+    assert source_ranges and all(r.bytes_verified == data for r in [*result.replicas, *again.replicas])
+
+
+def test_a_replica_that_claims_to_be_identical_but_is_not_is_copied_again(
+    links, store, home: Path, container, sparse_image
+) -> None:
+    upload_page_blob(sparse_image, store, container, "disk.vhd")
+    plan = plan_replication("sa1", container, "disk.vhd", links, nodes=80, node_agent=LINUX)
+    # streamed, not copied server side: in Azurite 3.35 a Put Page on a server-side copy of a page
+    # blob changes the source as well (the two share their page list), so the rot would be the
+    # source's too
+    replicate_image(plan, links, home=home, server_copy=False)
+    replica = open_store(links["sa2"], home)
+    replica.put_pages(container, "disk.vhd", 20 * MIB + 512, b"\xee" * 512)  # rot, behind shipyard's back
+    again = replicate_image(plan, links, home=home, poll_interval_s=0)
+    assert [r.mode for r in again.replicas] == ["server_copy"]
+    _assert_identical(links, home, container, ["sa2"], sparse_image.stat().st_size)
+
+
+def test_a_copy_that_differs_from_the_source_is_refused_and_stays_unfinished(
+    links, store, home: Path, container, sparse_image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload_page_blob(sparse_image, store, container, "disk.vhd")
+    target_store = open_store(links["sa2"], home)
+    real_put = type(target_store).put_pages
+
+    def flip_one_byte(self, c, b, offset, data, md5=None):  # the wire corrupts one Put Page
+        if offset == 20 * MIB + 512:
+            data = b"\x00" + data[1:] if data[0] else b"\x01" + data[1:]
+        return real_put(self, c, b, offset, data, md5)
+
+    monkeypatch.setattr(type(target_store), "put_pages", flip_one_byte)
+    plan = plan_replication("sa1", container, "disk.vhd", links, nodes=80, node_agent=LINUX)
+    with pytest.raises(StorageError) as caught:
+        replicate_image(plan, links, home=home, server_copy=False)
+    assert str(caught.value) == (
+        f"replica {plan.targets[0].uri} does not match the source after the copy: "
+        f"bytes {20 * MIB + 512}-{24 * MIB} ({24 * MIB - 20 * MIB - 512:,} bytes) differ"
+    )
+    assert not is_upload_complete(target_store.get_properties(container, "disk.vhd"))
 
 
 def test_windows_at_20_nodes_needs_no_copy(
@@ -169,7 +212,7 @@ def test_failed_server_copy_falls_back_to_streaming(
     target_store = open_store(links["sa2"], home)
     # the service accepts the copy, then reports it failed
     monkeypatch.setattr(
-        type(target_store), "start_copy_from", lambda self, *a: CopyState("pending")
+        type(target_store), "start_copy_from", lambda self, *a, **k: CopyState("pending")
     )
     monkeypatch.setattr(
         type(target_store),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -16,13 +15,14 @@ import pytest
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
+from shipyard.storage.digest import recorded_digest, scan_file
 from shipyard.storage.pages import UploadProgress
 from shipyard.storage.upload import (
     is_upload_complete,
     upload_page_blob,
     upload_state,
-    verify_page_blob,
 )
+from shipyard.storage.verify import verify_blob
 
 MIB = 1024 * 1024
 EXPECTED_RANGES = [  # the non-zero pages of the ``sparse_image`` fixture
@@ -35,8 +35,8 @@ EXPECTED_RANGES = [  # the non-zero pages of the ``sparse_image`` fixture
 ]
 
 
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
+def _digest(path: Path) -> str:
+    return scan_file(path).digest
 
 
 def _download(store, container: str, blob: str, size: int) -> bytes:
@@ -56,7 +56,8 @@ def test_upload_of_a_mostly_empty_image(store, container, sparse_image: Path) ->
     assert result.bytes_sent == rng.total_bytes(EXPECTED_RANGES)
     assert result.bytes_sent + result.bytes_skipped == size
     assert result.ranges_sent == len(rng.plan_upload_ranges(sparse_image)) == 8
-    assert result.md5 == _md5(sparse_image)
+    assert result.sparse_sha256 == _digest(sparse_image)
+    assert result.content_md5 is None  # only when asked for
     assert result.resumed is False
     assert result.uri == store.blob_uri(container, "disk.vhd")
     assert store.get_page_ranges(container, "disk.vhd") == EXPECTED_RANGES
@@ -64,7 +65,8 @@ def test_upload_of_a_mostly_empty_image(store, container, sparse_image: Path) ->
 
     props = store.get_properties(container, "disk.vhd")
     assert props.size_bytes == size
-    assert props.content_md5.hex() == result.md5
+    assert props.content_md5 is None
+    assert recorded_digest(props) == result.sparse_sha256
     assert is_upload_complete(props)
     assert events[-1].bytes_done == size
     assert sum(1 for e in events if e.sent_range) == 8
@@ -73,11 +75,13 @@ def test_upload_of_a_mostly_empty_image(store, container, sparse_image: Path) ->
         "size",
         "bytes_sent",
         "bytes_skipped",
-        "md5",
+        "content_md5",
+        "sparse_sha256",
         "seconds",
         "resumed",
+        "verify",
     }
-    assert verify_page_blob(sparse_image, store, container, "disk.vhd").ok
+    assert verify_blob(store, container, "disk.vhd", against=sparse_image).ok
 
 
 def test_random_image_is_sent_in_4_mib_put_pages(
@@ -105,7 +109,8 @@ def test_rerun_of_a_finished_upload_sends_nothing(
 ) -> None:
     first = upload_page_blob(sparse_image, store, container, "disk.vhd")
     again = upload_page_blob(sparse_image, store, container, "disk.vhd")
-    assert again.resumed and again.bytes_sent == 0 and again.md5 == first.md5
+    assert again.resumed and again.bytes_sent == 0
+    assert again.sparse_sha256 == first.sparse_sha256 == _digest(sparse_image)
     assert is_upload_complete(store.get_properties(container, "disk.vhd"))
 
 
@@ -187,8 +192,11 @@ def test_size_not_a_multiple_of_512_is_refused(
 def test_verify_finds_a_differing_page(store, container, sparse_image: Path) -> None:
     upload_page_blob(sparse_image, store, container, "disk.vhd")
     store.put_pages(container, "disk.vhd", 30 * MIB, b"\x05" * 512)
-    result = verify_page_blob(sparse_image, store, container, "disk.vhd")
-    assert not result.ok and result.first_mismatch == 30 * MIB
+    result = verify_blob(store, container, "disk.vhd", against=sparse_image)
+    assert not result.ok and result.mismatched == [(30 * MIB, 30 * MIB + 512)]
+    recorded = verify_blob(store, container, "disk.vhd")  # against the digest recorded at upload
+    assert not recorded.ok and recorded.mismatched == []
+    assert recorded.blob_sha256 == result.blob_sha256 != recorded.expected_sha256
 
 
 CHILD = textwrap.dedent(
@@ -265,9 +273,9 @@ def test_resume_after_sigkill(
     assert result.ranges_sent == len(again) == len(planned) - 3  # nothing sent twice
     assert not set(again) & set(before)
     assert sorted([*before, *again]) == planned
-    assert result.md5 == _md5(sparse_image)
+    assert result.sparse_sha256 == _digest(sparse_image)
     props = store.get_properties(container, "disk.vhd")
-    assert is_upload_complete(props) and props.content_md5.hex() == result.md5
+    assert is_upload_complete(props) and recorded_digest(props) == result.sparse_sha256
     assert (
         _download(store, container, "disk.vhd", result.size)
         == sparse_image.read_bytes()

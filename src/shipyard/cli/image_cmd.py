@@ -195,10 +195,12 @@ def build(
 
 
 # Storage commands live in their own module; they join the `image` group here.
+from shipyard.cli.image_verify_cmd import verify  # noqa: E402
 from shipyard.cli.storage_cmd import replicate, upload  # noqa: E402
 
 image_group.add_command(upload)
 image_group.add_command(replicate)
+image_group.add_command(verify)
 
 
 from shipyard.cli.image_cache_cmd import cache_group  # noqa: E402 - `image cache` joins here

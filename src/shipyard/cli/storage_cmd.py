@@ -60,6 +60,24 @@ def pick_link(links: dict[str, StorageLink], name: str) -> StorageLink:
     return links[name]
 
 
+def resolve_blob_uri(uri: str, links: dict[str, StorageLink], what: str) -> tuple[str, str, str]:
+    """The storage link, container and blob of a bare blob URI of one of ``links``, or a one-line usage error."""
+    from shipyard.config.blob_uri import BlobUriError, has_query, parse_blob_uri
+
+    if has_query(uri):
+        raise UsageError(f"{what} must be a bare blob URI, with no query string (no SAS)")
+    try:
+        parsed = parse_blob_uri(uri, links)
+    except BlobUriError as exc:
+        raise UsageError(f"{what} URI: {exc}") from None
+    if parsed.link is None:
+        raise UsageError(
+            f"{what} {uri} is in none of the credentials' storage links",
+            hint=f"credentials.yaml names: {', '.join(sorted(links))}",
+        )
+    return parsed.link, parsed.container, parsed.blob
+
+
 def timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
@@ -90,22 +108,28 @@ def open_link(link: StorageLink, timeout_s: float | None) -> PageBlobStore:
 @click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Concurrent Put Page calls.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing blob, or one from a different source.")
-@click.option("--verify", is_flag=True, help="Read the written ranges back and compare them with the image.")
+@click.option("--verify", is_flag=True,
+              help="Read the blob back and compare its sparse digest with the image's before marking it complete.")
+@click.option("--content-md5", "content_md5", is_flag=True,
+              help="Also set the MD5 of the whole image as the blob's Content-MD5 (computed alongside, "
+                   "cached per image file), for tools that check it on download.")
 @timeout_option
 @global_options
 @pass_settings
 def upload(
     settings: Settings, image: Path, link_name: str, container: str, blob: str | None,
-    parallelism: int, overwrite: bool, verify: bool, timeout_s: float | None,
+    parallelism: int, overwrite: bool, verify: bool, content_md5: bool, timeout_s: float | None,
 ) -> int:
     """Upload a fixed VHD as a page blob, sending only its non-zero pages.
 
-    Resumable: a rerun sends only what the blob is missing. The blob's Content-MD5 is the MD5 of
-    the whole image, computed in the same pass. The bare URI printed goes into image_uris.
+    Resumable: a rerun sends only what the blob is missing. Each Put Page carries its MD5; the
+    blob's metadata records the image's sparse digest (a SHA-256 over the non-zero runs). The
+    bare URI printed goes into image_uris.
     """
     from shipyard.cli.progress import transfer_bar
-    from shipyard.storage.upload import upload_page_blob, verify_page_blob
     from shipyard.config.blob_uri import BlobUriError, split_container_blob
+    from shipyard.storage.open import shipyard_home
+    from shipyard.storage.upload import upload_page_blob
     from shipyard.storage.upload_policy import check_upload_format
 
     config = load_needed(settings, ConfigKind.CREDENTIALS)
@@ -121,17 +145,9 @@ def upload(
         result = upload_page_blob(
             image, store, container, blob, parallelism=parallelism, overwrite=overwrite,
             progress=lambda p: update(p.bytes_sent, p.bytes_skipped, p.size_bytes),
+            verify=verify, content_md5=content_md5,
+            md5_cache=shipyard_home() / "cache" / "content-md5",
         )
-    verified = None
-    if verify:
-        from shipyard.errors import StorageError
-
-        verified = verify_page_blob(image, store, container, blob, parallelism=parallelism)
-        if not verified.ok:
-            where = (f"first difference at byte {verified.first_mismatch}"
-                     if verified.first_mismatch is not None else
-                     "size differs" if not verified.size_ok else "the blob is not marked complete")
-            raise StorageError(f"verify failed for {result.uri}: {where}")
     if settings.raw:
         render.emit_json(result.to_json())
         return 0
@@ -140,9 +156,14 @@ def upload(
         f"uploaded {image.name} to {result.uri} ({state}{result.bytes_sent:,} bytes sent, "
         f"{result.bytes_skipped:,} skipped, {result.seconds:.1f} s)"
     )
-    render.line(f"md5 {result.md5}")
-    if verified is not None:
-        render.line(f"verified: {verified.bytes_compared:,} bytes read back and compared")
+    render.line(f"sparse sha256 {result.sparse_sha256}")
+    if result.content_md5 is not None:
+        render.line(f"content md5 {result.content_md5}" + (" (cached)" if result.md5_cached else ""))
+    if result.verified is not None:
+        render.line(
+            f"verified: {result.verified.bytes_read:,} bytes read back, sparse digest matches "
+            f"({result.verified.seconds:.1f} s)"
+        )
     return 0
 
 
@@ -204,7 +225,6 @@ def replicate(
     to ask on, -y is required.
     """
     from shipyard.storage.replicate import plan_replication
-    from shipyard.config.blob_uri import BlobUriError, has_query, parse_blob_uri
 
     config = load_needed(settings, ConfigKind.CREDENTIALS, ConfigKind.POOL)
     links = storage_links(config)
@@ -217,19 +237,8 @@ def replicate(
         if not custom.image_uris:
             raise UsageError(f"pool '{pool.id}' lists no image_uris: pass --source URI (see `image upload`)")
         source = custom.image_uris[0]
-    if has_query(source):
-        raise UsageError("--source must be a bare blob URI, with no query string (no SAS)")
-    try:
-        parsed = parse_blob_uri(source, links)
-    except BlobUriError as exc:
-        raise UsageError(f"source image URI: {exc}") from None
-    if parsed.link is None:
-        raise UsageError(
-            f"source image {source} is in none of the credentials' storage links",
-            hint=f"credentials.yaml names: {', '.join(sorted(links))}",
-        )
     plan = plan_replication(
-        parsed.link, parsed.container, parsed.blob, links, nodes=pool.max_node_count,
+        *resolve_blob_uri(source, links, "source image"), links, nodes=pool.max_node_count,
         node_agent=custom.node_agent, accounts=_split_accounts(accounts),
     )
     plan_data = _plan_json(plan, pool.id)
@@ -260,9 +269,10 @@ def replicate(
     if settings.raw:
         render.emit_json(data)
         return 0
-    rows = [(r["link"], r["uri"], r["mode"], f"{r['bytes_sent']:,}", f"{r['seconds']:.1f}") for r in data["replicas"]]
+    rows = [(r["link"], r["uri"], r["mode"], f"{r['bytes_sent']:,}", f"{r['bytes_verified']:,}", f"{r['seconds']:.1f}")
+            for r in data["replicas"]]
     if rows:
-        render.table(None, ("link", "replica", "mode", "bytes sent", "seconds"), rows)
+        render.table(None, ("link", "replica", "mode", "bytes sent", "bytes verified", "seconds"), rows)
     if update_pool:
         render.line(f"{pool_path}: image_uris " + ("updated" if updated else "already up to date"))
     else:

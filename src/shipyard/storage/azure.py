@@ -211,6 +211,14 @@ class AzurePageBlobStore(AzureBlockBlobs):
             **kwargs,
         )
 
+    def clear_pages(self, container: str, blob: str, offset: int, length: int) -> None:
+        rng.check_page_write(offset, length)
+        uri = self.blob_uri(container, blob)
+        self._call(
+            f"clearing pages {offset}-{offset + length} of {uri}", container,
+            self._blob(container, blob).clear_page, offset=offset, length=length,
+        )
+
     def get_page_ranges(self, container: str, blob: str) -> list[tuple[int, int]]:
         client = self._blob(container, blob)
         what = f"listing the page ranges of {self.blob_uri(container, blob)}"
@@ -285,14 +293,21 @@ class AzurePageBlobStore(AzureBlockBlobs):
         )
 
     def set_content_md5(self, container: str, blob: str, md5: bytes) -> None:
+        """Set Blob HTTP Headers replaces all six headers: the ones the blob has are passed back."""
+        client = self._blob(container, blob)
+        uri = self.blob_uri(container, blob)
+        current = self._call(f"reading the HTTP headers of {uri}", container, client.get_blob_properties)
+        had = current.content_settings
         settings = ContentSettings(
-            content_type="application/octet-stream", content_md5=bytearray(md5)
+            content_type=had.content_type or "application/octet-stream",
+            content_encoding=had.content_encoding,
+            content_language=had.content_language,
+            content_disposition=had.content_disposition,
+            cache_control=had.cache_control,
+            content_md5=bytearray(md5),
         )
         self._call(
-            f"setting the Content-MD5 of {self.blob_uri(container, blob)}",
-            container,
-            self._blob(container, blob).set_http_headers,
-            settings,
+            f"setting the Content-MD5 of {uri}", container, client.set_http_headers, settings,
         )
 
     def read_range(self, container: str, blob: str, offset: int, length: int) -> bytes:
@@ -366,6 +381,8 @@ class AzurePageBlobStore(AzureBlockBlobs):
         source: PageBlobStore,
         source_container: str,
         source_blob: str,
+        *,
+        metadata: dict[str, str] | None = None,
     ) -> CopyState:
         if not isinstance(source, AzurePageBlobStore):
             raise CopyRefusedError(
@@ -379,7 +396,8 @@ class AzurePageBlobStore(AzureBlockBlobs):
             source.blob_uri(source_container, source_blob), self.blob_uri(container, blob),
         )
         try:
-            result = self._blob(container, blob).start_copy_from_url(url, retry_total=1)
+            extra: dict[str, Any] = {} if metadata is None else {"metadata": dict(metadata)}
+            result = self._blob(container, blob).start_copy_from_url(url, retry_total=1, **extra)
         except AzureError as exc:
             error = self._error(exc, what, container)
             code = error_code(exc)

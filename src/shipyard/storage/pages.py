@@ -1,8 +1,10 @@
-"""Page writes that upload and replication share: the Put Page sender and the hash of zero runs.
+"""Page writes that upload and replication share: the Put Page sender.
 
-- :class:`PageSender`: a bounded pool of Put Page workers (each page with its transactional MD5),
-  counting what was sent and skipped, reporting :class:`UploadProgress`, keeping the first error.
-- :func:`hash_zeros`: feed a run of zeros (a hole, never read) to a whole-stream digest.
+- :class:`PageSender`: a bounded pool of Put Page workers (each page with its transactional MD5,
+  computed once, in the worker), counting what was sent and skipped, reporting
+  :class:`UploadProgress`, keeping the first error, and collecting the canonical runs' MD5s for
+  the sparse digest (:mod:`shipyard.storage.digest`): a run sent whole reuses its Put Page's
+  MD5; one the blob already holds (a resume) is hashed by :meth:`PageSender.record`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from shipyard.storage import ranges as rng
+from shipyard.storage.digest import Run
 from shipyard.storage.store import PageBlobStore
-
-_ZEROS = bytes(rng.BLOCK_BYTES)
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class PageSender:
         self.lock = threading.Lock()
         self.error: BaseException | None = None
         self.bytes_sent = self.bytes_skipped = self.ranges_sent = 0
+        self.runs: list[Run] = []  # (start, end, md5) of the runs sent with record=True or recorded
 
     def skip(self, count: int) -> None:
         if count:
@@ -68,19 +69,33 @@ class PageSender:
                 UploadProgress(self.size, self.bytes_sent, self.bytes_skipped, sent)
             )
 
-    def send(self, offset: int, data: bytes) -> None:
+    def send(self, offset: int, data: bytes, *, record: bool = False) -> None:
+        """Put ``data`` at ``offset``; ``record``: it is a whole canonical run, keep its MD5."""
+        self._submit(self._put, offset, data, record)
+
+    def record(self, offset: int, data: bytes) -> None:
+        """Keep the MD5 of a canonical run without sending it (the blob holds it already)."""
+        self._submit(self._hash, offset, data)
+
+    def _submit(self, func: Callable[..., None], *args: object) -> None:
         self.slots.acquire()
         if self.error is not None:
             self.slots.release()
             raise self.error
-        future = self.pool.submit(self._put, offset, data)
+        future = self.pool.submit(func, *args)
         future.add_done_callback(self._done)
 
-    def _put(self, offset: int, data: bytes) -> None:
-        self.store.put_pages(
-            self.container, self.blob, offset, data, hashlib.md5(data).digest()
-        )
+    def _hash(self, offset: int, data: bytes) -> None:
+        md5 = hashlib.md5(data).digest()
         with self.lock:
+            self.runs.append((offset, offset + len(data), md5))
+
+    def _put(self, offset: int, data: bytes, record: bool) -> None:
+        md5 = hashlib.md5(data).digest()
+        self.store.put_pages(self.container, self.blob, offset, data, md5)
+        with self.lock:
+            if record:
+                self.runs.append((offset, offset + len(data), md5))
             self.bytes_sent += len(data)
             self.ranges_sent += 1
             self._report((offset, offset + len(data)))
@@ -95,12 +110,3 @@ class PageSender:
         self.pool.shutdown(wait=True, cancel_futures=cancel)
         if self.error is not None and not cancel:
             raise self.error
-
-
-def hash_zeros(digest: hashlib._Hash, count: int) -> None:
-    """Feed ``count`` zero bytes to ``digest`` from one reused buffer (a hole is never read)."""
-    view = memoryview(_ZEROS)
-    while count > 0:
-        step = min(count, len(_ZEROS))
-        digest.update(view[:step])
-        count -= step

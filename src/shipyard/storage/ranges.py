@@ -161,17 +161,29 @@ def find_data_extents(fd: int, size_bytes: int) -> list[Range]:
 
 
 def iter_segments(
-    extents: Sequence[Range], size_bytes: int, block: int = BLOCK_BYTES
+    extents: Sequence[Range],
+    size_bytes: int,
+    block: int = BLOCK_BYTES,
+    *,
+    hole_block: int | None = None,
 ) -> Iterator[tuple[int, int, bool]]:
     """Cover ``[0, size_bytes)`` in order as ``(start, end, is_data)``.
 
     Data segments are the page-aligned ``extents`` cut at ``block`` boundaries; everything else
-    is a hole (zeros, never read). Holes are not cut.
+    is a hole (zeros, never read). Holes are cut at ``hole_block`` boundaries when given.
     """
+
+    def holes(start: int, end: int) -> Iterator[tuple[int, int, bool]]:
+        while hole_block and end - start > hole_block:
+            yield start, start + hole_block, False
+            start += hole_block
+        if end > start:
+            yield start, end, False
+
     cursor = 0
     for start, end in align_ranges(extents, size_bytes):
         if start > cursor:
-            yield cursor, start, False
+            yield from holes(cursor, start)
         pos = start
         while pos < end:
             nxt = min(end, align_down(pos, block) + block)
@@ -179,7 +191,7 @@ def iter_segments(
             pos = nxt
         cursor = end
     if cursor < size_bytes:
-        yield cursor, size_bytes, False
+        yield from holes(cursor, size_bytes)
 
 
 def plan_upload_ranges(

@@ -3,16 +3,19 @@
 - :func:`plan_replication`: K = ``required_vhd_count(nodes, node_agent)`` distinct accounts among
   the credentials' storage links, the source's account counting as one.
 - :func:`replicate_image`: per target, in parallel: skip an identical replica (same size and
-  Content-MD5, marked complete); else a server-side copy (``start_copy_from_url`` with a
+  sparse digest, marked complete); else a server-side copy (``start_copy_from_url`` with a
   short-lived read SAS of the source, never printed or logged), polled to the end; where the
   target service refuses (or fails) it, a streamed copy of the source's non-zero pages only.
-  Either way the replica is checked against the source's size and MD5 before it counts.
+  Every replica, skipped ones included, is then verified as an upload is: its sparse digest
+  recomputed from its page ranges and ranged reads (:func:`shipyard.storage.verify.verify_blob`)
+  must equal the source's. A copy is marked ``in_progress`` until it is verified; a skipped
+  replica that fails is copied again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +29,15 @@ from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
 from shipyard.storage.open import open_store
 from shipyard.storage.store import BlobProperties, CopyRefusedError, PageBlobStore
-from shipyard.storage.pages import PageSender, hash_zeros
+from shipyard.storage.digest import (
+    SparseScan,
+    describe_ranges,
+    differing_ranges,
+    digest_metadata,
+    recorded_digest,
+    scan_blob,
+)
+from shipyard.storage.pages import PageSender
 from shipyard.storage.upload import (
     STATE_COMPLETE,
     STATE_IN_PROGRESS,
@@ -70,6 +81,7 @@ class ReplicaResult:
     mode: ReplicaMode
     bytes_sent: int  # bytes this machine sent (0 for a server-side copy)
     seconds: float
+    bytes_verified: int = 0  # bytes read back to verify it
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class ReplicationResult:
                     "uri": r.uri,
                     "mode": r.mode,
                     "bytes_sent": r.bytes_sent,
+                    "bytes_verified": r.bytes_verified,
                     "seconds": r.seconds,
                 }
                 for r in self.replicas
@@ -176,13 +189,44 @@ def plan_replication(
     )
 
 
-def _same_image(props: BlobProperties | None, source: BlobProperties) -> bool:
+def _same_image(props: BlobProperties | None, source: BlobProperties, digest: str) -> bool:
     return (
         props is not None
         and is_upload_complete(props)
         and props.size_bytes == source.size_bytes
-        and props.content_md5 == source.content_md5
+        and recorded_digest(props) == digest
     )
+
+
+class _Source:
+    """The source image: its properties, its digest, and (only if a replica differs) its runs."""
+
+    def __init__(self, store: PageBlobStore, plan: ReplicationPlan, parallelism: int) -> None:
+        self.store, self.plan, self.parallelism = store, plan, parallelism
+        props = store.get_properties(plan.container, plan.blob)
+        if props is None:
+            raise StorageError(f"source image {plan.source_uri} does not exist")
+        if not is_upload_complete(props):
+            raise StorageError(
+                f"source image {plan.source_uri} is not a finished upload",
+                hint="rerun image upload to complete it",
+            )
+        self.props = props
+        self._scan: SparseScan | None = None
+        self._lock = threading.Lock()
+        digest = recorded_digest(props)
+        if digest is None:  # uploaded before the sparse digest: compute it from the source
+            log.info("%s records no sparse digest: computing it from the blob", plan.source_uri)
+            digest = self.scan().digest
+        self.digest = digest
+
+    def scan(self) -> SparseScan:
+        with self._lock:
+            if self._scan is None:
+                self._scan = scan_blob(
+                    self.store, self.plan.container, self.plan.blob, parallelism=self.parallelism
+                )
+            return self._scan
 
 
 def replicate_image(
@@ -196,45 +240,44 @@ def replicate_image(
     server_copy: bool = True,
     store_factory: Callable[[StorageLink], PageBlobStore] | None = None,
 ) -> ReplicationResult:
-    """Make every target of ``plan`` an identical copy of the source; see the module docstring.
+    """Make every target of ``plan`` a verified copy of the source; see the module docstring.
 
     ``server_copy=False`` streams every replica (the fallback, on purpose).
     """
     factory = store_factory or (lambda link: open_store(link, home))
-    source = factory(links[plan.source_link])
-    source_props = source.get_properties(plan.container, plan.blob)
-    if source_props is None:
-        raise StorageError(f"source image {plan.source_uri} does not exist")
-    if not is_upload_complete(source_props):
-        raise StorageError(
-            f"source image {plan.source_uri} is not a finished upload",
-            hint="rerun image upload to complete it",
-        )
+    source = _Source(factory(links[plan.source_link]), plan, parallelism)
+    source_props = source.props
+    unfinished = {**source_props.metadata, **digest_metadata(source.digest), STATE_KEY: STATE_IN_PROGRESS}
 
     def one(target: ReplicaTarget) -> ReplicaResult:
         began = time.monotonic()
         store = factory(links[target.link])
-        mode: ReplicaMode
-        sent = 0
+        mode: ReplicaMode = "skipped"
+        sent = verified = 0
         store.ensure_container(plan.container)
-        if _same_image(store.get_properties(plan.container, plan.blob), source_props):
-            mode = "skipped"
-            log.info("replica %s is identical to the source (size and Content-MD5): skipped", target.uri)
+        if _same_image(store.get_properties(plan.container, plan.blob), source_props, source.digest):
+            verified, problem = _verify(store, plan, target, source)
+            if problem is None:
+                log.info("replica %s is identical to the source (verified): skipped", target.uri)
+            else:
+                log.warning("replica %s claims to be the source's copy, but %s: copying it again", target.uri, problem)
+                mode = "server_copy"
         else:
             mode = "server_copy"
+        if mode != "skipped":
             if not server_copy or not _server_copy(
-                store, source, plan, target, source_props, progress, poll_interval_s
+                store, source.store, plan, target, source_props, unfinished, progress, poll_interval_s
             ):
                 mode = "streamed"
                 log.info("replica %s: streaming the source's non-zero pages through this machine", target.uri)
-                sent = _streamed_copy(
-                    store, source, plan, target, source_props, progress
-                )
+                sent = _streamed_copy(store, source.store, plan, target, source_props, unfinished, progress)
+            verified, problem = _verify(store, plan, target, source)
+            if problem is not None:
+                raise StorageError(f"replica {target.uri} does not match the source after the copy: {problem}")
             final = store.get_properties(plan.container, plan.blob)
-            if not _same_image(final, source_props):
-                raise StorageError(
-                    f"replica {target.uri} does not match the source after the copy (size or MD5)"
-                )
+            if source_props.content_md5 is not None and (final is None or final.content_md5 != source_props.content_md5):
+                store.set_content_md5(plan.container, plan.blob, source_props.content_md5)
+            store.set_metadata(plan.container, plan.blob, {**unfinished, STATE_KEY: STATE_COMPLETE})
         if progress is not None:
             progress(
                 ReplicationProgress(
@@ -246,7 +289,7 @@ def replicate_image(
                 )
             )
         return ReplicaResult(
-            target.link, target.uri, mode, sent, round(time.monotonic() - began, 3)
+            target.link, target.uri, mode, sent, round(time.monotonic() - began, 3), verified
         )
 
     results: list[ReplicaResult] = []
@@ -258,19 +301,34 @@ def replicate_image(
     return ReplicationResult(plan.source_uri, plan.uris, results)
 
 
+def _verify(
+    store: PageBlobStore, plan: ReplicationPlan, target: ReplicaTarget, source: _Source
+) -> tuple[int, str | None]:
+    """Bytes read, and what is wrong with the replica (None: its sparse digest is the source's)."""
+    props = store.get_properties(plan.container, plan.blob)
+    if props is None or props.size_bytes != source.props.size_bytes:
+        return 0, "its size differs"
+    scan = scan_blob(store, plan.container, plan.blob, parallelism=source.parallelism)
+    if scan.digest == source.digest:
+        return scan.bytes_read, None
+    ranges = differing_ranges(source.scan().runs, scan.runs)
+    return scan.bytes_read, f"{describe_ranges(ranges)} differ" if ranges else "its sparse digest differs"
+
+
 def _server_copy(
     store: PageBlobStore,
     source: PageBlobStore,
     plan: ReplicationPlan,
     target: ReplicaTarget,
     source_props: BlobProperties,
+    metadata: dict[str, str],
     progress: Callable[[ReplicationProgress], None] | None,
     poll_interval_s: float,
 ) -> bool:
     """True when the service copied it; False when it refused or the copy failed (stream instead)."""
     try:
         state = store.start_copy_from(
-            plan.container, plan.blob, source, plan.container, plan.blob
+            plan.container, plan.blob, source, plan.container, plan.blob, metadata=metadata
         )
     except CopyRefusedError:
         return False
@@ -293,17 +351,16 @@ def _streamed_copy(
     plan: ReplicationPlan,
     target: ReplicaTarget,
     source_props: BlobProperties,
+    metadata: dict[str, str],
     progress: Callable[[ReplicationProgress], None] | None,
 ) -> int:
-    """Copy the source's non-zero pages through this machine, hashing the whole stream on the way."""
+    """Copy the source's non-zero pages through this machine (the replica is verified after)."""
     size = source_props.size_bytes
-    metadata = {**source_props.metadata, STATE_KEY: STATE_IN_PROGRESS}
     store.create_page_blob(
         plan.container, plan.blob, size, overwrite=True, metadata=metadata
     )
-    digest = hashlib.md5()
     sender = PageSender(store, plan.container, plan.blob, size, 4, None)
-    done = cursor = 0
+    done = 0
     try:
         ranges = source.get_page_ranges(plan.container, plan.blob)
         log.info(
@@ -314,29 +371,14 @@ def _streamed_copy(
         for start, end, is_data in rng.iter_segments(ranges, size):
             if not is_data:
                 continue
-            hash_zeros(digest, start - cursor)
             block = source.read_range(plan.container, plan.blob, start, end - start)
-            digest.update(block)
             for put_start, put_end in rng.find_nonzero_pages(block, start):
                 sender.send(put_start, block[put_start - start : put_end - start])
-            cursor = end
             done += end - start
             if progress is not None:
                 progress(ReplicationProgress(target.uri, "streamed", done, size))
-        hash_zeros(digest, size - cursor)
     except BaseException:
         sender.finish(cancel=True)
         raise
     sender.finish()
-    if (
-        source_props.content_md5 is not None
-        and digest.digest() != source_props.content_md5
-    ):
-        raise StorageError(
-            f"streamed copy to {target.uri}: the source's data does not match its Content-MD5"
-        )
-    store.set_content_md5(plan.container, plan.blob, digest.digest())
-    store.set_metadata(
-        plan.container, plan.blob, {**source_props.metadata, STATE_KEY: STATE_COMPLETE}
-    )
     return sender.bytes_sent

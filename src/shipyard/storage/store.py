@@ -98,6 +98,11 @@ class PageBlobStore(Protocol):
         """Write ``data`` (≤ 4 MiB, 512-aligned) at ``offset``; ``md5`` is checked by the service."""
         ...
 
+    def clear_pages(self, container: str, blob: str, offset: int, length: int) -> None:
+        """Clear ``length`` bytes at ``offset`` (512-aligned, ≤ 4 MiB): they read as zeros and are no
+        longer among the page ranges."""
+        ...
+
     def get_page_ranges(self, container: str, blob: str) -> list[tuple[int, int]]:
         """The blob's written ranges, coalesced and sorted."""
         ...
@@ -110,7 +115,9 @@ class PageBlobStore(Protocol):
         """Replace all of the blob's metadata."""
         ...
 
-    def set_content_md5(self, container: str, blob: str, md5: bytes) -> None: ...
+    def set_content_md5(self, container: str, blob: str, md5: bytes) -> None:
+        """Set the blob's Content-MD5, keeping its other HTTP headers (content type, cache control…)."""
+        ...
 
     def read_range(
         self, container: str, blob: str, offset: int, length: int
@@ -147,8 +154,12 @@ class PageBlobStore(Protocol):
         source: PageBlobStore,
         source_container: str,
         source_blob: str,
+        *,
+        metadata: dict[str, str] | None = None,
     ) -> CopyState:
         """Start a server-side copy of ``source``'s blob (content, Content-MD5 and metadata) here.
+
+        ``metadata``: the copy's metadata instead of the source's.
 
         Raises :class:`CopyRefusedError` when this service will not copy from that source.
         """

@@ -2,17 +2,24 @@
 
 One read pass over the file, in order:
 
-- holes (from ``SEEK_DATA``/``SEEK_HOLE``, or the caller's ``extents``) are never read; a reused
-  zero buffer feeds them to the MD5;
-- each data block (≤ 4 MiB) is read once, fed to the MD5, and its non-zero 512-byte pages, less
-  what the blob already holds, go to a bounded pool of workers as Put Page calls.
+- holes (from ``SEEK_DATA``/``SEEK_HOLE``, or the caller's ``extents``) are never read;
+- each data block (≤ 4 MiB, on 4 MiB boundaries) is read once; its canonical runs (non-zero
+  512-byte pages, coalesced: :mod:`shipyard.storage.digest`) go to a bounded pool of workers as
+  Put Page calls, each with its transactional MD5, computed once, in the worker. That MD5 is the
+  only hash on the critical path: the sparse digest is a SHA-256 over the runs' MD5s, so a dense
+  image's bytes are hashed once.
 
 The blob's metadata records the source (size, mtime, a fingerprint of its first and last MiB)
-and the state, ``shipyard_upload: in_progress`` until the very end, when Content-MD5 is set and
-the state becomes ``complete``. A rerun against an unfinished blob from the same source asks for
-the page ranges and sends only what is missing; a different source is refused unless
-``overwrite``. The library never prints: ``progress`` receives
-:class:`~shipyard.storage.pages.UploadProgress` events.
+and the state, ``shipyard_upload: in_progress`` until the very end, when the sparse digest is
+recorded and the state becomes ``complete``. A rerun against an unfinished blob from the same
+source asks for the page ranges and sends only what is missing (the runs already there are
+hashed from the file, so the digest is the same however the upload was split); a different
+source is refused unless ``overwrite``. ``verify`` reads the blob back
+(:func:`shipyard.storage.verify.verify_blob`) before it is marked complete; a mismatch clears the
+ranges that differ and leaves it unfinished, so a rerun resends exactly them. ``content_md5``
+also sets the whole-stream MD5 as the blob's Content-MD5, computed alongside in a thread and
+cached per source (:mod:`shipyard.storage.content_md5`). The library never prints:
+``progress`` receives :class:`~shipyard.storage.pages.UploadProgress` events.
 """
 
 from __future__ import annotations
@@ -22,14 +29,23 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
-from shipyard.storage.pages import PageSender, ProgressCallback, hash_zeros
+from shipyard.storage.content_md5 import BackgroundMd5, Md5Cache
+from shipyard.storage.digest import (
+    SparseScan,
+    block_runs,
+    describe_ranges,
+    digest_metadata,
+    recorded_digest,
+    sparse_digest,
+)
+from shipyard.storage.pages import PageSender, ProgressCallback
 from shipyard.storage.store import BlobProperties, PageBlobStore
+from shipyard.storage.verify import VerifyFailed, VerifyResult, mark_for_repair, verify_blob
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +109,14 @@ def upload_state(props: BlobProperties | None) -> str | None:
 
 
 def is_upload_complete(props: BlobProperties | None) -> bool:
-    """True only for a finished upload: state complete, Content-MD5 set, no copy unfinished."""
+    """True only for a finished upload: state complete, its digest recorded, no copy unfinished.
+
+    A blob from before the sparse digest counts with its Content-MD5 instead.
+    """
     return (
         upload_state(props) == STATE_COMPLETE
         and props is not None
-        and props.content_md5 is not None
+        and (recorded_digest(props) is not None or props.content_md5 is not None)
         and props.copy_status in (None, "success")
     )
 
@@ -108,16 +127,25 @@ class UploadResult:
     size: int
     bytes_sent: int
     bytes_skipped: int
-    md5: str  # hex digest of the whole stream, the blob's Content-MD5
+    content_md5: str | None  # hex MD5 of the whole image, set as Content-MD5 (only when asked)
+    sparse_sha256: str  # the sparse digest, recorded in the blob's metadata
     seconds: float
     resumed: bool
     ranges_sent: int = 0
+    verified: VerifyResult | None = None
+    md5_cached: bool = False  # the Content-MD5 came from the cache, not a computation
 
     def to_json(self) -> dict[str, object]:
         """The keys of ``image upload --raw``."""
-        data = asdict(self)
-        data.pop("ranges_sent")
-        return data
+        return {
+            "uri": self.uri, "size": self.size, "bytes_sent": self.bytes_sent,
+            "bytes_skipped": self.bytes_skipped, "content_md5": self.content_md5,
+            "sparse_sha256": self.sparse_sha256, "seconds": self.seconds, "resumed": self.resumed,
+            "verify": None if self.verified is None else {
+                "ok": self.verified.ok, "bytes_read": self.verified.bytes_read,
+                "seconds": self.verified.seconds,
+            },
+        }
 
 
 def upload_page_blob(
@@ -131,11 +159,15 @@ def upload_page_blob(
     progress: ProgressCallback | None = None,
     extents: Sequence[tuple[int, int]] | None = None,
     create_container: bool = True,
+    verify: bool = False,
+    content_md5: bool = False,
+    md5_cache: str | os.PathLike[str] | None = None,
 ) -> UploadResult:
     """Upload ``path`` as page blob ``container/blob``; see the module docstring.
 
     ``extents``: the file's data regions when the caller knows better than the filesystem (a
     dynamic VHD's BAT); everything outside them is taken as zeros and never read.
+    ``md5_cache``: the directory of :class:`~shipyard.storage.content_md5.Md5Cache` (none: no cache).
     """
     if parallelism < 1:
         raise UsageError("parallelism must be at least 1")
@@ -144,6 +176,7 @@ def upload_page_blob(
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         raise UsageError(f"cannot open {path}: {exc.strerror}") from None
+    md5_job: BackgroundMd5 | None = None
     try:
         identity = source_identity(path, fd)
         size = identity.size_bytes
@@ -151,6 +184,9 @@ def upload_page_blob(
             raise UsageError(
                 f"{Path(path).name} is {size} bytes, not a whole number of 512-byte pages"
             )
+        if content_md5:
+            cache = Md5Cache(md5_cache) if md5_cache is not None else None
+            md5_job = BackgroundMd5(path, identity.fingerprint, cache, extents)
         uri = store.blob_uri(container, blob)
         if create_container:
             store.ensure_container(container)
@@ -170,37 +206,13 @@ def upload_page_blob(
                 "resuming the upload to %s: the blob holds %d ranges (%s bytes) already",
                 uri, len(present), f"{rng.total_bytes(present):,}",
             )
-
-        digest, sender = (
-            hashlib.md5(),
-            PageSender(store, container, blob, size, parallelism, progress),
-        )
         found = rng.find_data_extents(fd, size) if extents is None else list(extents)
         log.info(
             "uploading %s to %s: %d data extents (%s of %s bytes), %d at a time; holes are never read",
             Path(path).name, uri, len(found), f"{rng.total_bytes(found):,}", f"{size:,}", parallelism,
         )
-        try:
-            for start, end, is_data in rng.iter_segments(found, size):
-                if not is_data:
-                    hash_zeros(digest, end - start)
-                    sender.skip(end - start)
-                    continue
-                block = os.pread(fd, end - start, start)
-                if len(block) != end - start:
-                    raise StorageError(
-                        f"{Path(path).name} changed during the upload (it got shorter)"
-                    )
-                digest.update(block)
-                puts = rng.block_put_ranges(block, start, present)
-                sender.skip(len(block) - rng.total_bytes(puts))
-                for put_start, put_end in puts:
-                    sender.send(put_start, block[put_start - start : put_end - start])
-        except BaseException:
-            sender.finish(cancel=True)
-            raise
-        sender.finish()
-
+        sender = _send(fd, Path(path).name, found, size, present,
+                       PageSender(store, container, blob, size, parallelism, progress))
         changed = source_identity(path, fd)
         if (changed.size_bytes, changed.mtime_ns) != (
             identity.size_bytes,
@@ -210,15 +222,35 @@ def upload_page_blob(
                 f"{Path(path).name} changed during the upload; the blob stays marked unfinished",
                 hint="rerun with overwrite once the image is final",
             )
-        md5 = digest.digest()
+        runs = sorted(sender.runs)
+        digest = sparse_digest(size, runs)
         log.info(
-            "sent %d ranges (%s bytes) to %s; %s bytes skipped (zeros, or already there)",
-            sender.ranges_sent, f"{sender.bytes_sent:,}", uri, f"{sender.bytes_skipped:,}",
+            "sent %d ranges (%s bytes) to %s; %s bytes skipped (zeros, or already there); sparse digest %s",
+            sender.ranges_sent, f"{sender.bytes_sent:,}", uri, f"{sender.bytes_skipped:,}", digest,
         )
-        store.set_content_md5(container, blob, md5)
-        store.set_metadata(
-            container, blob, {**identity.metadata(), STATE_KEY: STATE_COMPLETE}
-        )
+        recorded = {**identity.metadata(), **digest_metadata(digest)}
+        verified = None
+        if verify:
+            store.set_metadata(container, blob, {**recorded, STATE_KEY: STATE_IN_PROGRESS})
+            own = SparseScan(size, runs, digest, 0, 0)
+            verified = verify_blob(store, container, blob, against=own, parallelism=parallelism)
+            if not verified.ok:
+                mark_for_repair(store, container, blob, verified.mismatched)
+                raise VerifyFailed(
+                    f"verify failed for {uri}: {describe_ranges(verified.mismatched)} differ from "
+                    f"{Path(path).name}; the blob stays marked unfinished",
+                    verified.mismatched,
+                    hint="rerun the upload: it resends only those ranges",
+                )
+        md5 = None
+        if md5_job is not None:
+            md5 = md5_job.result()
+            store.set_content_md5(container, blob, md5)
+        store.set_metadata(container, blob, {**recorded, STATE_KEY: STATE_COMPLETE})
+    except BaseException:
+        if md5_job is not None:
+            md5_job.cancel()
+        raise
     finally:
         os.close(fd)
     return UploadResult(
@@ -226,11 +258,47 @@ def upload_page_blob(
         size=size,
         bytes_sent=sender.bytes_sent,
         bytes_skipped=sender.bytes_skipped,
-        md5=md5.hex(),
+        content_md5=None if md5 is None else md5.hex(),
+        sparse_sha256=digest,
         seconds=round(time.monotonic() - began, 3),
         resumed=resumed,
         ranges_sent=sender.ranges_sent,
+        verified=verified,
+        md5_cached=md5_job is not None and md5_job.cached,
     )
+
+
+def _send(
+    fd: int, name: str, found: Sequence[rng.Range], size: int, present: Sequence[rng.Range],
+    sender: PageSender,
+) -> PageSender:
+    """Send every canonical run the blob lacks (recording each run's MD5); returns ``sender``, finished."""
+    try:
+        for start, end, is_data in rng.iter_segments(found, size):
+            if not is_data:
+                sender.skip(end - start)
+                continue
+            block = os.pread(fd, end - start, start)
+            if len(block) != end - start:
+                raise StorageError(f"{name} changed during the upload (it got shorter)")
+            sent = 0
+            for run_start, run_end in block_runs(block, start):
+                data = block if (run_start, run_end) == (start, end) else block[run_start - start : run_end - start]
+                missing = rng.subtract_coalesced([(run_start, run_end)], present) if present else None
+                if missing is None or missing == [(run_start, run_end)]:
+                    sender.send(run_start, data, record=True)
+                    sent += run_end - run_start
+                    continue
+                sender.record(run_start, data)  # the blob has (some of) it: hash it, send the rest
+                for put_start, put_end in missing:
+                    sender.send(put_start, block[put_start - start : put_end - start])
+                    sent += put_end - put_start
+            sender.skip(len(block) - sent)
+    except BaseException:
+        sender.finish(cancel=True)
+        raise
+    sender.finish()
+    return sender
 
 
 def _check_resumable(uri: str, props: BlobProperties, identity: SourceIdentity) -> None:
@@ -248,66 +316,3 @@ def _check_resumable(uri: str, props: BlobProperties, identity: SourceIdentity) 
             f"{uri} was uploaded from a different source ({', '.join(changes)} changed); not resuming",
             hint="pass overwrite (--overwrite) to upload it again from scratch",
         )
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    uri: str
-    ok: bool
-    size_ok: bool
-    complete: bool  # the blob is marked complete with a Content-MD5
-    bytes_compared: int
-    first_mismatch: int | None = (
-        None  # byte offset of the first differing 512-byte page
-    )
-
-
-def verify_page_blob(
-    path: str | os.PathLike[str],
-    store: PageBlobStore,
-    container: str,
-    blob: str,
-    *,
-    parallelism: int = DEFAULT_PARALLELISM,
-    extents: Sequence[tuple[int, int]] | None = None,
-) -> VerifyResult:
-    """Read back every range that is non-zero in the source or written in the blob, and compare.
-
-    Everything else is zero on both sides, so this proves the blob equals the file.
-    """
-    uri = store.blob_uri(container, blob)
-    props = store.get_properties(container, blob)
-    if props is None:
-        raise StorageError(f"{uri} does not exist")
-    size = os.stat(path).st_size
-    complete = is_upload_complete(props)
-    if props.size_bytes != size:
-        return VerifyResult(uri, False, False, complete, 0)
-    wanted = rng.plan_upload_ranges(path, extents=extents)
-    spans = rng.split_ranges(
-        rng.coalesce_ranges([*wanted, *store.get_page_ranges(container, blob)])
-    )
-
-    def compare(span: tuple[int, int]) -> int | None:
-        start, end = span
-        remote = store.read_range(container, blob, start, end - start)
-        with open(path, "rb") as handle:
-            local = os.pread(handle.fileno(), end - start, start)
-        if remote == local:
-            return None
-        for offset in range(0, end - start, rng.PAGE_BYTES):
-            if (
-                remote[offset : offset + rng.PAGE_BYTES]
-                != local[offset : offset + rng.PAGE_BYTES]
-            ):
-                return start + offset
-        return start
-
-    with ThreadPoolExecutor(
-        max_workers=max(1, parallelism), thread_name_prefix="shipyard-verify"
-    ) as pool:
-        mismatches = [m for m in pool.map(compare, spans) if m is not None]
-    first = min(mismatches) if mismatches else None
-    return VerifyResult(
-        uri, first is None and complete, True, complete, rng.total_bytes(spans), first
-    )

@@ -204,3 +204,6 @@ def test_a_blob_without_an_md5_is_keyed_by_its_bytes_too() -> None:
     key_b = image_key("local://a/v/x.vhd", props, lambda offset, length: second[offset:offset + length])
     assert key_a.startswith("uri-") and key_a != key_b  # another image at the same URI: another root
     assert image_key("u", BlobProperties(size_bytes=1, content_md5=bytes(16))) == "md5-" + "00" * 16
+    recorded = BlobProperties(size_bytes=1, content_md5=bytes(16),
+                              metadata={"shipyard_sparse_sha256": "ab" * 32, "shipyard_sparse_version": "1"})
+    assert image_key("u", recorded) == "sparse-" + "ab" * 20  # the sparse digest first: every upload has one

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.errors import BackendError
 from shipyard.pools.local.sandbox import image_machine, machine_problem, resource_mount_point, runtime_problem
 from shipyard.pools.models import PoolSpec
+from shipyard.storage.digest import recorded_digest
 from shipyard.storage.open import shipyard_home
 
 if TYPE_CHECKING:
@@ -53,10 +54,14 @@ def cache_dir(home: Path | str | None = None) -> Path:
 
 
 def image_key(uri: str, props: BlobProperties, read: Callable[[int, int], bytes] | None = None) -> str:
-    """The content identity of a VHD blob: its MD5 where it has one. Else its URI and size, with
-    (``read``: the blob's bytes) its first 2 MiB (the partition table and the root's superblock,
-    with its UUID and write time) and its last 512 bytes (a VHD's footer, with its unique id and
-    time stamp): another image uploaded to the same URI is another root."""
+    """The content identity of a VHD blob: the sparse digest `image upload` records, else its
+    Content-MD5 where it has one. Else its URI and size, with (``read``: the blob's bytes) its
+    first 2 MiB (the partition table and the root's superblock, with its UUID and write time) and
+    its last 512 bytes (a VHD's footer, with its unique id and time stamp): another image
+    uploaded to the same URI is another root."""
+    sparse = recorded_digest(props)
+    if sparse:
+        return f"sparse-{sparse[:40]}"
     if props.content_md5:
         return f"md5-{props.content_md5.hex()}"
     digest = hashlib.sha256(f"{uri}\n{props.size_bytes}\n".encode())

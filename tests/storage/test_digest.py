@@ -133,6 +133,6 @@ def test_scan_blob_reads_only_what_was_written(store, container, sparse_image: P
     written = store.get_page_ranges(container, "disk.vhd")
     assert scan.digest == scan_file(sparse_image).digest
     assert scan.bytes_read == rng.total_bytes(written) < sparse_image.stat().st_size // 8
-    assert scan.requests == len(list(s for s in rng.iter_segments(written, scan.size_bytes) if s[2]))
+    assert scan.requests == len([s for s in rng.iter_segments(written, scan.size_bytes) if s[2]])
     with pytest.raises(StorageError, match="does not exist"):
         scan_blob(store, container, "nosuch.vhd")

@@ -78,7 +78,7 @@ sy_fails 1 image check broken.vhd --configdir config --raw
 failed_rules <out.txt
 
 step "3/8 image upload"
-sy image upload sample.vhd --storage-account store1 --configdir config
+sy image upload sample.vhd --storage-account store1 --configdir config --verify
 echo "(again: the upload resumes, and there is nothing left to send)"
 sy image upload sample.vhd --storage-account store1 --configdir config
 
@@ -87,6 +87,8 @@ sy_fails 2 config check --configdir config
 grep -E '^(nodes|VHDs|error) ' out.txt
 sy image replicate --configdir config --update-pool -y
 grep -A2 'image_uris:' config/pool.yaml
+echo "(each copy is verified by its sparse digest, against the image itself here)"
+sy image verify local://localstore2/vhds/sample.vhd --against sample.vhd --configdir config
 sy config check --configdir config | tail -1
 
 step "5/8 pool add, with a live node display"

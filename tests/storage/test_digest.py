@@ -21,7 +21,8 @@ from shipyard.storage.digest import (
     sparse_digest,
 )
 from shipyard.storage.store import BlobProperties
-from shipyard.storage.upload import upload_page_blob, upload_state
+from shipyard.storage.upload import upload_page_blob
+from shipyard.storage.upload_state import upload_state
 
 
 def _by_hand(size: int, runs: list[tuple[int, bytes]]) -> str:

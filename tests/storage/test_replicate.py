@@ -18,7 +18,8 @@ from shipyard.storage.replicate import (
 from shipyard.storage.open import open_store
 from shipyard.storage.digest import recorded_digest
 from shipyard.storage.store import CopyState
-from shipyard.storage.upload import is_upload_complete, upload_page_blob
+from shipyard.storage.upload import upload_page_blob
+from shipyard.storage.upload_state import is_upload_complete
 
 LINUX = "batch.node.ubuntu 22.04"
 WINDOWS = "batch.node.windows amd64"

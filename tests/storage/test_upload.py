@@ -17,11 +17,8 @@ from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
 from shipyard.storage.digest import recorded_digest, scan_file
 from shipyard.storage.pages import UploadProgress
-from shipyard.storage.upload import (
-    is_upload_complete,
-    upload_page_blob,
-    upload_state,
-)
+from shipyard.storage.upload import upload_page_blob
+from shipyard.storage.upload_state import is_upload_complete, upload_state
 from shipyard.storage.verify import verify_blob
 
 MIB = 1024 * 1024

@@ -13,7 +13,8 @@ import pytest
 from fixtures.azurite import MIB
 from shipyard.errors import StorageError
 from shipyard.storage.digest import recorded_digest, scan_file
-from shipyard.storage.upload import is_upload_complete, upload_page_blob, upload_state
+from shipyard.storage.upload import upload_page_blob
+from shipyard.storage.upload_state import is_upload_complete, upload_state
 from shipyard.storage.verify import VerifyFailed, verify_blob
 
 RUN = (20 * MIB + 512, 24 * MIB)  # a canonical run of the sparse image: the 5 MiB write, cut at 24 MiB

@@ -81,7 +81,7 @@ def storage_links(credentials: Credentials | None, uri: str, account: str) -> di
 
 def refuse_unfinished(device: BlobDevice) -> None:
     """An upload or a copy that has not finished is no image yet: its checks would judge a part of one."""
-    from shipyard.storage.upload import STATE_IN_PROGRESS, upload_state
+    from shipyard.storage.upload_state import STATE_IN_PROGRESS, upload_state
 
     if upload_state(device.properties) == STATE_IN_PROGRESS:
         raise StorageError(f"{device.name} is an unfinished upload (metadata shipyard_upload: in_progress)",

@@ -38,7 +38,7 @@ from shipyard.storage.digest import (
     scan_blob,
 )
 from shipyard.storage.pages import PageSender
-from shipyard.storage.upload import (
+from shipyard.storage.upload_state import (
     STATE_COMPLETE,
     STATE_IN_PROGRESS,
     STATE_KEY,

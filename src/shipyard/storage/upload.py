@@ -40,18 +40,15 @@ from shipyard.storage.digest import (
     block_runs,
     describe_ranges,
     digest_metadata,
-    recorded_digest,
     sparse_digest,
 )
 from shipyard.storage.pages import PageSender, ProgressCallback
 from shipyard.storage.store import BlobProperties, PageBlobStore
+from shipyard.storage.upload_state import STATE_COMPLETE, STATE_IN_PROGRESS, STATE_KEY, upload_state
 from shipyard.storage.verify import VerifyFailed, VerifyResult, mark_for_repair, verify_blob
 
 log = logging.getLogger(__name__)
 
-STATE_KEY = "shipyard_upload"
-STATE_IN_PROGRESS = "in_progress"
-STATE_COMPLETE = "complete"
 _SIZE_KEY = "shipyard_source_size"
 _MTIME_KEY = "shipyard_source_mtime_ns"
 _FINGERPRINT_KEY = "shipyard_source_fingerprint"
@@ -99,26 +96,6 @@ def source_identity(
     finally:
         if own:
             os.close(fd)
-
-
-def upload_state(props: BlobProperties | None) -> str | None:
-    """``in_progress``, ``complete``, or None for a blob shipyard did not upload (or no blob)."""
-    if props is None:
-        return None
-    return {k.lower(): v for k, v in props.metadata.items()}.get(STATE_KEY)
-
-
-def is_upload_complete(props: BlobProperties | None) -> bool:
-    """True only for a finished upload: state complete, its digest recorded, no copy unfinished.
-
-    A blob from before the sparse digest counts with its Content-MD5 instead.
-    """
-    return (
-        upload_state(props) == STATE_COMPLETE
-        and props is not None
-        and (recorded_digest(props) is not None or props.content_md5 is not None)
-        and props.copy_status in (None, "success")
-    )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from shipyard.storage.digest import (
     scan_file,
 )
 from shipyard.storage.store import PageBlobStore
+from shipyard.storage.upload_state import is_upload_complete
 
 
 class VerifyFailed(StorageError):
@@ -80,8 +81,6 @@ def verify_blob(
     parallelism: int = 4,
 ) -> VerifyResult:
     """Recompute the blob's sparse digest and compare; see the module docstring."""
-    from shipyard.storage.upload import is_upload_complete
-
     began = time.monotonic()
     uri = store.blob_uri(container, blob)
     props = store.get_properties(container, blob)

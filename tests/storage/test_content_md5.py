@@ -134,3 +134,53 @@ def test_setting_content_md5_keeps_the_other_headers(azurite, container, sparse_
     assert bytes(headers.content_md5) == _md5(sparse_image)
     assert (headers.content_type, headers.cache_control, headers.content_disposition, headers.content_language) == (
         "application/x-vhd", "no-cache", "attachment", "en")
+
+
+def test_content_md5_is_only_set_on_a_blob_verified_to_hold_the_image(
+    store, container, sparse_image: Path, tmp_path: Path
+) -> None:
+    from shipyard.storage.verify import VerifyFailed
+
+    class Corrupting:
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def put_pages(self, container, blob, offset, data, md5=None):
+            if offset == 20 * MIB + 512:
+                data = bytes([data[0] ^ 0xFF]) + data[1:]
+            return self.inner.put_pages(container, blob, offset, data, md5)
+
+    with pytest.raises(VerifyFailed):  # no verify=True: content_md5 reads the blob back itself
+        upload_page_blob(sparse_image, Corrupting(store), container, "a.vhd", content_md5=True,
+                         md5_cache=tmp_path / "c")
+    assert store.get_properties(container, "a.vhd").content_md5 is None  # never the MD5 of another blob
+    result = upload_page_blob(sparse_image, store, container, "a.vhd", content_md5=True, md5_cache=tmp_path / "c")
+    assert result.verified is not None and result.verified.ok
+    assert store.get_properties(container, "a.vhd").content_md5 == _md5(sparse_image)
+
+
+def test_a_dense_image_is_hashed_once(store, container, tmp_path: Path, image_factory,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    image = image_factory(tmp_path / "dense.vhd", 12, [(0, os.urandom(12 * MIB))])
+    hashed: list[int] = []
+    real_md5 = hashlib.md5
+
+    class Counting:
+        def __init__(self, data: bytes = b"") -> None:
+            self.inner = real_md5(data)
+            hashed.append(len(data))
+
+        def update(self, data: bytes) -> None:
+            hashed.append(len(data))
+            self.inner.update(data)
+
+        def digest(self) -> bytes:
+            return self.inner.digest()
+
+    monkeypatch.setattr(hashlib, "md5", Counting)
+    result = upload_page_blob(image, store, container, "dense.vhd", parallelism=3)
+    assert result.bytes_sent == image.stat().st_size
+    assert sum(hashed) == result.bytes_sent  # each byte once: the Put Page's MD5, reused by the digest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 @contextmanager
@@ -22,38 +23,58 @@ def _bytes_text(count: float) -> str:
     return f"{count:.1f} TiB"  # pragma: no cover
 
 
+class TransferBars:
+    """``self(sent, skipped, total)`` for the transfer; ``stage(label, done, total)`` for what follows
+    it (verifying, hashing): each a bar of its own in one display. Safe to call from worker threads."""
+
+    def __init__(self, progress: Any = None, description: str = "") -> None:
+        import threading
+        import time
+
+        self._progress, self._began, self._lock = progress, time.monotonic(), threading.Lock()
+        self._stages: dict[str, Any] = {}
+        self._task = None if progress is None else progress.add_task(description, total=None, detail="")
+
+    def __call__(self, sent: int, skipped: int, total: int) -> None:
+        if self._progress is None:
+            return
+        import time
+
+        rate = sent / max(time.monotonic() - self._began, 1e-6)
+        self._progress.update(
+            self._task, completed=sent + skipped, total=total,
+            detail=f"{_bytes_text(sent)} sent, {_bytes_text(skipped)} skipped, {_bytes_text(rate)}/s",
+        )
+
+    def stage(self, label: str, done: int, total: int) -> None:
+        if self._progress is None:
+            return
+        with self._lock:
+            if label not in self._stages:
+                self._stages[label] = self._progress.add_task(label, total=total, detail="")
+        self._progress.update(
+            self._stages[label], completed=done, total=total,
+            detail=f"{_bytes_text(done)} of {_bytes_text(total)}",
+        )
+
+
 @contextmanager
-def transfer_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int, int], None]]:
-    """Yields ``update(sent_bytes, skipped_bytes, total_bytes)`` for an upload.
-
-    Shows the bytes sent over the wire, the bytes skipped (zeros, and pages already there), the
-    send rate, and the time left (over sent plus skipped). Safe to call from worker threads.
-    """
+def transfer_bar(description: str, *, enabled: bool = True) -> Iterator[TransferBars]:
+    """Yields :class:`TransferBars` for an upload: the bytes sent over the wire, the bytes skipped
+    (zeros, and pages already there), the send rate and the time left (over sent plus skipped);
+    then one bar per stage after it. Silent unless stderr is a terminal."""
     if not (enabled and sys.stderr.isatty()):
-        yield lambda sent, skipped, total: None
+        yield TransferBars()
         return
-    import time
-
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (
-        "[progress.description]{task.description}", BarColumn(),
-        TextColumn("{task.fields[sent]} sent, {task.fields[skipped]} skipped, {task.fields[rate]}"),
+        "[progress.description]{task.description}", BarColumn(), TextColumn("{task.fields[detail]}"),
         TimeRemainingColumn(),
     )
-    began = time.monotonic()
     with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task(description, total=None, sent="0 B", skipped="0 B", rate="-")
-
-        def update(sent: int, skipped: int, total: int) -> None:
-            elapsed = max(time.monotonic() - began, 1e-6)
-            progress.update(
-                task, completed=sent + skipped, total=total, sent=_bytes_text(sent),
-                skipped=_bytes_text(skipped), rate=f"{_bytes_text(sent / elapsed)}/s",
-            )
-
-        yield update
+        yield TransferBars(progress, description)
 
 
 @contextmanager

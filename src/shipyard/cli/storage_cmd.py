@@ -146,7 +146,7 @@ def upload(
             image, store, container, blob, parallelism=parallelism, overwrite=overwrite,
             progress=lambda p: update(p.bytes_sent, p.bytes_skipped, p.size_bytes),
             verify=verify, content_md5=content_md5,
-            md5_cache=shipyard_home() / "cache" / "content-md5",
+            md5_cache=shipyard_home() / "cache" / "content-md5", stage_progress=update.stage,
         )
     if settings.raw:
         render.emit_json(result.to_json())

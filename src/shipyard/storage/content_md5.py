@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shipyard.errors import StorageError
@@ -47,8 +47,11 @@ def whole_stream_md5(
     size_bytes: int,
     extents: Sequence[rng.Range] | None = None,
     stop: threading.Event | None = None,
+    report: Callable[[int], None] | None = None,
 ) -> bytes:
-    """The MD5 of all ``size_bytes`` of ``fd``: data extents read, holes hashed as zeros."""
+    """The MD5 of all ``size_bytes`` of ``fd``: data extents read, holes hashed as zeros.
+
+    ``report(bytes_hashed)`` follows it (every 4 MiB of data, every 256 MiB of holes)."""
     digest = hashlib.md5()
     found = rng.find_data_extents(fd, size_bytes) if extents is None else list(extents)
     for start, end, is_data in rng.iter_segments(found, size_bytes, hole_block=rng.BLOCK_BYTES * 64):
@@ -56,11 +59,13 @@ def whole_stream_md5(
             raise Cancelled()
         if not is_data:
             hash_zeros(digest, end - start)
-            continue
-        block = os.pread(fd, end - start, start)
-        if len(block) != end - start:
-            raise StorageError("the image got shorter while its MD5 was computed")
-        digest.update(block)
+        else:
+            block = os.pread(fd, end - start, start)
+            if len(block) != end - start:
+                raise StorageError("the image got shorter while its MD5 was computed")
+            digest.update(block)
+        if report is not None:
+            report(end)
     return digest.digest()
 
 
@@ -113,6 +118,8 @@ class BackgroundMd5:
         self._md5 = cache.get(self.key) if cache is not None else None
         self._error: BaseException | None = None
         self._stop = threading.Event()
+        self.size_bytes = self._stat.st_size
+        self.done_bytes = self.size_bytes if self._md5 is not None else 0
         self.cached = self._md5 is not None
         self._thread: threading.Thread | None = None
         if self.cached:
@@ -124,7 +131,7 @@ class BackgroundMd5:
 
     def _run(self) -> None:
         try:
-            md5 = whole_stream_md5(self._fd, self._stat.st_size, self.extents, self._stop)
+            md5 = whole_stream_md5(self._fd, self._stat.st_size, self.extents, self._stop, self._report)
             after = os.fstat(self._fd)
             if (after.st_size, after.st_mtime_ns) != (self._stat.st_size, self._stat.st_mtime_ns):
                 raise StorageError(f"{Path(self.path).name} changed while its MD5 was computed")
@@ -135,6 +142,16 @@ class BackgroundMd5:
             self._error = exc
         finally:
             os.close(self._fd)
+
+    def _report(self, done: int) -> None:
+        self.done_bytes = done
+
+    def wait(self, timeout: float) -> bool:
+        """True once the MD5 is known (or its computation failed)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
 
     def cancel(self) -> None:
         """Stop computing (within 256 MiB of hashing); the result is then never asked for."""

@@ -93,10 +93,15 @@ class SparseScan:
         return sum(end - start for start, end, _ in self.runs)
 
 
+ScanProgress = Callable[[int, int], None]  # (bytes read so far, bytes to read)
+
+
 def _scan(
-    size_bytes: int, regions: Sequence[rng.Range], read: Callable[[int, int], bytes], parallelism: int
+    size_bytes: int, regions: Sequence[rng.Range], read: Callable[[int, int], bytes], parallelism: int,
+    progress: ScanProgress | None = None,
 ) -> SparseScan:
     blocks = [(s, e) for s, e, is_data in rng.iter_segments(regions, size_bytes) if is_data]
+    total, done = rng.total_bytes(blocks), 0
 
     def one(block: rng.Range) -> list[Run]:
         start, end = block
@@ -107,9 +112,12 @@ def _scan(
 
     runs: list[Run] = []
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="shipyard-scan") as pool:
-        for found in pool.map(one, blocks):
+        for (start, end), found in zip(blocks, pool.map(one, blocks), strict=True):
             runs.extend(found)
-    return SparseScan(size_bytes, runs, sparse_digest(size_bytes, runs), rng.total_bytes(blocks), len(blocks))
+            done += end - start
+            if progress is not None:
+                progress(done, total)
+    return SparseScan(size_bytes, runs, sparse_digest(size_bytes, runs), total, len(blocks))
 
 
 def scan_file(
@@ -117,6 +125,7 @@ def scan_file(
     *,
     extents: Sequence[rng.Range] | None = None,
     parallelism: int = 4,
+    progress: ScanProgress | None = None,
 ) -> SparseScan:
     """The digest of a local image, reading only its data extents (``extents``: the caller's)."""
     try:
@@ -126,14 +135,16 @@ def scan_file(
     try:
         size = os.fstat(fd).st_size
         regions = rng.find_data_extents(fd, size) if extents is None else list(extents)
-        return _scan(size, regions, lambda offset, length: os.pread(fd, length, offset), parallelism)
+        return _scan(size, regions, lambda offset, length: os.pread(fd, length, offset), parallelism, progress)
     except OSError as exc:
         raise StorageError(f"reading {Path(path).name}: {exc.strerror}") from None
     finally:
         os.close(fd)
 
 
-def scan_blob(store: PageBlobStore, container: str, blob: str, *, parallelism: int = 4) -> SparseScan:
+def scan_blob(
+    store: PageBlobStore, container: str, blob: str, *, parallelism: int = 4, progress: ScanProgress | None = None
+) -> SparseScan:
     """The digest of a page blob from its written ranges, read back in 4 MiB-aligned pieces."""
     props = store.get_properties(container, blob)
     if props is None:
@@ -141,7 +152,7 @@ def scan_blob(store: PageBlobStore, container: str, blob: str, *, parallelism: i
     written = store.get_page_ranges(container, blob)
     return _scan(
         props.size_bytes, written,
-        lambda offset, length: store.read_range(container, blob, offset, length), parallelism,
+        lambda offset, length: store.read_range(container, blob, offset, length), parallelism, progress,
     )
 
 

@@ -28,7 +28,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +53,7 @@ _SIZE_KEY = "shipyard_source_size"
 _MTIME_KEY = "shipyard_source_mtime_ns"
 _FINGERPRINT_KEY = "shipyard_source_fingerprint"
 _FINGERPRINT_SPAN = 1024 * 1024
+StageProgress = Callable[[str, int, int], None]  # (stage, done bytes, total bytes)
 DEFAULT_PARALLELISM = 4  # modest: 8 x CPU (azure-vhd-utils' default) draws 503 ServerBusy
 
 
@@ -139,12 +140,16 @@ def upload_page_blob(
     verify: bool = False,
     content_md5: bool = False,
     md5_cache: str | os.PathLike[str] | None = None,
+    stage_progress: StageProgress | None = None,
 ) -> UploadResult:
     """Upload ``path`` as page blob ``container/blob``; see the module docstring.
 
     ``extents``: the file's data regions when the caller knows better than the filesystem (a
     dynamic VHD's BAT); everything outside them is taken as zeros and never read.
     ``md5_cache``: the directory of :class:`~shipyard.storage.content_md5.Md5Cache` (none: no cache).
+    ``stage_progress(stage, done, total)`` follows what comes after the pages are sent:
+    ``"verifying"`` (bytes read back) and ``"content md5"`` (bytes hashed), when they take time.
+    A Content-MD5 is set only on a blob verified to hold the image (``content_md5`` verifies).
     """
     if parallelism < 1:
         raise UsageError("parallelism must be at least 1")
@@ -207,10 +212,14 @@ def upload_page_blob(
         )
         recorded = {**identity.metadata(), **digest_metadata(digest)}
         verified = None
-        if verify:
+        if verify or content_md5:
             store.set_metadata(container, blob, {**recorded, STATE_KEY: STATE_IN_PROGRESS})
             own = SparseScan(size, runs, digest, 0, 0)
-            verified = verify_blob(store, container, blob, against=own, parallelism=parallelism)
+            verified = verify_blob(
+                store, container, blob, against=own, parallelism=parallelism,
+                progress=None if stage_progress is None else lambda done, total: stage_progress(
+                    "verifying", done, total),
+            )
             if not verified.ok:
                 mark_for_repair(store, container, blob, verified.mismatched)
                 raise VerifyFailed(
@@ -221,7 +230,12 @@ def upload_page_blob(
                 )
         md5 = None
         if md5_job is not None:
+            while not md5_job.wait(0.25):
+                if stage_progress is not None:
+                    stage_progress("content md5", md5_job.done_bytes, md5_job.size_bytes)
             md5 = md5_job.result()
+            if stage_progress is not None:
+                stage_progress("content md5", md5_job.size_bytes, md5_job.size_bytes)
             store.set_content_md5(container, blob, md5)
         store.set_metadata(container, blob, {**recorded, STATE_KEY: STATE_COMPLETE})
     except BaseException:

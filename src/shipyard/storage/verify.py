@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from shipyard.errors import StorageError
 from shipyard.storage import ranges as rng
 from shipyard.storage.digest import (
+    ScanProgress,
     SparseScan,
     describe_ranges,
     differing_ranges,
@@ -79,8 +80,11 @@ def verify_blob(
     *,
     against: str | os.PathLike[str] | SparseScan | None = None,
     parallelism: int = 4,
+    progress: ScanProgress | None = None,
 ) -> VerifyResult:
-    """Recompute the blob's sparse digest and compare; see the module docstring."""
+    """Recompute the blob's sparse digest and compare; see the module docstring.
+
+    ``progress(read, total)`` follows the blob's read-back."""
     began = time.monotonic()
     uri = store.blob_uri(container, blob)
     props = store.get_properties(container, blob)
@@ -96,7 +100,7 @@ def verify_blob(
             hint="pass --against IMAGE, the image it was uploaded from",
         )
     size_ok = source is None or source.size_bytes == props.size_bytes
-    scan = scan_blob(store, container, blob, parallelism=parallelism)
+    scan = scan_blob(store, container, blob, parallelism=parallelism, progress=progress)
     expected = source.digest if source is not None else recorded
     assert expected is not None
     ok = size_ok and scan.digest == expected

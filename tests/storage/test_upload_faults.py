@@ -35,7 +35,8 @@ from shipyard.storage.blob_open import open_blob_in
 from shipyard.storage.digest import SparseScan, describe_ranges, recorded_digest, scan_blob, scan_file
 from shipyard.storage.open import open_store
 from shipyard.storage.store import PageBlobStore
-from shipyard.storage.upload import is_upload_complete, upload_page_blob, upload_state
+from shipyard.storage.upload import upload_page_blob
+from shipyard.storage.upload_state import is_upload_complete, upload_state
 from shipyard.storage.verify import VerifyFailed
 
 # A few runs: a boot sector, a run across a 4 MiB boundary (two Put Pages), a lone page, 1 MiB.

@@ -1,7 +1,8 @@
 """Shared fixtures: the Batch Shipyard corpus, an in-process CLI runner, config dir writers.
 
 Azurite (one per session) and the storage helpers come from the ``fixtures.azurite`` plugin;
-a static busybox for image roots that run (``busybox_binary``) from ``fixtures.busybox``.
+a static busybox for image roots that run (``busybox_binary``) from ``fixtures.busybox``; a
+counting, corrupting proxy in front of Azurite (``page_proxy``) from ``fixtures.page_proxy``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ settings.register_profile("shipyard", deadline=None, suppress_health_check=[Heal
 settings.load_profile("shipyard")
 
 # One Azurite for the whole session, whichever directories run (tests/storage, tests/cli, ...);
-# one busybox download for the whole session too.
-pytest_plugins = ["fixtures.azurite", "fixtures.busybox"]
+# one busybox download for the whole session too; the page proxy (a fixture per test) in front of Azurite.
+pytest_plugins = ["fixtures.azurite", "fixtures.busybox", "fixtures.page_proxy"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"

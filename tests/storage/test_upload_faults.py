@@ -148,14 +148,22 @@ from shipyard.storage.open import open_store
 from shipyard.storage.upload import upload_page_blob
 
 endpoint, container, blob, image = sys.argv[1:5]
+hold = sys.argv[5:] == ["hold-at-verify"]
 link = StorageLink(account="acct1", account_key=os.environ["CHILD_ACCOUNT_KEY"], blob_endpoint=endpoint)
 store = open_store(link, initial_backoff_s=0.01)
 
 def event(p):
     print("put" if p.sent_range else "skip", p.bytes_sent, p.bytes_skipped, flush=True)
 
+def stage(name, done, total):
+    print("stage", name, done, total, flush=True)
+    if hold:
+        import time
+        time.sleep(120)  # every page sent, not yet verified: the parent kills it here
+
 print("ready", flush=True)
-result = upload_page_blob(image, store, container, blob, progress=event, parallelism=4)
+result = upload_page_blob(image, store, container, blob, progress=event, parallelism=4, verify=hold,
+                          stage_progress=stage)
 print("done", result.sparse_sha256, flush=True)
 """
 
@@ -174,10 +182,10 @@ def _scattered_image(path: Path, rand: random.Random) -> Path:
 class Child:
     """One upload in a child process; its stdout is one line per progress event."""
 
-    def __init__(self, proxy: PageProxy, azurite: Azurite, container: str, image: Path) -> None:
+    def __init__(self, proxy: PageProxy, azurite: Azurite, container: str, image: Path, *extra: str) -> None:
         env = {**os.environ, "CHILD_ACCOUNT_KEY": azurite.keys["acct1"], "PYTHONPATH": os.pathsep.join(sys.path)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, proxy.endpoint("acct1"), container, "disk.vhd", str(image)],
+            [sys.executable, "-c", CHILD, proxy.endpoint("acct1"), container, "disk.vhd", str(image), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
         )
         self.lines: list[str] = []
@@ -190,6 +198,14 @@ class Child:
             self.lines.append(line.rstrip("\n"))
             seen += line.startswith("put ")
             if self.lines[0] == "ready" and seen >= puts:
+                return
+
+    def read_until_stage(self) -> None:
+        """Read its events until it reports a stage after the transfer (or it ended)."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("stage "):
                 return
 
     def kill(self) -> None:
@@ -289,3 +305,33 @@ def _assert_no_confirmed_range_sent_again(puts: list[PageWrite]) -> None:
         assert not again, f"Put Page {put.seq} {put.range} resends confirmed {again}"
         if put.confirmed:
             confirmed.append(put.range)
+
+
+def test_a_kill_after_the_last_put_page_before_it_is_verified_leaves_no_usable_image(
+    azurite, page_proxy: PageProxy, container: str, tmp_path: Path
+) -> None:
+    """The window the random kills rarely reach: every page sent, the digest recorded, not verified."""
+    image = write_fixed_vhd(tmp_path / "disk.vhd", 24, WRITES)
+    source = scan_file(image)
+    direct, links = _direct(azurite)
+    direct.ensure_container(container)
+    uri = direct.blob_uri(container, "disk.vhd")
+    child = Child(page_proxy, azurite, container, image, "hold-at-verify")
+    try:
+        child.read_until_stage()
+        assert child.lines[-1].startswith("stage verifying "), child.lines
+    finally:
+        child.kill()
+    page_proxy.quiesce()
+    assert sorted(p.range for p in page_proxy.page_puts()) == _run_ranges(source)  # all of it was sent
+    props = direct.get_properties(container, "disk.vhd")
+    assert upload_state(props) == "in_progress" and recorded_digest(props) == source.digest
+    assert not is_upload_complete(props)
+    assert "unfinished upload" in _refused_as_unfinished(uri, links)
+
+    sent = len(page_proxy.page_puts())
+    final = Child(page_proxy, azurite, container, image)
+    assert final.finish() == 0, final.stderr
+    assert page_proxy.page_puts()[sent:] == []  # nothing was missing
+    assert final.lines[-1] == f"done {source.digest}"
+    assert is_upload_complete(direct.get_properties(container, "disk.vhd"))

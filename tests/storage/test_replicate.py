@@ -110,6 +110,9 @@ def test_replicate_a_100_node_linux_pool_to_3_accounts(
     assert all(r.bytes_sent == 0 for r in result.replicas)
     assert len(result.uris) == 3 and result.uris == plan.uris
     assert sum(1 for e in events if e.finished) == 2
+    read_back = {e.uri: e for e in events if e.verifying}  # the last read-back event of each replica
+    assert sorted(read_back) == sorted(t.uri for t in plan.targets)
+    assert all(e.bytes_done == e.bytes_total == result.replicas[0].bytes_verified for e in read_back.values())
     _assert_identical(
         links, home, container, ["sa2", "sa3"], sparse_image.stat().st_size
     )

@@ -290,7 +290,7 @@ def _run_replication(
 
     with progress_bars(enabled=not settings.raw) as update:
         def report(event: ReplicationProgress) -> None:
-            label = f"{event.mode.replace('_', ' ')} {event.uri}"
+            label = f"{'verifying' if event.verifying else event.mode.replace('_', ' ')} {event.uri}"
             update(label, event.bytes_done, event.bytes_total)
 
         return replicate_image(

@@ -115,6 +115,7 @@ class ReplicationProgress:
     bytes_done: int
     bytes_total: int
     finished: bool = False
+    verifying: bool = False  # reading the replica back (bytes of its written ranges)
 
 
 def _account_key(link: StorageLink) -> str:
@@ -256,7 +257,7 @@ def replicate_image(
         sent = verified = 0
         store.ensure_container(plan.container)
         if _same_image(store.get_properties(plan.container, plan.blob), source_props, source.digest):
-            verified, problem = _verify(store, plan, target, source)
+            verified, problem = _verify(store, plan, target, source, mode, progress)
             if problem is None:
                 log.info("replica %s is identical to the source (verified): skipped", target.uri)
             else:
@@ -271,7 +272,7 @@ def replicate_image(
                 mode = "streamed"
                 log.info("replica %s: streaming the source's non-zero pages through this machine", target.uri)
                 sent = _streamed_copy(store, source.store, plan, target, source_props, unfinished, progress)
-            verified, problem = _verify(store, plan, target, source)
+            verified, problem = _verify(store, plan, target, source, mode, progress)
             if problem is not None:
                 raise StorageError(f"replica {target.uri} does not match the source after the copy: {problem}")
             final = store.get_properties(plan.container, plan.blob)
@@ -302,13 +303,19 @@ def replicate_image(
 
 
 def _verify(
-    store: PageBlobStore, plan: ReplicationPlan, target: ReplicaTarget, source: _Source
+    store: PageBlobStore, plan: ReplicationPlan, target: ReplicaTarget, source: _Source, mode: ReplicaMode,
+    progress: Callable[[ReplicationProgress], None] | None,
 ) -> tuple[int, str | None]:
     """Bytes read, and what is wrong with the replica (None: its sparse digest is the source's)."""
     props = store.get_properties(plan.container, plan.blob)
     if props is None or props.size_bytes != source.props.size_bytes:
         return 0, "its size differs"
-    scan = scan_blob(store, plan.container, plan.blob, parallelism=source.parallelism)
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(ReplicationProgress(target.uri, mode, done, total, verifying=True))
+
+    scan = scan_blob(store, plan.container, plan.blob, parallelism=source.parallelism, progress=report)
     if scan.digest == source.digest:
         return scan.bytes_read, None
     ranges = differing_ranges(source.scan().runs, scan.runs)

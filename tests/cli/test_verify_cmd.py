@@ -65,7 +65,7 @@ def test_verify_of_an_unfinished_upload_is_exit_1(cli, write_config, image: Path
 @pytest.mark.parametrize(
     ("uri", "code", "needle"),
     [
-        ("local://acct1/vhds/disk.vhd?sig=secret-sas", 2, "bare blob URI"),
+        ("local://acct1/vhds/disk.vhd?sig=secret-sas", 2, "must be bare, with no query string (no SAS)"),
         ("local://nosuch/vhds/disk.vhd", 2, "in none of the credentials' storage links"),
         ("local://acct1/vhds/missing.vhd", 1, "does not exist"),
     ],

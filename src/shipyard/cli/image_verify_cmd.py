@@ -37,7 +37,7 @@ def verify(settings: Settings, uri: str, image: Path | None, parallelism: int, t
 
     config = load_needed(settings, ConfigKind.CREDENTIALS)
     links = storage_links(config)
-    link, container, blob = resolve_blob_uri(uri, links, "the blob")
+    link, container, blob = resolve_blob_uri(uri, links)
     store = open_link(links[link], timeout_s)
     result = verify_blob(store, container, blob, against=image, parallelism=parallelism)
     problem = result.problem()

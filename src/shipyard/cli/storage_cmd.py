@@ -60,22 +60,12 @@ def pick_link(links: dict[str, StorageLink], name: str) -> StorageLink:
     return links[name]
 
 
-def resolve_blob_uri(uri: str, links: dict[str, StorageLink], what: str) -> tuple[str, str, str]:
-    """The storage link, container and blob of a bare blob URI of one of ``links``, or a one-line usage error."""
-    from shipyard.config.blob_uri import BlobUriError, has_query, parse_blob_uri
+def resolve_blob_uri(uri: str, links: dict[str, StorageLink]) -> tuple[str, str, str]:
+    """The storage link, container and blob of a bare blob URI of one of ``links`` (usage error else)."""
+    from shipyard.storage.blob_open import find_blob_link
 
-    if has_query(uri):
-        raise UsageError(f"{what} must be a bare blob URI, with no query string (no SAS)")
-    try:
-        parsed = parse_blob_uri(uri, links)
-    except BlobUriError as exc:
-        raise UsageError(f"{what} URI: {exc}") from None
-    if parsed.link is None:
-        raise UsageError(
-            f"{what} {uri} is in none of the credentials' storage links",
-            hint=f"credentials.yaml names: {', '.join(sorted(links))}",
-        )
-    return parsed.link, parsed.container, parsed.blob
+    link, parsed = find_blob_link(uri, links)
+    return link, parsed.container, parsed.blob
 
 
 def timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -238,7 +228,7 @@ def replicate(
             raise UsageError(f"pool '{pool.id}' lists no image_uris: pass --source URI (see `image upload`)")
         source = custom.image_uris[0]
     plan = plan_replication(
-        *resolve_blob_uri(source, links, "source image"), links, nodes=pool.max_node_count,
+        *resolve_blob_uri(source, links), links, nodes=pool.max_node_count,
         node_agent=custom.node_agent, accounts=_split_accounts(accounts),
     )
     plan_data = _plan_json(plan, pool.id)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.config.blob_uri import BlobUriError, has_query, parse_blob_uri
+from shipyard.config.blob_uri import BlobUri, BlobUriError, has_query, parse_blob_uri
 from shipyard.errors import StorageError, UsageError
 from shipyard.redact import strip_query
 
@@ -45,6 +45,21 @@ def open_blob_in(uri: str, links: Mapping[str, StorageLink], *, home: Path | str
     from shipyard.storage.blob_device import BlobDevice
     from shipyard.storage.open import open_store
 
+    link, parsed = find_blob_link(uri, links)
+    device = BlobDevice(open_store(links[link], home), parsed.container, parsed.blob)
+    try:
+        refuse_unfinished(device)
+    except BaseException:
+        device.close()
+        raise
+    return device
+
+
+def find_blob_link(uri: str, links: Mapping[str, StorageLink]) -> tuple[str, BlobUri]:
+    """The name of the one of ``links`` that a bare blob URI belongs to, and the parsed URI.
+
+    A query string (a SAS; never echoed), a malformed URI or one of no link: one-line ``UsageError``.
+    """
     if has_query(uri):
         raise UsageError(f"a blob URI must be bare, with no query string (no SAS): use {strip_query(uri)}",
                          hint="shipyard reads the blob with the storage link's key (or Azure AD) from the credentials")
@@ -59,13 +74,7 @@ def open_blob_in(uri: str, links: Mapping[str, StorageLink], *, home: Path | str
                  + ", ".join(f"{name} ({links[name].blob_base_url})" for name in sorted(links))
                  + f"; add a link for account '{parsed.account}' there (for an emulator, with its blob_endpoint)",
         )
-    device = BlobDevice(open_store(links[parsed.link], home), parsed.container, parsed.blob)
-    try:
-        refuse_unfinished(device)
-    except BaseException:
-        device.close()
-        raise
-    return device
+    return parsed.link, parsed
 
 
 def storage_links(credentials: Credentials | None, uri: str, account: str) -> dict[str, StorageLink]:

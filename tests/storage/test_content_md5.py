@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.azurite import MIB
+from fixtures.wire import WireStore
 from shipyard.errors import StorageError
 from shipyard.storage import content_md5 as cm
 from shipyard.storage import ranges as rng
@@ -101,18 +102,8 @@ def test_a_file_that_changes_while_it_is_hashed_is_refused_and_not_cached(
 
 
 def test_a_failed_upload_stops_the_md5_thread(store, container, sparse_image: Path, tmp_path: Path) -> None:
-    class Refusing:
-        def __init__(self, inner) -> None:
-            self.inner = inner
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        def put_pages(self, *args, **kwargs):
-            raise StorageError("refused")
-
-    with pytest.raises(StorageError, match="refused"):
-        upload_page_blob(sparse_image, Refusing(store), container, "a.vhd", content_md5=True,
+    with pytest.raises(StorageError, match="injected failure"):
+        upload_page_blob(sparse_image, WireStore(store, fail_after=0), container, "a.vhd", content_md5=True,
                          md5_cache=tmp_path / "c")
     assert not [t for t in threading.enumerate() if t.name == "shipyard-content-md5"]
 
@@ -141,21 +132,10 @@ def test_content_md5_is_only_set_on_a_blob_verified_to_hold_the_image(
 ) -> None:
     from shipyard.storage.verify import VerifyFailed
 
-    class Corrupting:
-        def __init__(self, inner) -> None:
-            self.inner = inner
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        def put_pages(self, container, blob, offset, data, md5=None):
-            if offset == 20 * MIB + 512:
-                data = bytes([data[0] ^ 0xFF]) + data[1:]
-            return self.inner.put_pages(container, blob, offset, data, md5)
-
+    wire = WireStore(store, corrupt_at=20 * MIB + 512)
     with pytest.raises(VerifyFailed):  # no verify=True: content_md5 reads the blob back itself
-        upload_page_blob(sparse_image, Corrupting(store), container, "a.vhd", content_md5=True,
-                         md5_cache=tmp_path / "c")
+        upload_page_blob(sparse_image, wire, container, "a.vhd", content_md5=True, md5_cache=tmp_path / "c")
+    assert wire.flipped == 1
     assert store.get_properties(container, "a.vhd").content_md5 is None  # never the MD5 of another blob
     result = upload_page_blob(sparse_image, store, container, "a.vhd", content_md5=True, md5_cache=tmp_path / "c")
     assert result.verified is not None and result.verified.ok

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.azurite import MIB
+from fixtures.wire import WireStore
 from shipyard.errors import StorageError
 from shipyard.storage import ranges as rng
 from shipyard.storage.digest import (
@@ -88,22 +89,9 @@ def test_the_digest_does_not_depend_on_parallelism_or_resumption(
     expected = scan_file(sparse_image).digest
     one = upload_page_blob(sparse_image, store, container, "p1.vhd", parallelism=1)
     eight = upload_page_blob(sparse_image, store, container, "p8.vhd", parallelism=8)
-
-    class FailsOnce:  # the first upload dies after 3 Put Pages; the rerun resumes with 2 workers
-        def __init__(self, inner) -> None:
-            self.inner, self.calls = inner, 0
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        def put_pages(self, *args, **kwargs):
-            self.calls += 1
-            if self.calls > 3:
-                raise StorageError("the connection dropped")
-            return self.inner.put_pages(*args, **kwargs)
-
+    # the first upload dies after 3 Put Pages; the rerun resumes with 2 workers
     with pytest.raises(StorageError):
-        upload_page_blob(sparse_image, FailsOnce(store), container, "r.vhd", parallelism=1)
+        upload_page_blob(sparse_image, WireStore(store, fail_after=3), container, "r.vhd", parallelism=1)
     assert upload_state(store.get_properties(container, "r.vhd")) == "in_progress"
     resumed = upload_page_blob(sparse_image, store, container, "r.vhd", parallelism=2)
     assert resumed.resumed and 0 < resumed.ranges_sent < one.ranges_sent

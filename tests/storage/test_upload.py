@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.wire import WireStore
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
@@ -144,22 +145,9 @@ def test_a_blob_shipyard_did_not_upload_is_not_touched(
 def test_a_failed_upload_is_never_complete(
     store, container, sparse_image: Path
 ) -> None:
-    class Failing:
-        def __init__(self, inner) -> None:
-            self.inner, self.calls = inner, 0
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        def put_pages(self, *args, **kwargs):
-            self.calls += 1
-            if self.calls == 3:
-                raise StorageError("injected failure")
-            return self.inner.put_pages(*args, **kwargs)
-
     with pytest.raises(StorageError, match="injected failure"):
         upload_page_blob(
-            sparse_image, Failing(store), container, "disk.vhd", parallelism=1
+            sparse_image, WireStore(store, fail_after=2), container, "disk.vhd", parallelism=1
         )
     props = store.get_properties(container, "disk.vhd")
     assert upload_state(props) == "in_progress" and not is_upload_complete(props)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.azurite import MIB
+from fixtures.wire import WireStore
 from shipyard.errors import StorageError
 from shipyard.storage.digest import recorded_digest, scan_file
 from shipyard.storage.upload import upload_page_blob
@@ -20,26 +21,15 @@ from shipyard.storage.verify import VerifyFailed, verify_blob
 RUN = (20 * MIB + 512, 24 * MIB)  # a canonical run of the sparse image: the 5 MiB write, cut at 24 MiB
 
 
-class Corrupting:
-    """A store whose Put Page at ``RUN``'s offset flips one byte of the body on its way."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.flipped = inner, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def put_pages(self, container, blob, offset, data, md5=None):
-        if offset == RUN[0]:
-            data = data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
-            self.flipped += 1
-        return self.inner.put_pages(container, blob, offset, data, md5)
+def corrupting(store) -> WireStore:
+    """The store, through a wire that flips one byte of ``RUN``'s Put Page."""
+    return WireStore(store, corrupt_at=RUN[0] + 100)
 
 
 def test_verify_catches_a_corrupted_page_names_it_and_a_rerun_resends_only_it(
     store, container, sparse_image: Path
 ) -> None:
-    wire = Corrupting(store)
+    wire = corrupting(store)
     with pytest.raises(VerifyFailed) as caught:
         upload_page_blob(sparse_image, wire, container, "disk.vhd", verify=True)
     assert wire.flipped == 1 and caught.value.ranges == [RUN]
@@ -62,7 +52,7 @@ def test_verify_catches_a_corrupted_page_names_it_and_a_rerun_resends_only_it(
 
 
 def test_without_verify_the_corruption_goes_unseen_until_verify_blob(store, container, sparse_image: Path) -> None:
-    upload_page_blob(sparse_image, Corrupting(store), container, "disk.vhd")  # no --verify
+    upload_page_blob(sparse_image, corrupting(store), container, "disk.vhd")  # no --verify
     against = verify_blob(store, container, "disk.vhd", against=sparse_image)
     assert not against.ok and against.mismatched == [RUN]
     assert against.problem() == (

@@ -64,3 +64,19 @@ def test_recorded_runs_keep_the_md5_sent_with_the_page_and_hash_the_rest() -> No
     ]
     assert sorted(o for o, _, _ in store.puts) == [0, 2048]
     assert sender.bytes_sent == 1536
+
+
+def test_a_page_cancelled_by_finish_is_no_error_and_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """``finish(cancel=True)`` (after an error, or Ctrl-C) cancels the queued pages; their done
+    callback must not ask a cancelled future for its exception (that raises CancelledError, which
+    the executor logs as 'exception calling callback' with a traceback, on the user's terminal)."""
+    from concurrent.futures import Future
+
+    sender = PageSender(_Recorder(), "vhds", "a.vhd", 8192, 1, None)
+    sender.slots.acquire()  # the slot that the cancelled page held
+    cancelled: Future[None] = Future()
+    assert cancelled.cancel()
+    cancelled.add_done_callback(sender._done)  # a done future runs the callback at once, as the pool's would
+    assert not [r for r in caplog.records if "exception calling callback" in r.getMessage()]
+    assert sender.error is None
+    sender.finish(cancel=True)

@@ -101,7 +101,10 @@ class PageSender:
             self._report((offset, offset + len(data)))
 
     def _done(self, future: Future[None]) -> None:
-        exc = future.exception()
+        # a page cancelled by ``finish(cancel=True)`` (an error, Ctrl-C) has no exception to ask
+        # for: ``future.exception()`` would raise CancelledError here, which the executor logs
+        # with a traceback
+        exc = None if future.cancelled() else future.exception()
         if exc is not None and self.error is None:
             self.error = exc
         self.slots.release()

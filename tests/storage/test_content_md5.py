@@ -164,3 +164,21 @@ def test_a_dense_image_is_hashed_once(store, container, tmp_path: Path, image_fa
     result = upload_page_blob(image, store, container, "dense.vhd", parallelism=3)
     assert result.bytes_sent == image.stat().st_size
     assert sum(hashed) == result.bytes_sent  # each byte once: the Put Page's MD5, reused by the digest
+
+
+def test_a_file_edited_with_its_mtime_set_back_is_hashed_again(
+    store, container, sparse_image: Path, tmp_path: Path, counted: list[int]
+) -> None:
+    """Same inode, size, mtime and first and last MiB, but another middle (``touch -d``, ``cp -p``,
+    ``rsync --inplace`` after an edit): the cached MD5 is not this file's, so it is not used."""
+    cache = tmp_path / "md5-cache"
+    first = upload_page_blob(sparse_image, store, container, "a.vhd", content_md5=True, md5_cache=cache)
+    before = sparse_image.stat()
+    with open(sparse_image, "r+b") as handle:
+        os.pwrite(handle.fileno(), b"\x09" * 512, 10 * MIB)  # not in the fingerprinted first or last MiB
+    os.utime(sparse_image, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (sparse_image.stat().st_ino, sparse_image.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    again = upload_page_blob(sparse_image, store, container, "b.vhd", content_md5=True, md5_cache=cache)
+    assert again.content_md5 == _md5(sparse_image).hex() != first.content_md5
+    assert not again.md5_cached and len(counted) == 2
+    assert store.get_properties(container, "b.vhd").content_md5 == _md5(sparse_image)

@@ -5,7 +5,7 @@ the MD5 must still hash every hole (MD5 cannot skip zeros: about 40 s for 30 GiB
 
 - :class:`BackgroundMd5` computes it in a thread of its own while the upload sends (holes are
   fed from one reused zero buffer, never read);
-- :class:`Md5Cache` keeps the result per source identity (device, inode, size, mtime and the
+- :class:`Md5Cache` keeps the result per source identity (device, inode, size, mtime, ctime and the
   fingerprint of the first and last MiB), so a second upload of the same file, or of a copy of it
   under the same identity, never hashes it again. A file that changed while it was hashed is not
   cached, and its MD5 is refused.
@@ -70,9 +70,12 @@ def whole_stream_md5(
 
 
 def identity_key(fd: int, fingerprint: str) -> str:
-    """What names one version of one file: device, inode, size, mtime and content fingerprint."""
+    """What names one version of one file: device, inode, size, mtime, ctime and content fingerprint.
+
+    The ctime too: an mtime can be set back (``touch -d``, ``cp -p``, ``rsync --inplace``) after the
+    middle of a file changed, a ctime cannot (setting the mtime moves it)."""
     st = os.fstat(fd)
-    text = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{fingerprint}"
+    text = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{fingerprint}"
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
@@ -133,7 +136,9 @@ class BackgroundMd5:
         try:
             md5 = whole_stream_md5(self._fd, self._stat.st_size, self.extents, self._stop, self._report)
             after = os.fstat(self._fd)
-            if (after.st_size, after.st_mtime_ns) != (self._stat.st_size, self._stat.st_mtime_ns):
+            if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (
+                self._stat.st_size, self._stat.st_mtime_ns, self._stat.st_ctime_ns
+            ):
                 raise StorageError(f"{Path(self.path).name} changed while its MD5 was computed")
             self._md5 = md5
             if self.cache is not None:

@@ -257,3 +257,44 @@ def test_replicas_stay_in_the_source_subscription_and_region() -> None:
     assert [t.link for t in plan.targets] == ["near", "unknown"]
     with pytest.raises(StorageError, match=r"only 3 are available \(far, other in another subscription or region\)"):
         plan_replication("src", "vhds", "img.vhd", links, nodes=160, node_agent="batch.node.ubuntu 22.04")
+
+
+def _as_before_the_sparse_digest(store, container: str, blob: str, image: Path) -> None:
+    """What an older shipyard left: state complete and the whole image's Content-MD5, no digest."""
+    import hashlib
+
+    props = store.get_properties(container, blob)
+    store.set_metadata(container, blob, {k: v for k, v in props.metadata.items() if "sparse" not in k})
+    store.set_content_md5(container, blob, hashlib.md5(image.read_bytes()).digest())
+    assert recorded_digest(store.get_properties(container, blob)) is None
+
+
+def test_a_source_from_before_the_sparse_digest_is_replicated_with_one(
+    links, store, home: Path, container, sparse_image
+) -> None:
+    from shipyard.storage.digest import scan_file
+
+    upload_page_blob(sparse_image, store, container, "disk.vhd")
+    _as_before_the_sparse_digest(store, container, "disk.vhd", sparse_image)
+    plan = plan_replication("sa1", container, "disk.vhd", links, nodes=80, node_agent=LINUX)
+    result = replicate_image(plan, links, home=home, server_copy=False)
+    assert [r.mode for r in result.replicas] == ["streamed"]
+    replica = open_store(links["sa2"], home).get_properties(container, "disk.vhd")
+    assert is_upload_complete(replica) and recorded_digest(replica) == scan_file(sparse_image).digest
+    assert replica.content_md5 == store.get_properties(container, "disk.vhd").content_md5
+
+
+def test_a_source_from_before_the_sparse_digest_that_no_longer_matches_its_md5_is_not_replicated(
+    links, store, home: Path, container, sparse_image
+) -> None:
+    """Its Content-MD5 is all that says what it holds: a replica must not get a digest of the
+    rotted content, nor that Content-MD5 over content it is not the MD5 of."""
+    upload_page_blob(sparse_image, store, container, "disk.vhd")
+    _as_before_the_sparse_digest(store, container, "disk.vhd", sparse_image)
+    store.put_pages(container, "disk.vhd", 20 * MIB + 512, b"\xee" * 512)  # rot, after its upload
+    plan = plan_replication("sa1", container, "disk.vhd", links, nodes=80, node_agent=LINUX)
+    with pytest.raises(StorageError, match="does not match its Content-MD5"):
+        replicate_image(plan, links, home=home, server_copy=False)
+    replica = open_store(links["sa2"], home)
+    replica.ensure_container(container)
+    assert not is_upload_complete(replica.get_properties(container, "disk.vhd"))

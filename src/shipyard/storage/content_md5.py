@@ -23,6 +23,7 @@ from pathlib import Path
 
 from shipyard.errors import StorageError
 from shipyard.storage import ranges as rng
+from shipyard.storage.store import PageBlobStore
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,23 @@ def whole_stream_md5(
             digest.update(block)
         if report is not None:
             report(end)
+    return digest.digest()
+
+
+def blob_md5(store: PageBlobStore, container: str, blob: str, size_bytes: int) -> bytes:
+    """The MD5 of a whole page blob: its written ranges read in order, the rest hashed as zeros.
+
+    For a blob from before the sparse digest, whose Content-MD5 is all that says what it holds."""
+    digest = hashlib.md5()
+    written = store.get_page_ranges(container, blob)
+    for start, end, is_data in rng.iter_segments(written, size_bytes, hole_block=rng.BLOCK_BYTES * 64):
+        if not is_data:
+            hash_zeros(digest, end - start)
+            continue
+        block = store.read_range(container, blob, start, end - start)
+        if len(block) != end - start:
+            raise StorageError(f"short read at byte {start} of {store.blob_uri(container, blob)}")
+        digest.update(block)
     return digest.digest()
 
 

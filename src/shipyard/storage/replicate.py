@@ -27,6 +27,7 @@ from shipyard.catalog.vhd_policy import nodes_per_vhd, required_vhd_count
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
+from shipyard.storage.content_md5 import blob_md5
 from shipyard.storage.open import open_store
 from shipyard.storage.store import BlobProperties, CopyRefusedError, PageBlobStore
 from shipyard.storage.digest import (
@@ -218,6 +219,14 @@ class _Source:
         digest = recorded_digest(props)
         if digest is None:  # uploaded before the sparse digest: compute it from the source
             log.info("%s records no sparse digest: computing it from the blob", plan.source_uri)
+            # and the source must be what its Content-MD5 says (that is all it has to say so)
+            md5 = props.content_md5
+            if md5 is not None and blob_md5(store, plan.container, plan.blob, props.size_bytes) != md5:
+                raise StorageError(
+                    f"source image {plan.source_uri} does not match its Content-MD5: it changed "
+                    "after its upload",
+                    hint="upload the image again (image upload --overwrite)",
+                )
             digest = self.scan().digest
         self.digest = digest
 

@@ -97,3 +97,20 @@ def test_a_blob_with_no_digest_needs_an_image_to_compare(store, container, spars
     upload_page_blob(sparse_image, store, container, "disk.vhd")
     wrong_size = verify_blob(store, container, "disk.vhd", against=other)
     assert not wrong_size.ok and not wrong_size.size_ok and "size differs" in (wrong_size.problem() or "")
+
+
+def test_a_run_that_stopped_before_its_read_back_was_done_makes_the_next_one_read_back(
+    store, container, sparse_image: Path
+) -> None:
+    """Killed after recording the digest but before verify marked what differs: no later run may
+    call the blob complete without reading it back, asked to or not."""
+    upload_page_blob(sparse_image, corrupting(store), container, "disk.vhd")
+    props = store.get_properties(container, "disk.vhd")  # as a run killed mid-verify leaves it
+    store.set_metadata(container, "disk.vhd", {**props.metadata, "shipyard_upload": "in_progress"})
+    with pytest.raises(VerifyFailed) as caught:
+        upload_page_blob(sparse_image, store, container, "disk.vhd")  # no verify=True
+    assert caught.value.ranges == [RUN]
+    assert not is_upload_complete(store.get_properties(container, "disk.vhd"))
+    fixed = upload_page_blob(sparse_image, store, container, "disk.vhd")
+    assert fixed.ranges_sent == 1 and fixed.verified is not None and fixed.verified.ok
+    assert is_upload_complete(store.get_properties(container, "disk.vhd"))

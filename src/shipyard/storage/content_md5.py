@@ -131,9 +131,12 @@ class BackgroundMd5:
         fingerprint: str,
         cache: Md5Cache | None,
         extents: Sequence[rng.Range] | None = None,
+        fd: int | None = None,
     ) -> None:
+        """``fd``: the caller's open file (duplicated), so that both hash the same file even if
+        another is renamed over ``path`` meanwhile."""
         self.path, self.cache, self.extents = path, cache, extents
-        self._fd = os.open(path, os.O_RDONLY)
+        self._fd = os.open(path, os.O_RDONLY) if fd is None else os.dup(fd)
         self.key = identity_key(self._fd, fingerprint)
         self._stat = os.fstat(self._fd)
         self._md5 = cache.get(self.key) if cache is not None else None

@@ -40,6 +40,7 @@ from shipyard.storage.digest import (
     block_runs,
     describe_ranges,
     digest_metadata,
+    recorded_digest,
     sparse_digest,
 )
 from shipyard.storage.pages import PageSender, ProgressCallback
@@ -168,12 +169,12 @@ def upload_page_blob(
             )
         if content_md5:
             cache = Md5Cache(md5_cache) if md5_cache is not None else None
-            md5_job = BackgroundMd5(path, identity.fingerprint, cache, extents)
+            md5_job = BackgroundMd5(path, identity.fingerprint, cache, extents, fd=fd)
         uri = store.blob_uri(container, blob)
         if create_container:
             store.ensure_container(container)
         props = store.get_properties(container, blob)
-        resumed = False
+        resumed = unverified = False
         present: list[tuple[int, int]] = []
         metadata = {**identity.metadata(), STATE_KEY: STATE_IN_PROGRESS}
         if props is None or overwrite:
@@ -184,6 +185,9 @@ def upload_page_blob(
             _check_resumable(uri, props, identity)
             present = store.get_page_ranges(container, blob)
             resumed = True
+            # a digest recorded on an unfinished blob: a run that asked for a read-back stopped
+            # before it was done (or before it could mark what failed), so this one reads back too
+            unverified = upload_state(props) == STATE_IN_PROGRESS and recorded_digest(props) is not None
             log.info(
                 "resuming the upload to %s: the blob holds %d ranges (%s bytes) already",
                 uri, len(present), f"{rng.total_bytes(present):,}",
@@ -212,7 +216,9 @@ def upload_page_blob(
         )
         recorded = {**identity.metadata(), **digest_metadata(digest)}
         verified = None
-        if verify or content_md5:
+        if unverified and not (verify or content_md5):
+            log.info("%s: the last upload stopped before its read-back was done: reading it back now", uri)
+        if verify or content_md5 or unverified:
             store.set_metadata(container, blob, {**recorded, STATE_KEY: STATE_IN_PROGRESS})
             own = SparseScan(size, runs, digest, 0, 0)
             verified = verify_blob(

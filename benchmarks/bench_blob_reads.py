@@ -56,7 +56,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_upload import ACCOUNT, KEY, AzuriteProcess
+from upload_env import ACCOUNT, KEY, AzuriteProcess
 
 from shipyard.config.credentials import StorageLink
 from shipyard.image.build import build_image
@@ -111,7 +111,7 @@ def measure(store: PageBlobStore, blob: str, chunk: int, cache: int, logical: in
 class Wire:
     """What this process does on the wire: HTTP requests sent (``http.client``'s ``putrequest``, which
     urllib3 and so the SDK use, retries included) and bytes received on its sockets (status lines,
-    headers and bodies: ``recv``/``recv_into`` of ``socket.socket``, as ``bench_upload.SocketBytes``
+    headers and bodies: ``recv``/``recv_into`` of ``socket.socket``, as ``upload_env.SocketBytes``
     counts what is sent). Azurite is another process, so only the client's side is counted."""
 
     def __init__(self) -> None:

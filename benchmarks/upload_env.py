@@ -35,6 +35,10 @@ GIB = 1 << 30
 ACCOUNT = "benchacct"
 KEY = base64.b64encode(b"shipyard-benchmark-key-012345678").decode()
 AZURITE = REPO / "node_modules" / ".bin" / "azurite-blob"
+# Azurite closes a connection idle for 5 s by default; blobxfer, reading 30 GiB of holes between
+# two Put Pages, then meets a closed connection (SSLEOFError) and its retry code crashes on it.
+# Azure keeps idle connections far longer; every client of the benchmark's Azurites gets this.
+KEEP_ALIVE_S = 120
 
 _RUN_SIZES = (4096, 16384, 65536, 262144, MIB)  # 4 KiB aligned, like a filesystem's
 
@@ -119,7 +123,8 @@ class AzuriteProcess:
         self.tls = tls
         location.mkdir(parents=True, exist_ok=True)
         args = [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--location", str(location),
-                "--skipApiVersionCheck", "--disableTelemetry", "--loose", "--silent"]
+                "--skipApiVersionCheck", "--disableTelemetry", "--loose", "--silent",
+                "--blobKeepAliveTimeout", str(KEEP_ALIVE_S)]
         if tls:
             args += ["--cert", str(tls[0]), "--key", str(tls[1])]
         self.log = open(location / "azurite.log", "wb")  # noqa: SIM115 - closed in stop()

@@ -182,7 +182,13 @@ def test_force_allocates_a_broken_image_whose_nodes_fail_their_start_task(cli, c
 
     rebooted = cli("pool", "nodes", "reboot", "--all-start-task-failed", "-y", *cli_pool.options)
     assert rebooted.code == 0 and f"{node['id']} rebooting" in rebooted.out
-    steady_nodes(cli, cli_pool, 1)
+
+    def rebooted_and_failed_again():  # the reboot is a request: until the supervisor acts, the node reads as before
+        (again,) = steady_nodes(cli, cli_pool, 1)
+        ran = again["start_task"] and again["start_task"]["start_time"]
+        return (again,) if again["state"] == "starttaskfailed" and ran != node["start_task"]["start_time"] else None
+
+    wait_until(rebooted_and_failed_again, "the node rebooted, its start task failed again")
     gone = cli("pool", "nodes", "del", "--all-start-task-failed", "-y", "--raw", *cli_pool.options)
     assert gone.code == 0 and gone.json() == {"pool": POOL_ID, "nodes": [node["id"]], "delete": True}
     steady_nodes(cli, cli_pool, 0)

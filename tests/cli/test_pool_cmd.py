@@ -9,6 +9,7 @@ import pytest
 
 from fixtures.pool_cli import POOL_ID, CliPool
 from fixtures.pools import SETTLED, home_processes, wait_until
+from fixtures.terminal import ANSI
 from shipyard.catalog.node_agents import load_catalogue
 
 
@@ -69,7 +70,6 @@ def test_table_output(cli, on_day) -> None:
 # place) through the CLI; `cli_pool`'s teardown deletes them with `shipyard pool del` and fails the
 # test if a process is left.
 
-ANSI = "\x1b["
 
 
 def steady_nodes(cli, pool: CliPool, count: int, pool_id: str = POOL_ID) -> list[dict]:
@@ -197,29 +197,14 @@ def test_force_allocates_a_broken_image_whose_nodes_fail_their_start_task(cli, c
 
 def test_the_live_display_is_a_table_on_a_terminal(cli_pool: CliPool) -> None:
     """`pool add` under a pseudo-terminal: a rich live table of the nodes, its last frame left."""
-    import os
-    import pty
-    import subprocess
     import sys
 
+    from fixtures.terminal import run_on_terminal
+
     cli_pool.write_pool(dedicated=2)
-    leader, follower = pty.openpty()
-    env = {**os.environ, "COLUMNS": "200", "LINES": "50", "TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "shipyard", "pool", "add", *cli_pool.options],
-                            stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the command ended and closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    assert proc.wait() == 0
-    shown = b"".join(chunks).decode()
+    code, shown = run_on_terminal([sys.executable, "-m", "shipyard", "pool", "add", *cli_pool.options],
+                                  {"COLUMNS": "200"})
+    assert code == 0
     assert ANSI in shown  # drawn on a terminal
     assert "node" in shown and "start task" in shown and "ok (exit 0)" in shown
     assert f"pool {POOL_ID}: 2 of 2 nodes: 2 idle (steady)" in shown

@@ -95,33 +95,18 @@ def test_upload_with_content_md5_prints_it_and_takes_it_from_the_cache_next_time
 
 
 def test_on_a_terminal_each_stage_after_the_transfer_has_a_bar(write_config, image: Path, shipyard_home) -> None:
-    import os
-    import pty
-    import subprocess
     import sys
 
+    from fixtures.terminal import ANSI, run_on_terminal
+
     configdir = write_config(credentials=local_credentials())
-    leader, follower = pty.openpty()
-    env = {**os.environ, "COLUMNS": "160", "LINES": "40", "TERM": "xterm", "SHIPYARD_HOME": str(shipyard_home)}
-    proc = subprocess.Popen(
+    code, shown = run_on_terminal(
         [sys.executable, "-m", "shipyard", "image", "upload", str(image), "--storage-account", "sa1",
          "--configdir", str(configdir), "--verify", "--content-md5"],
-        stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env,
+        {"SHIPYARD_HOME": str(shipyard_home)},
     )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the command ended
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    assert proc.wait() == 0
-    shown = b"".join(chunks).decode()
-    assert "\x1b[" in shown  # drawn on a terminal
+    assert code == 0, shown
+    assert ANSI in shown  # drawn on a terminal
     for bar in ("uploading disk.vhd", "verifying", "content md5"):
         assert bar in shown
     assert "content md5 " + hashlib.md5(image.read_bytes()).hexdigest() in shown

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.azurite import MIB
+from fixtures.wire import WireStore
 from shipyard.config.credentials import StorageLink
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage import ranges as rng
@@ -141,21 +142,18 @@ def test_a_replica_that_claims_to_be_identical_but_is_not_is_copied_again(
 
 
 def test_a_copy_that_differs_from_the_source_is_refused_and_stays_unfinished(
-    links, store, home: Path, container, sparse_image, monkeypatch: pytest.MonkeyPatch
+    links, store, home: Path, container, sparse_image
 ) -> None:
     upload_page_blob(sparse_image, store, container, "disk.vhd")
     target_store = open_store(links["sa2"], home)
-    real_put = type(target_store).put_pages
 
-    def flip_one_byte(self, c, b, offset, data, md5=None):  # the wire corrupts one Put Page
-        if offset == 20 * MIB + 512:
-            data = b"\x00" + data[1:] if data[0] else b"\x01" + data[1:]
-        return real_put(self, c, b, offset, data, md5)
+    def stores(link: StorageLink):  # the wire to the replica's account corrupts one Put Page
+        opened = open_store(link, home)
+        return WireStore(opened, corrupt_at=20 * MIB + 512) if link == links["sa2"] else opened
 
-    monkeypatch.setattr(type(target_store), "put_pages", flip_one_byte)
     plan = plan_replication("sa1", container, "disk.vhd", links, nodes=80, node_agent=LINUX)
     with pytest.raises(StorageError) as caught:
-        replicate_image(plan, links, home=home, server_copy=False)
+        replicate_image(plan, links, home=home, server_copy=False, store_factory=stores)
     assert str(caught.value) == (
         f"replica {plan.targets[0].uri} does not match the source after the copy: "
         f"bytes {20 * MIB + 512}-{24 * MIB} ({24 * MIB - 20 * MIB - 512:,} bytes) differ"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fixtures.pools import home_processes, idle_nodes, task_in_state
+from fixtures.pools import home_processes, idle_nodes, task_in_state, wait_until
 from shipyard.pools.local.backend import LocalBackend
 from shipyard.pools.models import JobSpec, TaskSpec, TaskState
 
@@ -21,8 +21,13 @@ def test_delete_pool_leaves_no_process_and_no_state(home: Path, pool_files, ubun
         TaskSpec("a", "/bin/sh -c 'sleep 300 & sleep 300'"), TaskSpec("b", "/bin/sh -c 'trap \"\" TERM; sleep 300'"))))
     for task in ("a", "b"):
         task_in_state(backend, "job", task, TaskState.RUNNING)
-    running = home_processes(home)
-    assert supervisor in running and len(running) >= 1 + 2 + 4  # supervisor, 2 nodes, the tasks' processes
+    # supervisor, 2 nodes, the tasks' processes (a task is running before its shell has forked them all)
+    def all_started() -> list[int] | None:
+        found = home_processes(home)
+        return found if len(found) >= 1 + 2 + 4 else None
+
+    running = wait_until(all_started, "the supervisor, 2 nodes and the tasks' 4 processes")
+    assert supervisor in running
 
     backend.delete_pool("counted")
     assert home_processes(home) == []

@@ -53,37 +53,44 @@ def whole_stream_md5(
     """The MD5 of all ``size_bytes`` of ``fd``: data extents read, holes hashed as zeros.
 
     ``report(bytes_hashed)`` follows it (every 4 MiB of data, every 256 MiB of holes)."""
-    digest = hashlib.md5()
     found = rng.find_data_extents(fd, size_bytes) if extents is None else list(extents)
-    for start, end, is_data in rng.iter_segments(found, size_bytes, hole_block=rng.BLOCK_BYTES * 64):
-        if stop is not None and stop.is_set():
-            raise Cancelled()
-        if not is_data:
-            hash_zeros(digest, end - start)
-        else:
-            block = os.pread(fd, end - start, start)
-            if len(block) != end - start:
-                raise StorageError("the image got shorter while its MD5 was computed")
-            digest.update(block)
-        if report is not None:
-            report(end)
-    return digest.digest()
+    return _md5_of(size_bytes, found, lambda offset, length: os.pread(fd, length, offset),
+                   "the image got shorter while its MD5 was computed", stop, report)
 
 
 def blob_md5(store: PageBlobStore, container: str, blob: str, size_bytes: int) -> bytes:
     """The MD5 of a whole page blob: its written ranges read in order, the rest hashed as zeros.
 
     For a blob from before the sparse digest, whose Content-MD5 is all that says what it holds."""
+    return _md5_of(
+        size_bytes, store.get_page_ranges(container, blob),
+        lambda offset, length: store.read_range(container, blob, offset, length),
+        f"short read of {store.blob_uri(container, blob)}",
+    )
+
+
+def _md5_of(
+    size_bytes: int,
+    regions: Sequence[rng.Range],
+    read: Callable[[int, int], bytes],
+    short_read: str,
+    stop: threading.Event | None = None,
+    report: Callable[[int], None] | None = None,
+) -> bytes:
+    """The MD5 of ``size_bytes`` whose data lies in ``regions`` (read), the rest zeros (never read)."""
     digest = hashlib.md5()
-    written = store.get_page_ranges(container, blob)
-    for start, end, is_data in rng.iter_segments(written, size_bytes, hole_block=rng.BLOCK_BYTES * 64):
+    for start, end, is_data in rng.iter_segments(regions, size_bytes, hole_block=rng.BLOCK_BYTES * 64):
+        if stop is not None and stop.is_set():
+            raise Cancelled()
         if not is_data:
             hash_zeros(digest, end - start)
-            continue
-        block = store.read_range(container, blob, start, end - start)
-        if len(block) != end - start:
-            raise StorageError(f"short read at byte {start} of {store.blob_uri(container, blob)}")
-        digest.update(block)
+        else:
+            block = read(start, end - start)
+            if len(block) != end - start:
+                raise StorageError(f"{short_read} (at byte {start})")
+            digest.update(block)
+        if report is not None:
+            report(end)
     return digest.digest()
 
 

@@ -143,15 +143,20 @@ def scan_file(
 
 
 def scan_blob(
-    store: PageBlobStore, container: str, blob: str, *, parallelism: int = 4, progress: ScanProgress | None = None
+    store: PageBlobStore, container: str, blob: str, *, parallelism: int = 4, progress: ScanProgress | None = None,
+    size_bytes: int | None = None,
 ) -> SparseScan:
-    """The digest of a page blob from its written ranges, read back in 4 MiB-aligned pieces."""
-    props = store.get_properties(container, blob)
-    if props is None:
-        raise StorageError(f"{store.blob_uri(container, blob)} does not exist")
+    """The digest of a page blob from its written ranges, read back in 4 MiB-aligned pieces.
+
+    ``size_bytes``: the blob's size when the caller has just read its properties (else read here)."""
+    if size_bytes is None:
+        props = store.get_properties(container, blob)
+        if props is None:
+            raise StorageError(f"{store.blob_uri(container, blob)} does not exist")
+        size_bytes = props.size_bytes
     written = store.get_page_ranges(container, blob)
     return _scan(
-        props.size_bytes, written,
+        size_bytes, written,
         lambda offset, length: store.read_range(container, blob, offset, length), parallelism, progress,
     )
 

@@ -234,7 +234,8 @@ class _Source:
         with self._lock:
             if self._scan is None:
                 self._scan = scan_blob(
-                    self.store, self.plan.container, self.plan.blob, parallelism=self.parallelism
+                    self.store, self.plan.container, self.plan.blob, parallelism=self.parallelism,
+                    size_bytes=self.props.size_bytes,
                 )
             return self._scan
 
@@ -324,7 +325,8 @@ def _verify(
         if progress is not None:
             progress(ReplicationProgress(target.uri, mode, done, total, verifying=True))
 
-    scan = scan_blob(store, plan.container, plan.blob, parallelism=source.parallelism, progress=report)
+    scan = scan_blob(store, plan.container, plan.blob, parallelism=source.parallelism, progress=report,
+                     size_bytes=props.size_bytes)
     if scan.digest == source.digest:
         return scan.bytes_read, None
     ranges = differing_ranges(source.scan().runs, scan.runs)

@@ -100,7 +100,7 @@ def verify_blob(
             hint="pass --against IMAGE, the image it was uploaded from",
         )
     size_ok = source is None or source.size_bytes == props.size_bytes
-    scan = scan_blob(store, container, blob, parallelism=parallelism, progress=progress)
+    scan = scan_blob(store, container, blob, parallelism=parallelism, progress=progress, size_bytes=props.size_bytes)
     expected = source.digest if source is not None else recorded
     assert expected is not None
     ok = size_ok and scan.digest == expected

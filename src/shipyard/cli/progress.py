@@ -28,11 +28,10 @@ class TransferBars:
     it (verifying, hashing): each a bar of its own in one display. Safe to call from worker threads."""
 
     def __init__(self, progress: Any = None, description: str = "") -> None:
-        import threading
         import time
 
-        self._progress, self._began, self._lock = progress, time.monotonic(), threading.Lock()
-        self._stages: dict[str, Any] = {}
+        self._progress, self._began = progress, time.monotonic()
+        self._stages = None if progress is None else _TaskPerLabel(progress)
         self._task = None if progress is None else progress.add_task(description, total=None, detail="")
 
     def __call__(self, sent: int, skipped: int, total: int) -> None:
@@ -47,15 +46,24 @@ class TransferBars:
         )
 
     def stage(self, label: str, done: int, total: int) -> None:
-        if self._progress is None:
-            return
-        with self._lock:
-            if label not in self._stages:
-                self._stages[label] = self._progress.add_task(label, total=total, detail="")
-        self._progress.update(
-            self._stages[label], completed=done, total=total,
-            detail=f"{_bytes_text(done)} of {_bytes_text(total)}",
-        )
+        if self._stages is not None:
+            self._stages(label, done, total, detail=f"{_bytes_text(done)} of {_bytes_text(total)}")
+
+
+class _TaskPerLabel:
+    """``self(label, done, total, **fields)``: one task of ``progress`` per label, made on first use."""
+
+    def __init__(self, progress: Any) -> None:
+        import threading
+
+        self._progress, self._lock = progress, threading.Lock()
+        self._tasks: dict[str, Any] = {}
+
+    def __call__(self, label: str, done: int, total: int, **fields: str) -> None:
+        with self._lock:  # reported from worker threads
+            if label not in self._tasks:
+                self._tasks[label] = self._progress.add_task(label, total=total, **fields)
+        self._progress.update(self._tasks[label], completed=done, total=total, **fields)
 
 
 @contextmanager
@@ -83,8 +91,6 @@ def progress_bars(*, enabled: bool = True) -> Iterator[Callable[[str, int, int],
     if not (enabled and sys.stderr.isatty()):
         yield lambda label, done, total: None
         return
-    import threading
-
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -99,13 +105,4 @@ def progress_bars(*, enabled: bool = True) -> Iterator[Callable[[str, int, int],
         TransferSpeedColumn(), TimeRemainingColumn(),
     )
     with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
-        tasks: dict[str, object] = {}
-        lock = threading.Lock()
-
-        def update(label: str, done: int, total: int) -> None:
-            with lock:  # replicas report from worker threads
-                if label not in tasks:
-                    tasks[label] = progress.add_task(label, total=total)
-            progress.update(tasks[label], completed=done, total=total)  # type: ignore[arg-type]
-
-        yield update
+        yield _TaskPerLabel(progress)

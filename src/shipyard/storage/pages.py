@@ -1,21 +1,25 @@
-"""Page writes that upload and replication share: the Put Page sender.
+"""Page writes that upload and replication share: the Put Page sender, and the loop that feeds it.
 
 - :class:`PageSender`: a bounded pool of Put Page workers (each page with its transactional MD5,
   computed once, in the worker), counting what was sent and skipped, reporting
   :class:`UploadProgress`, keeping the first error, and collecting the canonical runs' MD5s for
   the sparse digest (:mod:`shipyard.storage.digest`): a run sent whole reuses its Put Page's
   MD5; one the blob already holds (a resume) is hashed by :meth:`PageSender.record`.
+- :func:`send_runs`: an image's canonical runs, less what the blob holds, through a sender; the
+  image read from a file (upload) or from another blob (a streamed replica).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from shipyard.storage.digest import Run
+from shipyard.errors import StorageError
+from shipyard.storage import ranges as rng
+from shipyard.storage.digest import Run, block_runs
 from shipyard.storage.store import PageBlobStore
 
 
@@ -113,3 +117,46 @@ class PageSender:
         self.pool.shutdown(wait=True, cancel_futures=cancel)
         if self.error is not None and not cancel:
             raise self.error
+
+
+def send_runs(
+    read: Callable[[int, int], bytes],
+    regions: Sequence[rng.Range],
+    size: int,
+    present: Sequence[rng.Range],
+    sender: PageSender,
+    short_read: str,
+) -> PageSender:
+    """Send every canonical run of the image that the blob lacks, recording each run's MD5.
+
+    The image is ``size`` bytes whose data lies in ``regions`` (read 4 MiB-aligned block by block
+    with ``read``; the rest are zeros, never read); ``present``: what the blob holds already (a
+    resume). A run the blob holds in part is hashed whole and only its missing pieces are sent.
+    Returns ``sender``, finished; ``short_read`` is the error for a block that reads short.
+    """
+    try:
+        for start, end, is_data in rng.iter_segments(regions, size):
+            if not is_data:
+                sender.skip(end - start)
+                continue
+            block = read(start, end - start)
+            if len(block) != end - start:
+                raise StorageError(short_read)
+            sent = 0
+            for run_start, run_end in block_runs(block, start):
+                data = block if (run_start, run_end) == (start, end) else block[run_start - start : run_end - start]
+                missing = rng.subtract_coalesced([(run_start, run_end)], present) if present else None
+                if missing is None or missing == [(run_start, run_end)]:
+                    sender.send(run_start, data, record=True)
+                    sent += run_end - run_start
+                    continue
+                sender.record(run_start, data)  # the blob has (some of) it: hash it, send the rest
+                for put_start, put_end in missing:
+                    sender.send(put_start, block[put_start - start : put_end - start])
+                    sent += put_end - put_start
+            sender.skip(len(block) - sent)
+    except BaseException:
+        sender.finish(cancel=True)
+        raise
+    sender.finish()
+    return sender

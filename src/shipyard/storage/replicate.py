@@ -38,7 +38,7 @@ from shipyard.storage.digest import (
     recorded_digest,
     scan_blob,
 )
-from shipyard.storage.pages import PageSender
+from shipyard.storage.pages import PageSender, UploadProgress, send_runs
 from shipyard.storage.upload_state import (
     STATE_COMPLETE,
     STATE_IN_PROGRESS,
@@ -377,26 +377,18 @@ def _streamed_copy(
     store.create_page_blob(
         plan.container, plan.blob, size, overwrite=True, metadata=metadata
     )
-    sender = PageSender(store, plan.container, plan.blob, size, 4, None)
-    done = 0
-    try:
-        ranges = source.get_page_ranges(plan.container, plan.blob)
-        log.info(
-            "streaming %d ranges (%s bytes) of %s to %s",
-            len(ranges), f"{rng.total_bytes(ranges):,}", plan.source_uri, target.uri,
-        )
-        # whole 4 MiB-aligned blocks, so a Put Page never crosses a 4 MiB boundary
-        for start, end, is_data in rng.iter_segments(ranges, size):
-            if not is_data:
-                continue
-            block = source.read_range(plan.container, plan.blob, start, end - start)
-            for put_start, put_end in rng.find_nonzero_pages(block, start):
-                sender.send(put_start, block[put_start - start : put_end - start])
-            done += end - start
-            if progress is not None:
-                progress(ReplicationProgress(target.uri, "streamed", done, size))
-    except BaseException:
-        sender.finish(cancel=True)
-        raise
-    sender.finish()
+    ranges = source.get_page_ranges(plan.container, plan.blob)
+    log.info(
+        "streaming %d ranges (%s bytes) of %s to %s",
+        len(ranges), f"{rng.total_bytes(ranges):,}", plan.source_uri, target.uri,
+    )
+
+    def report(event: UploadProgress) -> None:
+        if progress is not None:
+            progress(ReplicationProgress(target.uri, "streamed", event.bytes_done, size))
+
+    sender = send_runs(
+        lambda offset, length: source.read_range(plan.container, plan.blob, offset, length), ranges, size, (),
+        PageSender(store, plan.container, plan.blob, size, 4, report), f"short read of {plan.source_uri}",
+    )
     return sender.bytes_sent

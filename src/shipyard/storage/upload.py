@@ -37,13 +37,12 @@ from shipyard.storage import ranges as rng
 from shipyard.storage.content_md5 import BackgroundMd5, Md5Cache
 from shipyard.storage.digest import (
     SparseScan,
-    block_runs,
     describe_ranges,
     digest_metadata,
     recorded_digest,
     sparse_digest,
 )
-from shipyard.storage.pages import PageSender, ProgressCallback
+from shipyard.storage.pages import PageSender, ProgressCallback, send_runs
 from shipyard.storage.store import BlobProperties, PageBlobStore
 from shipyard.storage.upload_state import STATE_COMPLETE, STATE_IN_PROGRESS, STATE_KEY, upload_state
 from shipyard.storage.verify import VerifyFailed, VerifyResult, mark_for_repair, verify_blob
@@ -197,8 +196,11 @@ def upload_page_blob(
             "uploading %s to %s: %d data extents (%s of %s bytes), %d at a time; holes are never read",
             Path(path).name, uri, len(found), f"{rng.total_bytes(found):,}", f"{size:,}", parallelism,
         )
-        sender = _send(fd, Path(path).name, found, size, present,
-                       PageSender(store, container, blob, size, parallelism, progress))
+        sender = send_runs(
+            lambda offset, length: os.pread(fd, length, offset), found, size, present,
+            PageSender(store, container, blob, size, parallelism, progress),
+            f"{Path(path).name} changed during the upload (it got shorter)",
+        )
         changed = source_identity(path, fd)
         if (changed.size_bytes, changed.mtime_ns) != (
             identity.size_bytes,
@@ -263,39 +265,6 @@ def upload_page_blob(
         verified=verified,
         md5_cached=md5_job is not None and md5_job.cached,
     )
-
-
-def _send(
-    fd: int, name: str, found: Sequence[rng.Range], size: int, present: Sequence[rng.Range],
-    sender: PageSender,
-) -> PageSender:
-    """Send every canonical run the blob lacks (recording each run's MD5); returns ``sender``, finished."""
-    try:
-        for start, end, is_data in rng.iter_segments(found, size):
-            if not is_data:
-                sender.skip(end - start)
-                continue
-            block = os.pread(fd, end - start, start)
-            if len(block) != end - start:
-                raise StorageError(f"{name} changed during the upload (it got shorter)")
-            sent = 0
-            for run_start, run_end in block_runs(block, start):
-                data = block if (run_start, run_end) == (start, end) else block[run_start - start : run_end - start]
-                missing = rng.subtract_coalesced([(run_start, run_end)], present) if present else None
-                if missing is None or missing == [(run_start, run_end)]:
-                    sender.send(run_start, data, record=True)
-                    sent += run_end - run_start
-                    continue
-                sender.record(run_start, data)  # the blob has (some of) it: hash it, send the rest
-                for put_start, put_end in missing:
-                    sender.send(put_start, block[put_start - start : put_end - start])
-                    sent += put_end - put_start
-            sender.skip(len(block) - sent)
-    except BaseException:
-        sender.finish(cancel=True)
-        raise
-    sender.finish()
-    return sender
 
 
 def _check_resumable(uri: str, props: BlobProperties, identity: SourceIdentity) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from shipyard.facts.boot import BootFacts, DiskFacts, GeneralizationFacts, MountFacts, ProvisioningFacts
 from shipyard.facts.firewall import FirewallFacts
 
 __all__ = [
@@ -249,3 +250,8 @@ class Facts(_Frozen):
     sshd: SshdFacts | None = None
     waagent: WaagentFacts | None = None
     firewall: FirewallFacts | None = None
+    boot: BootFacts | None = None
+    disk: DiskFacts | None = None  # offline: from the image's partition table; live: /dev/disk/by-*
+    mounts: MountFacts | None = None
+    provisioning: ProvisioningFacts | None = None
+    generalization: GeneralizationFacts | None = None

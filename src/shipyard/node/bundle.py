@@ -30,6 +30,8 @@ NODE_REQUIREMENTS = (
     "rich>=13,<16",
     "eval_type_backport>=0.2",  # pydantic on python 3.9 reads `X | None` annotations with it
     "cryptography>=41",  # decrypts credentials encrypted for the pool certificate
+    "zstandard>=0.22,<1",  # the boot facts read the initramfs
+    "lz4>=4.3,<5",
 )
 DEFAULT_PYTHONS = ("3.9", "3.10", "3.11", "3.12")
 START_TASK_COMMAND = "python3 nodeprep.py"

@@ -26,6 +26,7 @@ class Status(str, Enum):  # noqa: UP042 - the node side runs on python 3.9: no S
 class Severity(str, Enum):  # noqa: UP042 - as Status
     ERROR = "error"
     WARNING = "warning"
+    INFO = "info"  # a rule that only reports what it found (boot.generation): it never fails
 
 
 class Judged(Protocol):
@@ -123,7 +124,7 @@ class CheckResult:
         location: Location | None = None,
     ) -> CheckResult:
         """A result of a rule of ``rule_severity``: a warning-level rule's fail becomes warn."""
-        if status is Status.FAIL and rule_severity is Severity.WARNING:
+        if status is Status.FAIL and rule_severity in (Severity.WARNING, Severity.INFO):
             status = Status.WARN
         return cls(rule_id, status, result_severity(status, rule_severity), message, fix, location)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from shipyard.sources.fstab import partition_number, spec_tag
+
 __all__ = [
     "BootEntry",
     "BootFacts",
@@ -27,6 +29,8 @@ __all__ = [
 ]
 
 HYPERV_MODULES = ("hv_vmbus", "hv_storvsc", "hv_netvsc")
+# what an image's own disk is called once booted: SCSI (storvsc) on most sizes, NVMe on the newest
+OS_DISK_NAMES = ("sda", "vda", "xvda", "nvme0n1")
 
 
 class _Frozen(BaseModel):
@@ -138,6 +142,35 @@ class DiskFacts(_Frozen):
     mbr_boot_code: bool | None = None  # the MBR's first 440 bytes are not all zero
     source: str  # "image" (the partition table) or "live" (/dev/disk/by-*)
 
+    @property
+    def root(self) -> VolumeFacts | None:
+        return next((v for v in self.volumes if v.is_root), None)
+
+    def find(self, spec: str) -> VolumeFacts | None:
+        """The volume an fstab spec names: by UUID, LABEL, PARTUUID, PARTLABEL (or their
+        /dev/disk/by-* links), an LV's device path, or an OS disk partition's kernel name."""
+        tag = spec_tag(spec)
+        if tag is None:
+            return None
+        kind, value = tag
+        for volume in self.volumes:
+            if kind == "UUID" and volume.uuid is not None and volume.uuid.lower() == value.lower():
+                return volume
+            if kind == "PARTUUID" and volume.partuuid is not None and volume.partuuid.lower() == value.lower():
+                return volume
+            if (kind == "LABEL" and volume.label == value) or (kind == "PARTLABEL" and volume.partlabel == value):
+                return volume
+            if kind == "PATH" and value in volume.device_paths:
+                return volume
+        if kind == "PATH" and self.source == "image":
+            named = partition_number(value)
+            if named is not None and named[0] in OS_DISK_NAMES:
+                return next((v for v in self.volumes if v.partition == named[1]), None)
+        return None
+
+    def swap_volumes(self) -> tuple[VolumeFacts, ...]:
+        return tuple(v for v in self.volumes if v.filesystem == "swap" or v.part_type == "swap")
+
 
 class FstabEntry(_Frozen):
     line: int
@@ -185,3 +218,39 @@ class Leftover(_Frozen):
 
 class GeneralizationFacts(_Frozen):
     leftovers: tuple[Leftover, ...]
+
+
+# --- Hyper-V generation ---------------------------------------------------------------------
+
+
+class Generation(_Frozen):
+    """The Hyper-V generations the disk can boot as: 1 (BIOS, MBR or GPT with a BIOS boot
+    partition), 2 (UEFI: GPT with an EFI system partition), and why."""
+
+    generations: tuple[int, ...]  # (), (1,), (2,) or (1, 2)
+    reason: str
+
+
+def boot_generation(disk: DiskFacts, bootloader: BootloaderFacts | None) -> Generation:
+    """From the partition scheme, as Azure decides which generation an image can be published as."""
+    parts = {v.part_type for v in disk.volumes}
+    loaders = bootloader.efi_loaders if bootloader is not None else ()
+    bios_loader = bootloader.bios_loader if bootloader is not None else None
+    if disk.scheme == "gpt":
+        found: list[int] = []
+        why: list[str] = []
+        if "bios-boot" in parts:
+            found.append(1)
+            why.append("a BIOS boot partition")
+        if "efi" in parts:
+            found.append(2)
+            why.append("an EFI system partition" + (f" with {loaders[0]}" if loaders else ", but no EFI loader found on it"))
+        if not found:
+            return Generation(generations=(), reason="GPT with neither an EFI system partition (Generation 2) nor a BIOS boot partition (Generation 1)")
+        return Generation(generations=tuple(found), reason="GPT with " + " and ".join(why))
+    if disk.scheme == "mbr":
+        if disk.mbr_boot_code or bios_loader:
+            how = "boot code in the MBR" if disk.mbr_boot_code else f"GRUB for BIOS ({bios_loader})"
+            return Generation(generations=(1,), reason=f"MBR with {how}")
+        return Generation(generations=(), reason="MBR with no boot code in it and no GRUB for BIOS: no BIOS boot path (Generation 1), and Generation 2 needs GPT")
+    return Generation(generations=(), reason=f"no partition table ({disk.scheme or 'unknown'}): Azure boots a partitioned disk")

@@ -92,9 +92,7 @@ def _render_inspection(data: dict[str, Any]) -> None:
             if unit["enabled"] and not unit["alias_of"] and name.endswith((".service", ".socket"))
         )
         rows.append(("enabled units", ", ".join(enabled) or "none"))
-    modules = data["kernel_modules"]
-    if modules:
-        rows.append(("boot kernel", modules["default_kernel"] or "none found"))
+    rows += boot_rows(data)
     sshd = data["sshd"]
     if sshd:
         rows.append(("sshd ports", ", ".join(map(str, sshd["ports"]))))
@@ -104,6 +102,45 @@ def _render_inspection(data: dict[str, Any]) -> None:
                      f"{', '.join(docker['runtimes']) or 'default'}"))
     # The values are read from the image (PRETTY_NAME, unit names): shown as written, never as rich markup.
     render.table(None, ("", ""), rows, header=False)
+
+
+def boot_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The inspection's boot section: kernel, initramfs, bootloader, generation, command line."""
+    from shipyard.facts.boot import HYPERV_MODULES
+
+    boot = data.get("boot")
+    if boot is None:
+        return [("boot", "unknown (the boot files could not be read)")]
+    kernel = next((k for k in boot["kernels"] if k["version"] == boot["default_kernel"]), None)
+    how = f" ({boot['default_reason']})" if boot.get("default_reason") else ""
+    rows = [("boot kernel", f"{kernel['version']}, {kernel['path']}{how}" if kernel else "none found")]
+    initramfs = kernel["initramfs"] if kernel else None
+    if kernel is not None:
+        if initramfs is None:
+            rows.append(("initramfs", "none"))
+        elif initramfs["modules"] is None:
+            rows.append(("initramfs", f"{initramfs['path']}: unreadable ({initramfs['error']})"))
+        else:
+            hyperv = [m for m in HYPERV_MODULES if m in initramfs["modules"]]
+            builtin = [m for m in HYPERV_MODULES if m in (kernel.get("builtin_modules") or ())]
+            rows.append(("initramfs", f"{initramfs['path']} ({'+'.join(initramfs['segments'])}, "
+                         f"{len(initramfs['modules'])} modules)"))
+            rows.append(("hyper-v", ", ".join([f"{m} (initramfs)" for m in hyperv] + [f"{m} (built in)" for m in builtin])
+                         or "none at boot"))
+    loader = boot["bootloader"]
+    described = loader["kind"] or "none found"
+    if loader["config_files"]:
+        described += f" ({', '.join(loader['config_files'])})"
+    if loader["efi_loaders"]:
+        described += f"; EFI: {', '.join(loader['efi_loaders'])}"
+    rows.append(("bootloader", described))
+    generation = data.get("generation")
+    if generation is not None:
+        gens = " and ".join(map(str, generation["generations"])) or "none"
+        rows.append(("generation", f"{gens}: {generation['reason']}"))
+    source = f" (from {boot['cmdline_source']})" if boot.get("cmdline_source") else ""
+    rows.append(("command line", f"{boot['cmdline']}{source}" if boot["cmdline"] is not None else "none found"))
+    return rows
 
 
 @image_group.command("check")

@@ -15,7 +15,8 @@ from shipyard.facts import collect_facts
 from shipyard.facts.model import Facts
 from shipyard.sources.directory import DirectorySource
 
-SECTIONS = ["os", "node_agent", "packages", "binaries", "services", "kernel_modules", "docker", "sshd", "waagent", "firewall"]
+SECTIONS = ["os", "node_agent", "packages", "binaries", "services", "kernel_modules", "docker", "sshd", "waagent", "firewall",
+            "boot", "disk", "mounts", "provisioning", "generalization"]
 
 
 def test_ubuntu_facts(ubuntu_root: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -34,7 +34,7 @@ OS_DISK_NAMES = ("sda", "vda", "xvda", "nvme0n1")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # --- boot ---------------------------------------------------------------------------------

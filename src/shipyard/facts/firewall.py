@@ -21,7 +21,7 @@ MAX_JUMP_DEPTH = 16
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class PortRange(_Frozen):

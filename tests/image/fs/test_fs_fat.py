@@ -316,3 +316,10 @@ def test_a_volume_larger_than_its_device(fat_images) -> None:
     with pytest.raises(ImageFormatError, match=r"^vfat filesystem: the volume claims 41943040 bytes, its device has "
                                                r"1048576$"):
         open_filesystem(RangeDevice(FileDevice(image), 0, MIB))
+
+
+def test_a_fat16_boot_sector_without_root_entries(fat_images, tmp_path: Path) -> None:
+    image = Path(shutil.copy(fat_images("fat16"), tmp_path / "fat16.img"))
+    patch(image, 17, b"\0\0")
+    with pytest.raises(ImageFormatError, match=r"^vfat filesystem: a FAT12/16 volume with no root directory entries$"):
+        FatSource(FileDevice(image))

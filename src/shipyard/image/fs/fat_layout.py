@@ -95,8 +95,8 @@ def parse_boot_sector(sector: bytes, device_bytes: int) -> FatLayout:
         raise fat_error(f"{total_sectors} sectors in all, {fat_sectors} per FAT", 19)
     fat32 = fat16_sectors == 0
     root_sectors = -(-root_entries * DIRENT_BYTES // sector_bytes)
-    if fat32 == bool(root_entries):
-        raise fat_error(f"a {'FAT32' if fat32 else 'FAT12/16'} volume with {root_entries} root entries", 17)
+    if not fat32 and root_entries == 0:
+        raise fat_error("a FAT12/16 volume with no root directory entries", 17)
     data_sector = reserved + fats * fat_sectors + root_sectors
     if data_sector >= total_sectors:
         raise fat_error(f"the data region starts at sector {data_sector}, past the {total_sectors} sectors", 14)

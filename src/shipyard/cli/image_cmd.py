@@ -22,11 +22,11 @@ from shipyard.errors import UsageError
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 
 
-def parse_size(text: str) -> int:
+def parse_size(text: str, option: str = "--size") -> int:
     """``30G``, ``512MiB``, ``1048576`` -> bytes (binary units)."""
     match = _SIZE_RE.match(text)
     if not match:
-        raise UsageError(f"--size {text!r}: expected a size such as 30G, 512M or a number of bytes")
+        raise UsageError(f"{option} {text!r}: expected a size such as 30G, 512M or a number of bytes")
     number, unit = float(match[1]), match[2].lower()
     return int(number * (1 << (10 * " kmgt".index(unit or " "))))
 
@@ -215,20 +215,48 @@ def report_written(settings: Settings, source: Path, dst: Path, detail: str = ""
 @click.argument("dst", type=click.Path(path_type=Path))
 @click.option("--size", "size", metavar="SIZE", help="Virtual disk size (e.g. 30G); default: the tree plus headroom.")
 @click.option("--label", default="rootfs", show_default=True, help="Filesystem label.")
+@click.option("--uuid", "fs_uuid", metavar="UUID", help="The root filesystem's UUID (as /etc/fstab's UUID= names it); "
+              "default: random.")
 @click.option("--table", type=click.Choice(["mbr", "gpt"]), default="mbr", show_default=True, help="Partition table.")
+@click.option("--esp", "esp", metavar="SIZE", help="GPT: add an EFI system partition of SIZE (Generation 2), FAT "
+              "filled from ROOTFS/boot/efi, which stays an empty mount point.")
+@click.option("--esp-label", metavar="LABEL", help="The EFI system partition's FAT label (e.g. UEFI).")
+@click.option("--esp-uuid", metavar="XXXX-XXXX", help="The EFI system partition's FAT volume ID; default: random.")
+@click.option("--bios-boot", is_flag=True, help="GPT: add a 1 MiB BIOS boot partition, for GRUB on BIOS "
+              "(Generation 1).")
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @global_options
 @pass_settings
 def build(
-    settings: Settings, rootfs_dir: Path, dst: Path, size: str | None, label: str, table: str, overwrite: bool
+    settings: Settings, rootfs_dir: Path, dst: Path, size: str | None, label: str, fs_uuid: str | None, table: str,
+    esp: str | None, esp_label: str | None, esp_uuid: str | None, bios_boot: bool, overwrite: bool
 ) -> int:
-    """Turn a root filesystem directory into an Azure-ready fixed VHD (ext4, no root needed)."""
+    """Turn a root filesystem directory into an Azure-ready fixed VHD (ext4, no root needed).
+
+    With --table gpt, --esp and --bios-boot lay the disk out as Debian's and Ubuntu's cloud
+    images do: BIOS boot (partition 14) and EFI system (15) first, the root (1) after them.
+    """
     from shipyard.image.build import build_image
 
     size_bytes = parse_size(size) if size else None
+    esp_bytes = parse_size(esp, "--esp") if esp else None
     with progress_bar(f"building {dst.name}", enabled=not settings.raw) as update:
-        build_image(rootfs_dir, dst, size_bytes, label=label, table=table, overwrite=overwrite, progress=update)
-    return report_written(settings, rootfs_dir, dst, f", ext4 on a {table} partition at 1 MiB")
+        build_image(rootfs_dir, dst, size_bytes, label=label, table=table, overwrite=overwrite, progress=update,
+                    fs_uuid=fs_uuid, esp_bytes=esp_bytes, esp_label=esp_label, esp_uuid=esp_uuid,
+                    bios_boot=bios_boot)
+    return report_written(settings, rootfs_dir, dst, _layout_detail(dst))
+
+
+def _layout_detail(dst: Path) -> str:
+    """", gpt: 1 ext4 root at 3 MiB, 14 bios-boot (1 MiB), 15 efi (100 MiB)", read back from the table."""
+    from shipyard.image.disk import open_disk
+    from shipyard.image.partitions import read_partition_table
+
+    with open_disk(dst) as disk:
+        table = read_partition_table(disk)
+    parts = [f"{p.index} ext4 root at {p.start_bytes >> 20} MiB" if p.index == 1 else
+             f"{p.index} {p.type_name} ({p.size_bytes >> 20} MiB)" for p in table.partitions]
+    return f", {table.scheme}: {', '.join(parts)}"
 
 
 # Storage commands live in their own module; they join the `image` group here.

@@ -1,11 +1,17 @@
-"""Partition tables: MBR (with extended/logical partitions) and GPT (CRC-checked), 512-byte sectors."""
+"""Partition tables: MBR (with extended/logical partitions) and GPT (CRC-checked), 512-byte sectors.
+
+Each partition's identity is the one blkid reports: PARTUUID (the GPT partition GUID, or the
+MBR disk signature and the partition number, "2f1e8c1a-01") and PARTLABEL (the GPT name).
+The table keeps the MBR's disk signature (offset 440) and whether the MBR (a GPT's protective
+one too) holds boot code in its first 440 bytes, as GRUB's boot.img puts there for BIOS boot.
+"""
 
 from __future__ import annotations
 
 import struct
 import uuid
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from shipyard.errors import ImageFormatError
 from shipyard.image.device import BlockDevice, RangeDevice
@@ -15,6 +21,8 @@ GPT_SIGNATURE = b"EFI PART"
 MBR_EXTENDED_TYPES = frozenset({0x05, 0x0F, 0x85})
 MBR_PROTECTIVE_TYPE = 0xEE
 MAX_LOGICAL_PARTITIONS = 128
+MBR_BOOT_CODE_BYTES = 440
+MBR_DISK_SIGNATURE_OFFSET = 440
 
 MBR_TYPE_NAMES = {
     0x07: "microsoft-basic-data", 0x0B: "fat32", 0x0C: "fat32", 0x05: "extended", 0x0F: "extended",
@@ -44,6 +52,8 @@ class Partition:
     """One partition: 1-based ``index`` (logical MBR partitions start at 5), byte extent and type.
 
     ``type_id`` is the MBR type byte ("0x83") or the GPT type GUID; ``type_name`` a friendly name.
+    ``partuuid`` is blkid's PARTUUID: the GPT partition GUID (``guid``), or the MBR disk signature
+    and the partition number in hex ("2f1e8c1a-05"); None on an MBR whose signature is zero.
     """
 
     index: int
@@ -55,7 +65,13 @@ class Partition:
     name: str = ""
     guid: str | None = None
     bootable: bool = False
+    partuuid: str | None = None
     disk: BlockDevice | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def partlabel(self) -> str | None:
+        """blkid's PARTLABEL: the GPT partition name; None on MBR or when the name is empty."""
+        return (self.name or None) if self.scheme == "gpt" else None
 
     def open_device(self) -> RangeDevice:
         """The partition's bytes as a ``BlockDevice``."""
@@ -69,6 +85,20 @@ class PartitionTable:
     scheme: str  # "mbr", "gpt" or "none"
     partitions: list[Partition]
     disk_guid: str | None = None
+    disk_signature: int | None = None  # the MBR's 32-bit disk signature (offset 440); None on GPT and "none"
+    mbr_boot_code: bool | None = None  # the MBR's first 440 bytes are not all zero; None without an MBR
+
+    @property
+    def ptuuid(self) -> str | None:
+        """blkid's PTUUID: the GPT disk GUID, or the MBR disk signature as 8 hex digits (None when zero)."""
+        if self.scheme == "gpt":
+            return self.disk_guid
+        return f"{self.disk_signature:08x}" if self.disk_signature else None
+
+
+def mbr_partuuid(disk_signature: int, index: int) -> str | None:
+    """An MBR partition's PARTUUID as blkid prints it, "2f1e8c1a-01"; None when the signature is zero."""
+    return f"{disk_signature:08x}-{index:02x}" if disk_signature else None
 
 
 def _check_extent(disk: BlockDevice, what: str, start: int, size: int, offset: int) -> None:
@@ -107,8 +137,10 @@ def read_partition_table(disk: BlockDevice) -> PartitionTable:
         type_name = {"lvm": "lvm", "swap": "swap"}.get(fs, "linux")
         return PartitionTable("none", [Partition(1, 0, disk.size_bytes, "none", fs, type_name, disk=disk)])
     entries = [_parse_mbr_entry(mbr, i) for i in range(4)]
+    boot_code = any(mbr[:MBR_BOOT_CODE_BYTES])
     if any(e[1] == MBR_PROTECTIVE_TYPE for e in entries if e[3]):
-        return read_gpt(disk)
+        return replace(read_gpt(disk), mbr_boot_code=boot_code)
+    signature = struct.unpack_from("<I", mbr, MBR_DISK_SIGNATURE_OFFSET)[0]
     partitions: list[Partition] = []
     for i, (status, type_byte, lba, sectors) in enumerate(entries):
         if not sectors or not type_byte:
@@ -124,8 +156,9 @@ def read_partition_table(disk: BlockDevice) -> PartitionTable:
             continue
         partitions.append(Partition(i + 1, start, size, "mbr", f"0x{type_byte:02x}",
                                     MBR_TYPE_NAMES.get(type_byte, "unknown"), bootable=status == 0x80, disk=disk))
-    partitions.sort(key=lambda p: p.index)
-    return PartitionTable("mbr", partitions)
+    partitions = [replace(p, partuuid=mbr_partuuid(signature, p.index)) for p in sorted(partitions,
+                                                                                       key=lambda p: p.index)]
+    return PartitionTable("mbr", partitions, disk_signature=signature, mbr_boot_code=boot_code)
 
 
 def _parse_mbr_entry(sector: bytes, i: int) -> tuple[int, int, int, int]:
@@ -217,9 +250,9 @@ def read_gpt(disk: BlockDevice) -> PartitionTable:
         start, size = first * SECTOR_BYTES, (last - first + 1) * SECTOR_BYTES
         _check_extent(disk, f"GPT partition {i + 1}", start, size, offset)
         name = raw[56:128].decode("utf-16-le", "replace").split("\0", 1)[0]
+        guid = str(uuid.UUID(bytes_le=raw[16:32]))
         partitions.append(Partition(i + 1, start, size, "gpt", type_guid, GPT_TYPE_NAMES.get(type_guid, "unknown"),
-                                    name=name, guid=str(uuid.UUID(bytes_le=raw[16:32])),
-                                    bootable=bool(attributes & 4), disk=disk))
+                                    name=name, guid=guid, bootable=bool(attributes & 4), partuuid=guid, disk=disk))
     return PartitionTable("gpt", partitions, disk_guid)
 
 

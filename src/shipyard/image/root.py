@@ -15,9 +15,11 @@ from typing import Any
 from shipyard.errors import ImageFormatError
 from shipyard.image.azure import AzureProblem, azure_problems
 from shipyard.image.device import BlockDevice
-from shipyard.image.fs import EXT_TYPES, open_filesystem, probe_filesystem
+from shipyard.image.fs import EXT_TYPES, open_filesystem
+from shipyard.image.fs.identity import FilesystemIdentity, read_identity
+from shipyard.image.fs.signature import find_signature
 from shipyard.image.lvm import open_logical_volume, read_volume_group
-from shipyard.image.partitions import PartitionTable, read_partition_table
+from shipyard.image.partitions import Partition, PartitionTable, read_partition_table
 from shipyard.image.vhd import DiskImage, compute_chs_geometry
 from shipyard.image.disk import open_disk
 from shipyard.sources.base import FileSource
@@ -28,12 +30,30 @@ READABLE = (*EXT_TYPES, "xfs")
 
 @dataclass
 class Volume:
-    """A place a filesystem may live: a partition or a logical volume."""
+    """A place a filesystem may live: a partition or a logical volume, and who it is.
 
-    location: str  # "partition 1", "LV rootvg/rootlv"
+    The identities are blkid's: ``uuid`` and ``label`` of the filesystem (a FAT volume ID as
+    "ABCD-1234"), ``partuuid``/``partlabel``/``part_type`` of the partition (None for an LV and
+    for a whole-disk filesystem, which have no partition entry).
+    """
+
+    location: str  # "partition 1", "LV rootvg/rootlv", "whole disk"
     device: BlockDevice
     filesystem: str | None
     problem: str | None = None  # why it cannot be read (thin LV, ...)
+    partition: int | None = None  # the partition number (sda1's "1"); None for an LV or a whole disk
+    uuid: str | None = None
+    label: str | None = None
+    partuuid: str | None = None
+    partlabel: str | None = None
+    part_type: str | None = None  # the partition type's name: "linux", "efi", "bios-boot", "swap", ...
+
+    def describe(self) -> dict[str, Any]:
+        """The volume's entry in ``image inspect``'s ``format.volumes``."""
+        return {"location": self.location, "size_bytes": self.device.size_bytes, "filesystem": self.filesystem,
+                "partition": self.partition, "uuid": self.uuid, "label": self.label, "partuuid": self.partuuid,
+                "partlabel": self.partlabel, "part_type": self.part_type,
+                **({"problem": self.problem} if self.problem else {})}
 
 
 @dataclass
@@ -79,11 +99,9 @@ class OpenedImage:
             "footer_checksum_valid": footer.checksum_valid if footer else None,
             "geometry": geometry,
             "partition_table": self.table.scheme,
-            "volumes": [
-                {"location": v.location, "size_bytes": v.device.size_bytes, "filesystem": v.filesystem,
-                 **({"problem": v.problem} if v.problem else {})}
-                for v in self.volumes
-            ],
+            "ptuuid": self.table.ptuuid,
+            "mbr_boot_code": self.table.mbr_boot_code,
+            "volumes": [volume.describe() for volume in self.volumes],
             "root": {"location": self.root_location, "filesystem": self.root_filesystem},
             "azure_problems": [
                 {"id": p.id, "message": p.message, "fix": p.fix} for p in self.problems
@@ -91,22 +109,44 @@ class OpenedImage:
         }
 
 
+def _identify(device: BlockDevice) -> tuple[str | None, FilesystemIdentity | None]:
+    """The filesystem type on ``device`` and its identity; a FAT boot sector too broken to name a volume
+    leaves the identity unknown (reading the files then says what is wrong)."""
+    signature = find_signature(device)
+    if signature is None:
+        return None, None
+    try:
+        return signature.type_name, read_identity(device, signature)
+    except ImageFormatError:
+        return signature.type_name, None
+
+
+def _partition_volume(where: str, device: BlockDevice, partition: Partition | None) -> Volume:
+    filesystem, identity = _identify(device)
+    volume = Volume(where, device, filesystem, uuid=identity.uuid if identity else None,
+                    label=identity.label if identity else None)
+    if partition is not None:
+        volume.partition, volume.partuuid = partition.index, partition.partuuid
+        volume.partlabel, volume.part_type = partition.partlabel, partition.type_name
+    return volume
+
+
 def _volumes(disk: DiskImage, table: PartitionTable) -> Iterator[Volume]:
     for partition in table.partitions:
         device = partition.open_device()
-        filesystem = probe_filesystem(device)
-        where = f"partition {partition.index}" if table.scheme != "none" else "whole disk"
-        if filesystem != "LVM2_member":
-            yield Volume(where, device, filesystem)
+        whole = table.scheme == "none"
+        volume = _partition_volume("whole disk" if whole else f"partition {partition.index}", device,
+                                   None if whole else partition)
+        if volume.filesystem != "LVM2_member":
+            yield volume
             continue
         group = read_volume_group(device)
-        for volume in group.logical_volumes:
-            location = f"LV {group.name}/{volume.name}"
-            if volume.problem:
-                yield Volume(location, device, None, volume.problem)
+        for logical in group.logical_volumes:
+            location = f"LV {group.name}/{logical.name}"
+            if logical.problem:
+                yield Volume(location, device, None, logical.problem)
                 continue
-            lv_device = open_logical_volume(group, volume.name)
-            yield Volume(location, lv_device, probe_filesystem(lv_device))
+            yield _partition_volume(location, open_logical_volume(group, logical.name), None)
 
 
 def _is_root(source: FileSource) -> bool:

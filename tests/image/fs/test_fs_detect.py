@@ -34,8 +34,6 @@ MAGIC_CASES = [
     ("LVM2_member", [(512, b"LABELONE"), (512 + 24, b"LVM2 001")], 512),
     ("crypto_LUKS", [(0, b"LUKS\xba\xbe")], 0),
     ("ntfs", [(0, b"\xeb\x52\x90NTFS    "), (510, b"\x55\xaa")], 3),
-    ("vfat", [(0, b"\xeb\x58\x90"), (82, b"FAT32   "), (510, b"\x55\xaa")], 0),
-    ("vfat", [(0, b"\xeb\x3c\x90"), (54, b"FAT16   "), (510, b"\x55\xaa")], 0),
     ("squashfs", [(0, b"hsqs")], 0),
     ("iso9660", [(0x8001, b"CD001")], 0x8001),
 ]
@@ -50,6 +48,19 @@ def test_magic_is_recognised_and_refused_by_name(name, writes, offset, tmp_path)
     assert str(caught.value) == f"filesystem {name} is not supported"
     assert (caught.value.field, caught.value.offset) == ("filesystem", offset)
     assert caught.value.hint
+
+
+@pytest.mark.parametrize("writes", [
+    [(0, b"\xeb\x58\x90"), (82, b"FAT32   "), (510, b"\x55\xaa")],
+    [(0, b"\xeb\x3c\x90"), (54, b"FAT16   "), (510, b"\x55\xaa")],
+])
+def test_fat_magic_without_a_boot_sector_is_named_and_refused_in_one_line(writes, tmp_path):
+    device = device_with(tmp_path, *writes)
+    assert probe_filesystem(device) == "vfat"
+    with pytest.raises(ImageFormatError) as caught:
+        open_filesystem(device)
+    assert str(caught.value) == "vfat filesystem: invalid sector size 0"
+    assert (caught.value.field, caught.value.offset) == ("vfat", 11)
 
 
 def test_ext_magic_alone_names_ext2(tmp_path):

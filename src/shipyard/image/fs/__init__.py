@@ -1,7 +1,8 @@
 """Read-only filesystems on a ``BlockDevice``, offered through the ``FileSource`` API.
 
 ``open_filesystem(device)`` detects the filesystem by its superblock magic and returns a
-reader: ext2/3/4 (``ext2py``) or XFS (``pyfsxfs``, the optional extra ``shipyard[xfs]``).
+reader: ext2/3/4 (``ext2py``), XFS (``pyfsxfs``, the optional extra ``shipyard[xfs]``) or FAT
+(``fat``: an EFI system partition, pure Python).
 Anything else is refused by name. ``probe_filesystem(device)`` only names what is there.
 """
 
@@ -51,9 +52,13 @@ def open_filesystem(device: BlockDevice) -> FileSource:
         from shipyard.image.fs.xfs import XfsSource
 
         return XfsSource(device)
+    if signature.type_name == "vfat":
+        from shipyard.image.fs.fat import FatSource
+
+        return FatSource(device)
     raise ImageFormatError(
         f"filesystem {signature.type_name} is not supported",
         field="filesystem",
         offset=signature.offset,
-        hint=_HINTS.get(signature.type_name, "shipyard reads ext2/3/4 and XFS root filesystems"),
+        hint=_HINTS.get(signature.type_name, "shipyard reads ext2/3/4, XFS and FAT filesystems"),
     )

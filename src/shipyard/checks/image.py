@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shipyard.checks.disk import disk_facts, mounted_root
 from shipyard.facts import collect_facts
+from shipyard.facts.boot import boot_generation
 from shipyard.facts.model import Facts
 from shipyard.image.device import BlockDevice
 from shipyard.image.root import open_image
@@ -18,7 +20,8 @@ from shipyard.rules.registry import RULES
 
 INSPECT_KEYS = (
     "format", "os", "node_agent", "packages", "services", "binaries", "kernel_modules",
-    "docker", "sshd", "waagent", "firewall",
+    "docker", "sshd", "waagent", "firewall", "boot", "disk", "mounts", "provisioning", "generalization",
+    "generation",
 )
 
 
@@ -31,7 +34,11 @@ class ImageInspection:
 
     def as_dict(self) -> dict[str, Any]:
         facts = self.facts.model_dump(mode="json")
-        return {"format": self.format, **{key: facts.get(key) for key in INSPECT_KEYS[1:]}}
+        disk, boot = self.facts.disk, self.facts.boot
+        generation = None
+        if disk is not None:
+            generation = boot_generation(disk, boot.bootloader if boot is not None else None).model_dump(mode="json")
+        return {"format": self.format, **{key: facts.get(key) for key in INSPECT_KEYS[1:-1]}, "generation": generation}
 
 
 def inspect_image(path: str | Path | BlockDevice, *, allow_bad_checksum: bool = True) -> ImageInspection:
@@ -42,9 +49,13 @@ def inspect_image(path: str | Path | BlockDevice, *, allow_bad_checksum: bool = 
     lists it as ``vhd.footer`` among ``azure_problems``, as ``image check`` fails it.
     """
     with open_image(path, allow_bad_checksum=allow_bad_checksum) as image:
-        facts = collect_facts(image.root)
+        disk = disk_facts(image)
+        root = mounted_root(image, disk)
+        facts = collect_facts(root.source)
+        # a /boot that could not be mounted leaves the boot facts unknown, never "no kernel"
+        facts = facts.model_copy(update={"disk": disk, **({"boot": None} if root.failed else {})})
         return ImageInspection(
-            format=image.describe_format(),
+            format={**image.describe_format(), "mounted": root.mounted},
             facts=facts,
             evidence=Evidence(facts=facts, image=ImageReport(image.disk.format, image.problems)),
             bytes_read=image.disk.bytes_read,

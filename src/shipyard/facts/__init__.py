@@ -37,6 +37,7 @@ def collect_facts(source: FileSource, *, strict: bool = False) -> Facts:
     from shipyard.facts.collectors.docker import collect_docker
     from shipyard.facts.collectors.firewall import collect_firewall
     from shipyard.facts.collectors.kernel import collect_kernel_modules
+    from shipyard.facts.collectors.mounts import collect_mounts
     from shipyard.facts.collectors.packages import collect_packages
     from shipyard.facts.collectors.sshd import collect_sshd
     from shipyard.facts.collectors.systemd import collect_services
@@ -61,4 +62,5 @@ def collect_facts(source: FileSource, *, strict: bool = False) -> Facts:
         sshd=_guarded("sshd", lambda: collect_sshd(source), strict),
         waagent=_guarded("waagent", lambda: collect_waagent(source), strict),
         firewall=_guarded("firewall", lambda: collect_firewall(source, services), strict),
+        mounts=_guarded("mounts", lambda: collect_mounts(source), strict),
     )

@@ -52,6 +52,10 @@ def gather_node_evidence(
     facts = collect_facts(source)
     if not (is_live_root(root) if live is None else live):
         return Evidence(facts=facts)
+    from shipyard.facts.collectors.mounts import collect_live_disk
+
+    # udev's /dev/disk/by-* name this system's volumes (offline, an image's come from its partition table)
+    facts = facts.model_copy(update={"disk": collect_live_disk(source)})
     socket_path = posixpath.join(str(root), "var/run/docker.sock")
     probes = probe_runtime(source, live=True, runner=runner or run_command, docker_socket_path=socket_path)
     return Evidence(facts=facts, probes=probes)

@@ -39,6 +39,7 @@ def collect_facts(source: FileSource, *, strict: bool = False) -> Facts:
     from shipyard.facts.collectors.kernel import collect_kernel_modules
     from shipyard.facts.collectors.mounts import collect_mounts
     from shipyard.facts.collectors.packages import collect_packages
+    from shipyard.facts.collectors.provision import collect_generalization, collect_provisioning
     from shipyard.facts.collectors.sshd import collect_sshd
     from shipyard.facts.collectors.systemd import collect_services
     from shipyard.facts.collectors.waagent import collect_waagent
@@ -51,6 +52,8 @@ def collect_facts(source: FileSource, *, strict: bool = False) -> Facts:
         sku = node_agent_for(os_facts.id, os_facts.version_id)
         node_agent = sku.id if sku else None
     services = _guarded("services", lambda: collect_services(source), strict)
+    waagent = _guarded("waagent", lambda: collect_waagent(source), strict)
+    cmdline = None
     return Facts(
         os=os_facts,
         node_agent=node_agent,
@@ -60,7 +63,9 @@ def collect_facts(source: FileSource, *, strict: bool = False) -> Facts:
         kernel_modules=_guarded("kernel_modules", lambda: collect_kernel_modules(source), strict),
         docker=_guarded("docker", lambda: collect_docker(source, services), strict),
         sshd=_guarded("sshd", lambda: collect_sshd(source), strict),
-        waagent=_guarded("waagent", lambda: collect_waagent(source), strict),
+        waagent=waagent,
         firewall=_guarded("firewall", lambda: collect_firewall(source, services), strict),
         mounts=_guarded("mounts", lambda: collect_mounts(source), strict),
+        provisioning=_guarded("provisioning", lambda: collect_provisioning(source, services, waagent, cmdline), strict),
+        generalization=_guarded("generalization", lambda: collect_generalization(source), strict),
     )

@@ -66,8 +66,9 @@ def _is_ephemeral(device: object) -> bool:
     return isinstance(device, str) and device in EPHEMERAL_NAMES
 
 
-def collect_cloud_init_disk(source: FileSource) -> CloudInitDiskFacts | None:
-    """cloud.cfg then cloud.cfg.d/*.cfg, later files replacing top-level keys; None without it."""
+def read_cloud_config(source: FileSource) -> tuple[dict[str, Any], list[str]]:
+    """cloud.cfg then cloud.cfg.d/*.cfg, later files replacing top-level keys, as cloud-init
+    merges them; and the files read (none: no cloud-init configuration)."""
     from ruamel.yaml import YAML, YAMLError  # lazily: only images with cloud-init pay for it
 
     paths = [CLOUD_CFG, *list_matching(source, "/etc/cloud/cloud.cfg.d/*.cfg")]
@@ -86,6 +87,12 @@ def collect_cloud_init_disk(source: FileSource) -> CloudInitDiskFacts | None:
         files.append(path)
         if isinstance(document, dict):
             merged.update(document)
+    return merged, files
+
+
+def collect_cloud_init_disk(source: FileSource) -> CloudInitDiskFacts | None:
+    """cloud-init's resource disk settings; None without a cloud-init configuration."""
+    merged, files = read_cloud_config(source)
     if not files:
         return None
     mount_point: str | None = None

@@ -61,6 +61,7 @@ class InitramfsFacts(_Frozen):
 class BootKernel(_Frozen):
     version: str
     path: str  # "/boot/vmlinuz-6.1.0-57-cloud-amd64" (or "/usr/lib/modules/<v>/vmlinuz")
+    format: str | None = None  # what its header says: "bzImage", "elf", "pe", "efi-zboot", "arm64-image", "gzip", ...; None: not read
     initramfs: InitramfsFacts | None = None  # None: no initramfs file found for this kernel
     builtin_modules: tuple[str, ...] | None = None  # modules.builtin, normalised; None: no modules.builtin
 

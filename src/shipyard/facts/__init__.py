@@ -33,6 +33,7 @@ def _guarded(section: str, collect: Callable[[], T], strict: bool) -> T | None:
 def collect_facts(source: FileSource, *, strict: bool = False) -> Facts:
     """Every section the source allows; unknown sections are ``None``."""
     from shipyard.catalog.node_agents import WINDOWS_NODE_AGENT, node_agent_for
+    from shipyard.facts.collectors.boot import collect_boot
     from shipyard.facts.collectors.common import collect_binaries, collect_os
     from shipyard.facts.collectors.docker import collect_docker
     from shipyard.facts.collectors.firewall import collect_firewall
@@ -53,7 +54,8 @@ def collect_facts(source: FileSource, *, strict: bool = False) -> Facts:
         node_agent = sku.id if sku else None
     services = _guarded("services", lambda: collect_services(source), strict)
     waagent = _guarded("waagent", lambda: collect_waagent(source), strict)
-    cmdline = None
+    boot = _guarded("boot", lambda: collect_boot(source), strict)
+    cmdline = boot.cmdline if boot is not None else None
     return Facts(
         os=os_facts,
         node_agent=node_agent,
@@ -65,6 +67,7 @@ def collect_facts(source: FileSource, *, strict: bool = False) -> Facts:
         sshd=_guarded("sshd", lambda: collect_sshd(source), strict),
         waagent=waagent,
         firewall=_guarded("firewall", lambda: collect_firewall(source, services), strict),
+        boot=boot,
         mounts=_guarded("mounts", lambda: collect_mounts(source), strict),
         provisioning=_guarded("provisioning", lambda: collect_provisioning(source, services, waagent, cmdline), strict),
         generalization=_guarded("generalization", lambda: collect_generalization(source), strict),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shipyard.rules import accelerators, docker, host, image, ssh, storage, vm
+from shipyard.rules import accelerators, boot, docker, host, image, mounts, provision, ssh, storage, vm
 from shipyard.rules.base import Rule
 from shipyard.facts.evidence import Evidence
 
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 RULES: tuple[Rule[Evidence], ...] = (
     *image.RULES,
+    *boot.RULES,
+    *mounts.RULES,
+    *provision.RULES,
     *docker.RULES,
     *ssh.RULES,
     *vm.RULES,

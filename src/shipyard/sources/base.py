@@ -63,6 +63,17 @@ def join_link(link_path: str, target: str) -> str:
 MISSING = (FileNotFoundError, NotADirectoryError)
 
 
+def read_head(source: FileSource, path: str, length: int) -> bytes:
+    """The first ``length`` bytes of a file (fewer when it is shorter). A source that can read a
+    prefix without reading the whole file (``read_prefix``: the ext reader, a directory) does; any
+    other reads the file whole."""
+    read_prefix = getattr(source, "read_prefix", None)
+    if read_prefix is not None:
+        data: bytes = read_prefix(path, length)
+        return data
+    return source.read_bytes(path)[:length]
+
+
 def read_optional(
     source: FileSource, path: str, *, unreadable: tuple[type[OSError], ...] = MISSING
 ) -> str | None:

@@ -46,6 +46,10 @@ class DirectorySource(ResolvingSource[HostNode]):
     def _read_content(self, node: HostNode) -> bytes:
         return node[0].read_bytes()
 
+    def _read_content_prefix(self, node: HostNode, length: int) -> bytes:
+        with open(node[0], "rb") as file:
+            return file.read(length)
+
     def _list_names(self, node: HostNode) -> list[str]:
         return os.listdir(node[0])
 

@@ -10,7 +10,7 @@ whole view's root, as the kernel resolves them.
 from __future__ import annotations
 
 
-from shipyard.sources.base import FileSource, normalize
+from shipyard.sources.base import FileSource, normalize, read_head
 from shipyard.sources.resolving import ResolvingSource
 
 Node = tuple[FileSource, str, int, int]  # the filesystem, the path in it, st_mode, size
@@ -57,6 +57,9 @@ class MountedSource(ResolvingSource[Node]):
 
     def _read_content(self, node: Node) -> bytes:
         return node[0].read_bytes(node[1])
+
+    def _read_content_prefix(self, node: Node, length: int) -> bytes:
+        return read_head(node[0], node[1], length)
 
     def _list_names(self, node: Node) -> list[str]:
         return node[0].listdir(node[1])

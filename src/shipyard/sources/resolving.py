@@ -71,6 +71,10 @@ class ResolvingSource(Generic[Node]):
         """Entry names of a directory node, without ``.`` and ``..``."""
         raise NotImplementedError
 
+    def _read_content_prefix(self, node: Node, length: int) -> bytes:
+        """The first ``length`` bytes of a file node; a reader that can, reads only those."""
+        return self._read_content(node)[:length]
+
     # -- the FileSource API -----------------------------------------------------------------
 
     def _is_symlink(self, physical_path: str) -> bool:
@@ -130,6 +134,14 @@ class ResolvingSource(Generic[Node]):
         if size_bytes > MAX_READ_BYTES:
             raise OSError(errno.EFBIG, f"file too large to read whole ({size_bytes} bytes)", resolved)
         return self._read_content(node)
+
+    def read_prefix(self, path: str, length: int) -> bytes:
+        """The first ``length`` bytes of the file (``sources.base.read_head``)."""
+        resolved = self.resolve(path)
+        node = self._lookup_node(resolved)
+        if stat_mod.S_ISDIR(self._read_mode(node)):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", resolved)
+        return self._read_content_prefix(node, length)
 
     def read_text(self, path: str) -> str:
         return self.read_bytes(path).decode("utf-8", errors="replace")

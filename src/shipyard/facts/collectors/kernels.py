@@ -10,8 +10,8 @@ it (``shipyard.image.initramfs``); one that cannot be read is an ``InitramfsFact
 ``error`` set and ``modules`` None: unknown, never "no modules". Built-in modules come from
 ``modules.builtin``.
 
-Every file is read through the ``FileSource``: the kernel whole (for its header: the API has
-no partial read), the initramfs whole, ``modules.builtin``.
+Every file is read through the ``FileSource``: the kernel's header only (``read_head``), the
+initramfs whole, ``modules.builtin``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from shipyard.facts.boot import BootKernel, InitramfsFacts
 from shipyard.facts.collectors.common import list_optional
 from shipyard.facts.collectors.kernel import _module_name, _version_key
 from shipyard.image.initramfs import read_initramfs
-from shipyard.sources.base import MISSING, FileKind, FileSource, read_optional
+from shipyard.sources.base import MISSING, FileKind, FileSource, read_head, read_optional
 
 __all__ = ["collect_kernels", "initramfs_facts", "kernel_format"]
 
@@ -58,7 +58,7 @@ def _probe(source: FileSource, path: str) -> str | None:
         return None
     if stat.kind != FileKind.FILE or stat.size_bytes == 0:
         return None
-    return kernel_format(source.read_bytes(path)[:HEADER_BYTES])
+    return kernel_format(read_head(source, path, HEADER_BYTES))
 
 
 def _candidates(source: FileSource) -> list[tuple[str, str]]:

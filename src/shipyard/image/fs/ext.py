@@ -139,6 +139,14 @@ class ExtSource(ResolvingSource[Inode]):
     def _read_content(self, node: Inode) -> bytes:
         return _guarded(lambda: self._fs.read_inode_data(node), f"reading inode {node.ino}")
 
+    def _read_content_prefix(self, node: Inode, length: int) -> bytes:
+        """Only the blocks that hold the first ``length`` bytes (a kernel's header, not its 14 MB)."""
+        if node.flags & INODE_INLINE_DATA_FL or length >= node.size:
+            return self._read_content(node)[:length]
+        what = f"reading inode {node.ino}"
+        runs = _guarded(lambda: self._fs.runs(node), what)
+        return b"".join(file_data(self.device.read, runs, length, self._block_bytes, max(length, 1), what))
+
     def _list_names(self, node: Inode) -> list[str]:
         return list(self._index_directory(node.ino))
 

@@ -133,6 +133,7 @@ def run(rule_id: str, probes: RuntimeProbes | None = None, **facts: object) -> t
      Status.WARN, "a swap partition, partition 2"),
     ("disk.os_swap", {"mounts": fstab(("/dev/sdb1", "none", "swap", "sw"))}, Status.PASS, "no swap"),
     ("disk.os_swap", {"mounts": None}, Status.UNKNOWN, "/etc/fstab could not be read"),
+    ("disk.os_swap", {"disk": None}, Status.PASS, "no swap in /etc/fstab (no partition table read)"),
 ])
 def test_rule(rule_id: str, facts: dict[str, object], status: Status, words: str) -> None:
     found, severity, message = run(rule_id, **facts)

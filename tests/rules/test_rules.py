@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.trees import UBUNTU_KERNEL, remove, write_executables, write_files, write_ubuntu_2204
+from fixtures.trees import UBUNTU_KERNEL, UBUNTU_OLD_KERNEL, remove, write_executables, write_files, write_ubuntu_2204
 from shipyard.facts import collect_facts
 from shipyard.rules.context import PoolContext
 from shipyard.facts.evidence import Evidence, ImageReport
@@ -79,6 +79,7 @@ RDMA_PACKAGES = lambda root: write_files(root, {"/var/lib/dpkg/status": (root / 
 
 TYPO = {"vm_size": "Standard_NC6sv3"}  # Standard_NC6s_v3 mistyped
 NO_KERNEL = lambda root: remove(root, "/usr/lib/modules", "/boot")  # noqa: E731
+NO_BOOT_KERNELS = lambda root: remove(root, f"/boot/vmlinuz-{UBUNTU_KERNEL}", f"/boot/vmlinuz-{UBUNTU_OLD_KERNEL}")  # noqa: E731
 NVIDIA_DRIVER_PACKAGE = lambda root: write_files(root, {"/var/lib/dpkg/status": (root / "var/lib/dpkg/status").read_text()  # noqa: E731
     + "\nPackage: nvidia-driver-535-server\nStatus: install ok installed\nArchitecture: amd64\nVersion: 535.161.08-0ubuntu2\n"})
 
@@ -160,6 +161,37 @@ CASES: list[tuple[str, Mutation, dict, Status]] = [
     ("vm.size_known", nothing, {"vm_size": "standard_d2_V2"}, Status.PASS),
     ("vm.size_known", nothing, {"vm_size": "Standard_NC6sv3"}, Status.WARN),
     ("vm.size_known", nothing, {}, Status.SKIP),
+    # the boot chain: Ubuntu's grub.cfg, linux-azure with the Hyper-V drivers built in
+    ("boot.kernel", nothing, {}, Status.PASS),
+    ("boot.kernel", NO_BOOT_KERNELS, {}, Status.FAIL),
+    ("boot.kernel", lambda r: remove(r, f"/boot/vmlinuz-{UBUNTU_KERNEL}"), {}, Status.FAIL),  # grub's default is gone
+    ("boot.kernel", lambda r: remove(r, "/boot/grub/grub.cfg"), {}, Status.FAIL),  # no bootloader at all
+    ("boot.hyperv_drivers", nothing, {}, Status.PASS),
+    ("boot.hyperv_drivers", lambda r: drop_lines(r, f"/usr/lib/modules/{UBUNTU_KERNEL}/modules.builtin", "hv_storvsc"),
+     {}, Status.FAIL),  # not built in, and no initramfs
+    ("boot.hyperv_drivers", lambda r: write_files(r, {f"/boot/initrd.img-{UBUNTU_KERNEL}": b"\x89LZO\0\r\n"})
+     and drop_lines(r, f"/usr/lib/modules/{UBUNTU_KERNEL}/modules.builtin", "hv_storvsc"), {}, Status.UNKNOWN),
+    ("boot.hyperv_drivers", NO_BOOT_KERNELS, {}, Status.UNKNOWN),
+    ("boot.console", nothing, {}, Status.PASS),
+    ("boot.console", lambda r: (r / "boot/grub/grub.cfg").write_text(
+        (r / "boot/grub/grub.cfg").read_text().replace(" console=ttyS0", " quiet splash")), {}, Status.WARN),
+    ("boot.console", lambda r: remove(r, "/boot/grub/grub.cfg", "/etc/default/grub.d"), {}, Status.UNKNOWN),
+    ("boot.generation", nothing, {}, Status.SKIP),  # a root directory has no partition table (tests/rules/test_boot_rules.py)
+    ("boot.fstab", lambda r: remove(r, "/etc/fstab"), {}, Status.PASS),
+    ("boot.fstab", lambda r: write_files(r, {"/etc/fstab": "/swap.img none swap sw 0 0\n"}), {}, Status.FAIL),
+    ("boot.fstab", nothing, {}, Status.UNKNOWN),  # LABEL=rootfs: a directory has no volumes to look in
+    ("disk.os_swap", nothing, {}, Status.PASS),
+    ("disk.os_swap", lambda r: write_files(r, {"/etc/fstab": "/swap.img none swap sw 0 0\n", "/swap.img": b"\0" * 4096}),
+     {}, Status.WARN),
+    ("provision.agent", nothing, {}, Status.PASS),  # waagent, Provisioning.Agent=auto, no cloud-init binary
+    ("provision.agent", lambda r: remove(r, "/usr/sbin/waagent"), {}, Status.FAIL),
+    ("provision.agent", lambda r: write_files(r, {"/etc/waagent.conf": "Provisioning.Agent=cloud-init\n"}), {}, Status.FAIL),
+    ("provision.agent", lambda r: remove(r, "/etc/systemd/system/multi-user.target.wants/walinuxagent.service"), {},
+     Status.FAIL),
+    ("provision.generalized", nothing, {}, Status.PASS),
+    ("provision.generalized", lambda r: write_files(r, {"/etc/machine-id": "4f2b0c7e9a7d4d6f9b0b5a1f3c2e1d00\n"}), {},
+     Status.WARN),
+    ("provision.generalized", lambda r: write_files(r, {"/etc/ssh/ssh_host_rsa_key": "k"}), {}, Status.WARN),
     # a size not in the catalogue: the size-dependent rules cannot say, so they are unknown, not skipped
     ("gpu.driver", nothing, TYPO, Status.UNKNOWN),
     ("gpu.container_runtime", nothing, TYPO, Status.UNKNOWN),
@@ -240,6 +272,8 @@ def test_every_rule_has_id_fix_and_pass_and_fail_cases() -> None:
         assert r.id.count(".") == 1 and r.id == r.id.lower()
     cases = [(c[0], c[3]) for c in CASES] + [(c[0], c[2]) for c in FORMAT_CASES]
     for r in RULES:
+        if r.severity is Severity.INFO:  # reports, never fails: its cases are in tests/rules/test_boot_rules.py
+            continue
         failing = Status.FAIL if r.severity is Severity.ERROR else Status.WARN
         assert (r.id, Status.PASS) in cases, f"{r.id} has no passing case"
         assert (r.id, failing) in cases, f"{r.id} has no failing case"

@@ -21,8 +21,9 @@ settings.register_profile("shipyard", deadline=None, suppress_health_check=[Heal
 settings.load_profile("shipyard")
 
 # One Azurite for the whole session, whichever directories run (tests/storage, tests/cli, ...);
-# one busybox download for the whole session too; the page proxy (a fixture per test) in front of Azurite.
-pytest_plugins = ["fixtures.azurite", "fixtures.busybox", "fixtures.page_proxy"]
+# one busybox download and one Debian kernel (with its real initramfs) for the whole session too;
+# the page proxy (a fixture per test) in front of Azurite.
+pytest_plugins = ["fixtures.azurite", "fixtures.busybox", "fixtures.kernel", "fixtures.page_proxy"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"

@@ -147,7 +147,9 @@ class _CpioStream:
                         raise self.error("broken padding: data after a cpio trailer not 4-byte aligned", self.offset + pos)
                     if chunk[pos] != 0x30:  # "0": not a cpio header, the end of this run of archives
                         return pos
-                    self.state, self.need, self.entry_offset = _HEADER, _HEADER_BYTES, self.offset + pos
+                    self.state, self.need = _HEADER, _HEADER_BYTES
+                if self.state == _HEADER and not self.pending:
+                    self.entry_offset = self.offset + pos
                 if self.pending or end - pos < self.need:
                     step = min(self.need - len(self.pending), end - pos)
                     self.pending += chunk[pos : pos + step]
@@ -306,10 +308,11 @@ def _lz4_legacy(data: memoryview, sink: Sink) -> int:
         if pos + 4 + size > len(data):
             raise _Corrupt("truncated lz4 stream")
         try:
-            out = lz4.block.decompress(data[pos + 4 : pos + 4 + size], uncompressed_size=_LZ4_CHUNK_BYTES)
+            block = lz4.block.decompress(data[pos + 4 : pos + 4 + size], uncompressed_size=_LZ4_CHUNK_BYTES)
         except lz4.block.LZ4BlockError as exc:
             raise _Corrupt(f"corrupt lz4 data at offset {pos} ({exc})") from exc
-        sink(out)
+        sink(block)
+        del block  # not alive while the next one is unpacked
         pos += 4 + size
     return pos
 

@@ -39,11 +39,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from fixtures.trees import enable_unit, link, unit_file, write_files, write_ubuntu_2204
+from fixtures.trees import enable_unit, link, ubuntu_grub_cfg, unit_file, write_files, write_ubuntu_2204
 
 from shipyard.image.build import build_image
 
-BENCH_VERSION = 1  # bump when the tree recipe changes, to invalidate cached images
+BENCH_VERSION = 2  # bump when the tree recipe changes, to invalidate cached images (2: a boot chain)
 IMAGE_SIZE = 30 * 1024**3
 MIN_PACKAGES = 700
 MIN_UNITS = 200
@@ -164,7 +164,6 @@ def add_markers(root: Path) -> None:
     write_files(root, {
         "/etc/hostname": "shipyard-bench\n",
         "/etc/hosts": "127.0.0.1 localhost\n127.0.1.1 shipyard-bench\n",
-        "/etc/fstab": "LABEL=cloudimg-rootfs\t/\text4\tdiscard,errors=remount-ro\t0 1\n",
         "/etc/timezone": "Etc/UTC\n",
         "/etc/dpkg/dpkg.cfg": "# dpkg configuration file\n",
         "/etc/passwd": "root:x:0:0:root:/root:/bin/bash\nazureuser:x:1000:1000::/home/azureuser:/bin/bash\n",
@@ -179,7 +178,32 @@ def add_markers(root: Path) -> None:
     link(root, "/etc/localtime", "/usr/share/zoneinfo/Etc/UTC")
 
 
-def build_tree(root: Path) -> dict:
+def add_boot(root: Path, work: Path) -> dict:
+    """A real boot chain: Debian 12's cloud kernel package and the initramfs the real mkinitramfs
+    makes for it with MODULES=most (Debian's default: every storage and network driver, zstd),
+    the kernel's modules.builtin, and Ubuntu's grub.cfg naming it."""
+    from fixtures.kernel import KernelTree, get_kernel, run_mkinitramfs
+
+    found = get_kernel()
+    if found.returncode != 0:
+        raise RuntimeError(f"get-kernel.sh: {found.stderr.strip()}")
+    kernel_root = Path(found.stdout.strip())
+    version = sorted(p.name for p in (kernel_root / "lib/modules").iterdir())[0]
+    kernel = KernelTree(kernel_root, version)
+    initrd = run_mkinitramfs(kernel, work / "mkinitramfs", modules="most")
+    for old in (root / "boot").glob("vmlinuz*"):
+        old.unlink()
+    shutil.copy2(kernel.vmlinuz, root / "boot" / f"vmlinuz-{version}")
+    shutil.copy2(initrd, root / "boot" / f"initrd.img-{version}")
+    modules = root / "usr/lib/modules" / version
+    modules.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(kernel.modules_dir / "modules.builtin", modules / "modules.builtin")
+    write_files(root, {"/boot/grub/grub.cfg": ubuntu_grub_cfg(version, version),
+                       "/etc/fstab": f"UUID={FS_UUID}\t/\text4\tdiscard,errors=remount-ro\t0 1\n"})
+    return {"kernel": version, "initramfs_bytes": initrd.stat().st_size, "initramfs_modules": "most"}
+
+
+def build_tree(root: Path, work: Path) -> dict:
     if root.exists():
         shutil.rmtree(root)
     write_ubuntu_2204(root)
@@ -187,7 +211,8 @@ def build_tree(root: Path) -> dict:
     write_files(root, {"/var/lib/dpkg/status": status.encode()})
     units, enabled = add_units(root)
     add_markers(root)
-    return {"dpkg_source": source, "dpkg_real_packages": real, "dpkg_synthetic_packages": padded,
+    boot = add_boot(root, work)
+    return {**boot, "dpkg_source": source, "dpkg_real_packages": real, "dpkg_synthetic_packages": padded,
             "dpkg_packages": real + padded, "unit_files": units, "units_enabled_by_bench": enabled,
             "dpkg_sha256": hashlib.sha256(status.encode()).hexdigest()}
 
@@ -206,7 +231,7 @@ def ensure_image(workdir: Path, rebuild: bool) -> tuple[Path, dict, float | None
     log(f"building the tree and a {IMAGE_SIZE // 1024**3} GiB sparse fixed VHD in {workdir} ...")
     started = time.perf_counter()
     tree_root = workdir / "rootfs"
-    tree = build_tree(tree_root)
+    tree = build_tree(tree_root, workdir)
     build_image(tree_root, image, IMAGE_SIZE, label="cloudimg-rootfs", overwrite=True,
                 fs_uuid=FS_UUID)
     shutil.rmtree(tree_root)
@@ -301,8 +326,13 @@ def count_bytes(image: Path) -> dict:
     facts = result.as_dict()
     versions = (facts.get("packages") or {}).get("versions") or {}
     units = (facts.get("services") or {}).get("units") or {}
+    boot = facts.get("boot") or {}
+    kernel = next((k for k in boot.get("kernels") or () if k["version"] == boot.get("default_kernel")), None)
+    initramfs = (kernel or {}).get("initramfs") or {}
     return {"bytes_read": result.bytes_read, "os": (facts.get("os") or {}).get("id"), "packages": len(versions),
-            "units": len(units), "units_enabled": sum(1 for u in units.values() if u.get("enabled"))}
+            "units": len(units), "units_enabled": sum(1 for u in units.values() if u.get("enabled")),
+            "kernel": boot.get("default_kernel"), "initramfs_bytes": initramfs.get("size_bytes"),
+            "initramfs_segments": initramfs.get("segments"), "initramfs_modules": len(initramfs.get("modules") or ())}
 
 
 def verdict(name: str, value: float | None) -> str:
@@ -429,7 +459,10 @@ def print_table(report: dict) -> None:
         value = "n/a" if t["value"] is None else f"{t['value']:.3f}{units[name]}"
         print(f"{TARGETS[name][0]:<26} {value:>12} {t['target']:>10}  {t['verdict']}")
     print(f"\ncheck over inspect by CPU seconds (less sensitive to load): {report['check_overhead_cpu_pct']:.1f} %")
-    print(f"bytes read: {saw['bytes_read']:,} of {img['file_bytes']:,}")
+    print(f"bytes read: {saw['bytes_read']:,} of {img['file_bytes']:,}, of which the initramfs "
+          f"{saw['initramfs_bytes'] or 0:,} (read whole: its cpio runs are compressed)")
+    print(f"boot: kernel {saw['kernel']}, initramfs {'+'.join(saw['initramfs_segments'] or ['none'])} "
+          f"with {saw['initramfs_modules']} modules")
     if "version" in peer:
         sanity = peer.get("sanity", {})
         print(f"peer: {peer['version']}; saw os={sanity.get('os')} records={sanity.get('record_counts')}")

@@ -54,6 +54,11 @@ class CountingSource(DirectorySource):
         self.read[path] = self.read.get(path, 0) + len(data)
         return data
 
+    def read_prefix(self, path: str, length: int) -> bytes:
+        data = super().read_prefix(path, length)
+        self.read[path] = self.read.get(path, 0) + len(data)
+        return data
+
     def read_text(self, path: str) -> str:
         return self.read_bytes(path).decode("utf-8", errors="replace")
 
@@ -80,6 +85,7 @@ def test_debian_kernel_with_its_mkinitramfs_initramfs(tmp_path: Path, debian_ker
     # it reads the kernel (its header), the initramfs and modules.builtin: nothing else
     assert set(source.read) == {f"/boot/vmlinuz-{version}", f"/boot/initrd.img-{version}",
                                 f"/usr/lib/modules/{version}/modules.builtin"}
+    assert source.read[f"/boot/vmlinuz-{version}"] == 0x240  # its header, not its 14 MB
 
 
 def test_a_kernel_without_an_initramfs(tmp_path: Path, debian_kernel: KernelTree) -> None:

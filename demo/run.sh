@@ -64,16 +64,20 @@ if ! bwrap --ro-bind / / --unshare-pid --proc /proc --dev /dev true >/dev/null 2
 fi
 
 step "1/8 build a sample image from examples/sample-image"
-echo "(copy-rootfs.sh: a copy of the sample root, with the empty mount points git cannot keep and a static busybox)"
+echo "(copy-rootfs.sh: a copy of the sample root, with the empty mount points git cannot keep, a static busybox,"
+echo " and Debian's cloud kernel, an initramfs with the Hyper-V drivers, GRUB's menu and EFI loader)"
 "$sample/copy-rootfs.sh" rootfs
-sy image build rootfs sample.vhd --size 20M
+build_args="--size 64M --table gpt --esp 16M --uuid $(cat "$sample/root-uuid") --esp-uuid $(cat "$sample/esp-uuid")"
+# shellcheck disable=SC2086 # build_args is words on purpose
+sy image build rootfs sample.vhd $build_args
 
 step "2/8 image check it (and a broken copy of it)"
 sy image check sample.vhd --configdir config
 echo
 "$sample/copy-rootfs.sh" broken
 "$sample/break-rootfs.sh" broken
-SHIPYARD_HOME=$home "$shipyard" image build broken broken.vhd --size 20M >/dev/null
+# shellcheck disable=SC2086
+SHIPYARD_HOME=$home "$shipyard" image build broken broken.vhd $build_args >/dev/null
 sy_fails 1 image check broken.vhd --configdir config --raw
 failed_rules <out.txt
 

@@ -11,6 +11,12 @@
 # binary is $BUSYBOX when set, else get-busybox.sh's: Debian's busybox-static, downloaded once
 # into the repository's .cache/busybox; without it this copies nothing and exits as
 # get-busybox.sh did (3: run `apt-get update`).
+#
+# Then it gives the copy a real boot chain (install-boot.sh): Debian 12's cloud kernel, an
+# initramfs with the Hyper-V drivers, GRUB's menu and EFI loader, fstab by UUID. Build the copy
+# with the UUIDs in root-uuid and esp-uuid and an EFI system partition, as demo/run.sh does:
+#   shipyard image build DEST sample.vhd --table gpt --esp 16M --uuid "$(cat root-uuid)" \
+#     --esp-uuid "$(cat esp-uuid)"
 set -eu
 if [ "$#" -ne 1 ]; then
   echo "usage: $0 DEST" >&2
@@ -27,3 +33,4 @@ cp -a "$here/rootfs" "$dest"   # -a: symlinks stay symlinks, modes are kept
 mkdir -m 755 "$dest/dev" "$dest/proc" "$dest/run" "$dest/sys" "$dest/mnt"
 mkdir -m 1777 "$dest/tmp"
 "$here/install-busybox.sh" "$dest" "$busybox"
+"$here/install-boot.sh" "$dest"

@@ -1,7 +1,8 @@
 """examples/: the sample image root and the config `make demo` runs, kept from rotting.
 
 The sample is built the way the demo and its README build it (``copy-rootfs.sh``, which also
-installs the static busybox of ``fixtures.busybox``, then ``build_image`` at 20 MiB) and must pass
+installs the static busybox of ``fixtures.busybox`` and the boot chain of ``install-boot.sh``, then
+``build_image`` as demo/run.sh's ``build_args`` say: GPT, an EFI system partition) and must pass
 every rule that applies to the example pool; the broken variant (``break-rootfs.sh``) must fail
 exactly the rules it breaks.
 """
@@ -28,9 +29,17 @@ SAMPLE = REPO / "examples" / "sample-image"
 ROOTFS = SAMPLE / "rootfs"
 CONFIG = REPO / "examples" / "config"
 SCRIPTS = (REPO / "demo" / "run.sh", SAMPLE / "copy-rootfs.sh", SAMPLE / "break-rootfs.sh",
-           SAMPLE / "get-busybox.sh", SAMPLE / "install-busybox.sh")
+           SAMPLE / "get-busybox.sh", SAMPLE / "install-busybox.sh", SAMPLE / "install-boot.sh",
+           SAMPLE / "get-deb.sh", SAMPLE / "get-kernel.sh")
 MIB = 1024 * 1024
-SIZE = 20 * MIB  # demo/run.sh's `image build --size 20M`: Azure's smallest disk
+SIZE = 64 * MIB  # demo/run.sh's build_args: `image build --size 64M --table gpt --esp 16M --uuid ... --esp-uuid ...`
+ROOT_UUID = (SAMPLE / "root-uuid").read_text().strip()
+ESP_UUID = (SAMPLE / "esp-uuid").read_text().strip()
+DEMO_BUILD_ARGS = 'build_args="--size 64M --table gpt --esp 16M --uuid $(cat "$sample/root-uuid") --esp-uuid $(cat "$sample/esp-uuid")"'
+
+
+def build_sample(root: Path, vhd: Path) -> Path:
+    return build_image(root, vhd, SIZE, table="gpt", esp_bytes=16 * MIB, fs_uuid=ROOT_UUID, esp_uuid=ESP_UUID)
 
 # The rules that do not apply to the example pool: a GPU-less, non-RDMA size, no shared storage.
 NOT_APPLICABLE = {
@@ -48,7 +57,7 @@ def copy_sample(dest: Path, busybox: Path) -> Path:
 @pytest.fixture(scope="module")
 def sample_vhd(tmp_path_factory: pytest.TempPathFactory, busybox_binary: Path) -> Path:
     work = tmp_path_factory.mktemp("sample")
-    return build_image(copy_sample(work / "rootfs", busybox_binary), work / "sample.vhd", SIZE)
+    return build_sample(copy_sample(work / "rootfs", busybox_binary), work / "sample.vhd")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +66,7 @@ def broken(tmp_path_factory: pytest.TempPathFactory, busybox_binary: Path) -> tu
     work = tmp_path_factory.mktemp("broken")
     root = copy_sample(work / "rootfs", busybox_binary)
     said = subprocess.run([str(SAMPLE / "break-rootfs.sh"), str(root)], check=True, capture_output=True, text=True)
-    return build_image(root, work / "broken.vhd", SIZE), said.stdout
+    return build_sample(root, work / "broken.vhd"), said.stdout
 
 
 def check(cli, vhd: Path) -> tuple[int, dict[str, dict[str, str]]]:
@@ -74,6 +83,7 @@ def test_the_sample_passes_every_rule_that_applies_to_the_example_pool(cli, samp
     assert {i: c["status"] for i, c in checks.items() if i not in NOT_APPLICABLE and c["status"] != "pass"} == {}
     assert cli("image", "check", sample_vhd, "--configdir", CONFIG, "--fail-level", "warning").code == 0
     assert sample_vhd.stat().st_size == SIZE + 512  # a fixed VHD: the disk, then its footer
+    assert DEMO_BUILD_ARGS in (REPO / "demo" / "run.sh").read_text()  # built as the demo builds it
 
 
 def test_the_broken_variant_fails_exactly_what_was_broken_each_with_a_fix(cli, broken: tuple[Path, str]) -> None:
@@ -120,8 +130,33 @@ def test_copy_rootfs_installs_busybox_beside_the_samples_own_programs(tmp_path: 
             assert copied.read_bytes() == path.read_bytes(), path
     added = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_symlink() or p.is_file()} - {
         str(p.relative_to(ROOTFS)) for p in sample_paths()}
+    boot = {name for name in added if name.startswith(BOOT_CHAIN)}
     assert all(name.startswith("usr/bin/") and os.readlink(root / name) == "busybox"
-               for name in added - {"usr/bin/busybox"}), sorted(added)
+               for name in added - boot - {"usr/bin/busybox"}), sorted(added)
+
+
+BOOT_CHAIN = ("boot/", "usr/lib/modules/", "etc/fstab", "etc/default/grub")
+
+
+def test_copy_rootfs_installs_a_real_boot_chain(tmp_path: Path, busybox_binary: Path) -> None:
+    """install-boot.sh: Debian's cloud kernel, an initramfs that initramfs-tools' own lsinitramfs
+    reads, with the Hyper-V drivers and what they need; GRUB's menu naming that kernel and the
+    root by the UUID the demo builds it with; fstab by UUID."""
+    root = copy_sample(tmp_path / "rootfs", busybox_binary)
+    (kernel,) = (root / "boot").glob("vmlinuz-*")
+    version = kernel.name.removeprefix("vmlinuz-")
+    assert kernel.read_bytes()[0x202:0x206] == b"HdrS"  # a bzImage, not a placeholder
+    if shutil.which("lsinitramfs"):
+        listed = subprocess.run(["lsinitramfs", str(root / "boot" / f"initrd.img-{version}")], capture_output=True,
+                                text=True, check=True).stdout.splitlines()
+        modules = {Path(p).name.split(".ko")[0] for p in listed if ".ko" in p}
+        assert {"hv_vmbus", "hv_storvsc", "hv_netvsc", "scsi_transport_fc"} <= modules
+        assert "init" in listed and f"usr/lib/modules/{version}/modules.dep" in listed
+    grub = (root / "boot/grub/grub.cfg").read_text()
+    assert f"linux\t/boot/vmlinuz-{version} root=UUID={ROOT_UUID} ro console=tty0 console=ttyS0,115200n8" in grub
+    assert (root / "etc/fstab").read_text().splitlines()[1:] == [
+        f"UUID={ROOT_UUID} / ext4 rw,discard,errors=remount-ro 0 1", f"UUID={ESP_UUID} /boot/efi vfat umask=0077 0 1"]
+    assert (root / "boot/efi/EFI/BOOT/BOOTX64.EFI").read_bytes()[:2] == b"MZ"  # GRUB's EFI loader, a PE image
 
 
 def test_copy_rootfs_without_a_busybox_copies_nothing_and_says_apt_get_update(tmp_path: Path) -> None:

@@ -42,6 +42,24 @@ def test_inspect_raw_has_the_stable_keys(cli, ubuntu_vhd: Path) -> None:
     assert hashlib.sha256(ubuntu_vhd.read_bytes()).hexdigest() == before  # read-only
 
 
+def test_inspect_shows_the_boot_section(cli, ubuntu_vhd: Path) -> None:
+    data = cli("image", "inspect", ubuntu_vhd, "--raw").json()
+    boot = data["boot"]
+    assert boot["default_kernel"] == "5.15.0-1053-azure" and boot["bootloader"]["kind"] == "grub"
+    assert boot["cmdline"] == "root=LABEL=cloudimg-rootfs ro console=tty1 console=ttyS0"
+    assert data["generation"] == {"generations": [], "reason": data["generation"]["reason"]}
+    assert data["disk"]["scheme"] == "mbr" and data["disk"]["volumes"][0]["is_root"] is True
+    assert data["mounts"]["entries"][0]["mount_point"] == "/"
+    text = cli("image", "inspect", ubuntu_vhd).out
+    rows = {line.split("  ", 1)[0].strip(): line.split("  ", 1)[1].strip() for line in text.splitlines() if "  " in line}
+    assert rows["boot kernel"].startswith("5.15.0-1053-azure, /boot/vmlinuz-5.15.0-1053-azure (the default boot entry")
+    assert rows["initramfs"] == "none"
+    assert rows["hyper-v"] == "hv_vmbus (built in), hv_storvsc (built in), hv_netvsc (built in)"
+    assert rows["bootloader"] == "grub (/boot/grub/grub.cfg)"
+    assert rows["generation"].startswith("none: MBR with no boot code")
+    assert rows["command line"].startswith("root=LABEL=cloudimg-rootfs ro") and "console=ttyS0 (from /boot/grub/grub.cfg)" in rows["command line"]
+
+
 def test_check_passes_a_good_gpu_image_with_the_pool_spec(cli, ubuntu_vhd: Path, write_config) -> None:
     directory = write_config(pool=GPU_POOL)
     result = cli("image", "check", ubuntu_vhd, "--configdir", directory, "--raw")

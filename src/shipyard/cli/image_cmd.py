@@ -116,17 +116,19 @@ def boot_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [("boot kernel", f"{kernel['version']}, {kernel['path']}{how}" if kernel else "none found")]
     initramfs = kernel["initramfs"] if kernel else None
     if kernel is not None:
+        in_initramfs: list[str] = []
         if initramfs is None:
             rows.append(("initramfs", "none"))
         elif initramfs["modules"] is None:
             rows.append(("initramfs", f"{initramfs['path']}: unreadable ({initramfs['error']})"))
         else:
-            hyperv = [m for m in HYPERV_MODULES if m in initramfs["modules"]]
-            builtin = [m for m in HYPERV_MODULES if m in (kernel.get("builtin_modules") or ())]
+            in_initramfs = [m for m in HYPERV_MODULES if m in initramfs["modules"]]
             rows.append(("initramfs", f"{initramfs['path']} ({'+'.join(initramfs['segments'])}, "
                          f"{len(initramfs['modules'])} modules)"))
-            rows.append(("hyper-v", ", ".join([f"{m} (initramfs)" for m in hyperv] + [f"{m} (built in)" for m in builtin])
-                         or "none at boot"))
+        builtin = [m for m in HYPERV_MODULES if m in (kernel.get("builtin_modules") or ())]
+        rows.append(("hyper-v", ", ".join([f"{m} (built in)" for m in builtin]
+                                          + [f"{m} (initramfs)" for m in in_initramfs if m not in builtin])
+                     or "none at boot"))
     loader = boot["bootloader"]
     described = loader["kind"] or "none found"
     if loader["config_files"]:

@@ -112,7 +112,7 @@ def boot_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     if boot is None:
         return [("boot", "unknown (the boot files could not be read)")]
     kernel = next((k for k in boot["kernels"] if k["version"] == boot["default_kernel"]), None)
-    how = f" ({boot['default_reason']})" if boot.get("default_reason") else ""
+    how = f"; {boot['default_reason']}" if boot.get("default_reason") else ""
     rows = [("boot kernel", f"{kernel['version']}, {kernel['path']}{how}" if kernel else "none found")]
     initramfs = kernel["initramfs"] if kernel else None
     if kernel is not None:

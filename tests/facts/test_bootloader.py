@@ -264,3 +264,10 @@ def test_unreadable_grub_cfg_propagates(tmp_path: Path) -> None:
     (tmp_path / "boot/grub/grub.cfg").mkdir(parents=True)  # reading it raises IsADirectoryError
     with pytest.raises(IsADirectoryError):
         collect_bootloader(DirectorySource(tmp_path))
+
+
+def test_without_a_menu_debians_vmlinuz_link_names_the_default(tmp_path: Path) -> None:
+    kernels = kernel_tree(tmp_path)
+    (tmp_path / "boot/vmlinuz").symlink_to(f"vmlinuz-{OLD}")
+    source = DirectorySource(tmp_path)
+    assert default_kernel(collect_bootloader(source), kernels, source) == (OLD, f"/boot/vmlinuz -> vmlinuz-{OLD}")

@@ -14,6 +14,7 @@ import re
 
 from shipyard.facts.boot import BootEntry, BootKernel, BootloaderFacts
 from shipyard.facts.collectors.common import is_file, list_optional, parse_env_file
+from shipyard.facts.collectors.kernel import linked_kernel
 from shipyard.facts.collectors.grub import GrubMenu, default_entry, expand, read_grub_menu, read_grubenv
 from shipyard.sources.base import FileSource, read_optional
 
@@ -154,14 +155,9 @@ def default_kernel(bootloader: BootloaderFacts, kernels: tuple[BootKernel, ...],
         for kernel in kernels:
             if kernel.path == entry.kernel_resolved:
                 return kernel.version, f"the default boot entry ({entry.source})"
-    for link in ("/boot/vmlinuz", "/vmlinuz"):
-        try:
-            target = source.readlink(link)
-        except OSError:
-            continue
-        version = target.rpartition("/")[2].removeprefix("vmlinuz-")
-        if any(k.version == version for k in kernels):
-            return version, f"{link} -> {target}"
+    linked = linked_kernel(source, [k.version for k in kernels])
+    if linked is not None:
+        return linked
     if kernels:
         return kernels[-1].version, "no boot entry names a kernel: the newest"
     return None, None

@@ -69,8 +69,9 @@ def collect_kernel(source: FileSource, root: str, version: str) -> KernelFacts:
     return KernelFacts(version=version, modules=modules, has_modules_dep=dep is not None)
 
 
-def find_default_kernel(source: FileSource, versions: list[str]) -> str | None:
-    """The kernel /boot/vmlinuz (or /vmlinuz) points to, else the newest installed."""
+def linked_kernel(source: FileSource, versions: list[str]) -> tuple[str, str] | None:
+    """The version Debian's /boot/vmlinuz (or /vmlinuz) link points to, and the link as
+    "/boot/vmlinuz -> vmlinuz-V"; None without such a link to one of ``versions``."""
     for link in ("/boot/vmlinuz", "/vmlinuz"):
         try:
             target = source.readlink(link)
@@ -78,7 +79,15 @@ def find_default_kernel(source: FileSource, versions: list[str]) -> str | None:
             continue
         version = target.rpartition("/")[2].removeprefix("vmlinuz-")
         if version in versions:
-            return version
+            return version, f"{link} -> {target}"
+    return None
+
+
+def find_default_kernel(source: FileSource, versions: list[str]) -> str | None:
+    """The kernel /boot/vmlinuz (or /vmlinuz) points to, else the newest installed."""
+    linked = linked_kernel(source, versions)
+    if linked is not None:
+        return linked[0]
     return versions[-1] if versions else None
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fixtures.kernel import HYPERV_MODULES, KernelTree, lsinitramfs
 
-from shipyard.facts.collectors.kernels import collect_kernels, kernel_format
+from shipyard.facts.collectors.kernels import InitramfsScans, collect_kernels, kernel_format
 from shipyard.sources.directory import DirectorySource
 
 
@@ -153,3 +153,21 @@ def test_suse_and_kernel_install_initrd_names(tmp_path: Path, debian_kernel: Ker
 def test_kernel_formats(debian_kernel: KernelTree) -> None:
     assert kernel_format(debian_kernel.vmlinuz.read_bytes()[:0x240]) == "bzImage"
     assert kernel_format(b"") is None and kernel_format(bytes(0x240)) is None
+
+
+def test_scans_unpack_in_the_background_to_the_same_facts(tmp_path: Path, debian_kernel: KernelTree,
+                                                          mkinitramfs_initrd: Path) -> None:
+    """InitramfsScans (collect_facts starts them first, so that decompression overlaps the other
+    collectors) gives exactly what reading in collect_kernels gives, a corrupt file included."""
+    root = tmp_path / "root"
+    version = install(root, debian_kernel, kernel_at="/boot/vmlinuz-{v}", initrd=mkinitramfs_initrd,
+                      initrd_at="/boot/initrd.img-{v}")
+    install(root, debian_kernel, kernel_at="/boot/vmlinuz-{v}", version="6.1.0-1-cloud-amd64")
+    (root / "boot/initrd.img-6.1.0-1-cloud-amd64").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 64)  # zstd magic, no frame
+    source = DirectorySource(root)
+    scans = InitramfsScans(source)
+    assert scans.contents(f"/boot/initrd.img-{version}") is not None
+    assert scans.contents("/boot/initrd.img-none") is None
+    scanned, read = collect_kernels(source, scans), collect_kernels(source)
+    assert scanned == read
+    assert [k.initramfs is not None and k.initramfs.error is not None for k in scanned] == [True, False]

@@ -38,6 +38,7 @@ def collect_facts(source: FileSource, *, strict: bool = False) -> Facts:
     from shipyard.facts.collectors.docker import collect_docker
     from shipyard.facts.collectors.firewall import collect_firewall
     from shipyard.facts.collectors.kernel import collect_kernel_modules
+    from shipyard.facts.collectors.kernels import InitramfsScans
     from shipyard.facts.collectors.mounts import collect_mounts
     from shipyard.facts.collectors.packages import collect_packages
     from shipyard.facts.collectors.provision import collect_generalization, collect_provisioning
@@ -52,23 +53,33 @@ def collect_facts(source: FileSource, *, strict: bool = False) -> Facts:
     if os_facts is not None and os_facts.id and os_facts.version_id:
         sku = node_agent_for(os_facts.id, os_facts.version_id)
         node_agent = sku.id if sku else None
+    # the initramfs files first: they unpack in a thread while the other collectors run
+    scans = _guarded("boot", lambda: InitramfsScans(source), strict)
     services = _guarded("services", lambda: collect_services(source), strict)
     waagent = _guarded("waagent", lambda: collect_waagent(source), strict)
-    boot = _guarded("boot", lambda: collect_boot(source), strict)
+    packages = _guarded("packages", lambda: collect_packages(source), strict)
+    binaries = _guarded("binaries", lambda: collect_binaries(source), strict)
+    kernel_modules = _guarded("kernel_modules", lambda: collect_kernel_modules(source), strict)
+    docker = _guarded("docker", lambda: collect_docker(source, services), strict)
+    sshd = _guarded("sshd", lambda: collect_sshd(source), strict)
+    firewall = _guarded("firewall", lambda: collect_firewall(source, services), strict)
+    mounts = _guarded("mounts", lambda: collect_mounts(source), strict)
+    generalization = _guarded("generalization", lambda: collect_generalization(source), strict)
+    boot = _guarded("boot", lambda: collect_boot(source, scans), strict)
     cmdline = boot.cmdline if boot is not None else None
     return Facts(
         os=os_facts,
         node_agent=node_agent,
-        packages=_guarded("packages", lambda: collect_packages(source), strict),
-        binaries=_guarded("binaries", lambda: collect_binaries(source), strict),
+        packages=packages,
+        binaries=binaries,
         services=services,
-        kernel_modules=_guarded("kernel_modules", lambda: collect_kernel_modules(source), strict),
-        docker=_guarded("docker", lambda: collect_docker(source, services), strict),
-        sshd=_guarded("sshd", lambda: collect_sshd(source), strict),
+        kernel_modules=kernel_modules,
+        docker=docker,
+        sshd=sshd,
         waagent=waagent,
-        firewall=_guarded("firewall", lambda: collect_firewall(source, services), strict),
+        firewall=firewall,
         boot=boot,
-        mounts=_guarded("mounts", lambda: collect_mounts(source), strict),
+        mounts=mounts,
         provisioning=_guarded("provisioning", lambda: collect_provisioning(source, services, waagent, cmdline), strict),
-        generalization=_guarded("generalization", lambda: collect_generalization(source), strict),
+        generalization=generalization,
     )

@@ -16,14 +16,16 @@ initramfs whole, ``modules.builtin``.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 from shipyard.errors import ShipyardError
 from shipyard.facts.boot import BootKernel, InitramfsFacts
 from shipyard.facts.collectors.common import list_optional
 from shipyard.facts.collectors.kernel import _module_name, _version_key
-from shipyard.image.initramfs import read_initramfs
+from shipyard.image.initramfs import InitramfsContents, read_initramfs
 from shipyard.sources.base import MISSING, FileKind, FileSource, read_head, read_optional
 
-__all__ = ["collect_kernels", "initramfs_facts", "kernel_format"]
+__all__ = ["InitramfsScans", "collect_kernels", "initramfs_facts", "kernel_format"]
 
 BOOT = "/boot"
 MODULE_ROOTS = ("/usr/lib/modules", "/lib/modules")
@@ -81,10 +83,41 @@ def initramfs_paths(version: str) -> tuple[str, ...]:
     )
 
 
-def initramfs_facts(source: FileSource, path: str, size_bytes: int) -> InitramfsFacts:
+class InitramfsScans:
+    """Every initramfs of the root read now and unpacked in a background thread, so that its
+    decompression (0.2 s for a 18 MB zstd one) runs while the other collectors read the root:
+    python-zstandard, zlib and lzma release the GIL. The reads stay on the caller's thread (a
+    ``FileSource`` is not shared across threads); only bytes go to the worker."""
+
+    def __init__(self, source: FileSource) -> None:
+        self._pending: dict[str, Future[InitramfsContents]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="initramfs")
+        for version, _ in _candidates(source):
+            for path in initramfs_paths(version):
+                if path in self._pending:
+                    continue
+                try:
+                    if source.stat(path).kind != FileKind.FILE:
+                        continue
+                    data = source.read_bytes(path)
+                except OSError:
+                    continue  # initramfs_facts reads it again and says why it cannot
+                self._pending[path] = self._pool.submit(read_initramfs, data)
+        self._pool.shutdown(wait=False)
+
+    def contents(self, path: str) -> InitramfsContents | None:
+        """The unpacked listing of ``path`` (raising what reading it raised), or None when it
+        was not scanned."""
+        future = self._pending.get(path)
+        return None if future is None else future.result()
+
+
+def initramfs_facts(source: FileSource, path: str, size_bytes: int, scans: InitramfsScans | None = None) -> InitramfsFacts:
     """The initramfs at ``path`` read as the kernel unpacks it; what stops that is its ``error``."""
     try:
-        contents = read_initramfs(source.read_bytes(path))
+        contents = scans.contents(path) if scans is not None else None
+        if contents is None:
+            contents = read_initramfs(source.read_bytes(path))
     except OSError as exc:
         return InitramfsFacts(path=path, size_bytes=size_bytes, error=f"cannot read it: {exc.strerror or exc}")
     except ShipyardError as exc:  # InitramfsError, or the image reader's own ImageFormatError
@@ -99,14 +132,14 @@ def initramfs_facts(source: FileSource, path: str, size_bytes: int) -> Initramfs
     )
 
 
-def _initramfs(source: FileSource, version: str) -> InitramfsFacts | None:
+def _initramfs(source: FileSource, version: str, scans: InitramfsScans | None) -> InitramfsFacts | None:
     for path in initramfs_paths(version):
         try:
             stat = source.stat(path)
         except MISSING:
             continue
         if stat.kind == FileKind.FILE:
-            return initramfs_facts(source, path, stat.size_bytes)
+            return initramfs_facts(source, path, stat.size_bytes, scans)
     return None
 
 
@@ -119,8 +152,9 @@ def _builtin_modules(source: FileSource, version: str) -> tuple[str, ...] | None
     return None
 
 
-def collect_kernels(source: FileSource) -> tuple[BootKernel, ...]:
-    """Every kernel in the root, oldest to newest. None of them: ``()``, a known absence."""
+def collect_kernels(source: FileSource, scans: InitramfsScans | None = None) -> tuple[BootKernel, ...]:
+    """Every kernel in the root, oldest to newest. None of them: ``()``, a known absence.
+    ``scans``: the initramfs files already being unpacked (``InitramfsScans``)."""
     kernels: dict[str, BootKernel] = {}
     for version, path in _candidates(source):
         if version in kernels:
@@ -132,7 +166,7 @@ def collect_kernels(source: FileSource) -> tuple[BootKernel, ...]:
             version=version,
             path=path,
             format=kind,
-            initramfs=_initramfs(source, version),
+            initramfs=_initramfs(source, version, scans),
             builtin_modules=_builtin_modules(source, version),
         )
     return tuple(kernels[v] for v in sorted(kernels, key=_version_key))

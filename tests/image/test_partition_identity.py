@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from image.test_partitions import sfdisk_image
 
 from fixtures.images import build_test_image
 from shipyard.image.device import FileDevice
@@ -20,14 +21,6 @@ MIB = 1024 * 1024
 SFDISK = shutil.which("sfdisk") or ("/usr/sbin/sfdisk" if os.path.exists("/usr/sbin/sfdisk") else None)
 BLKID = shutil.which("blkid") or ("/usr/sbin/blkid" if os.path.exists("/usr/sbin/blkid") else None)
 pytestmark = pytest.mark.skipif(SFDISK is None or BLKID is None, reason="sfdisk and blkid (util-linux) are needed")
-
-
-def sfdisk_image(path: Path, script: str, size_bytes: int = 64 * MIB) -> Path:
-    with open(path, "wb") as out:
-        out.truncate(size_bytes)
-    subprocess.run([SFDISK, "-q", "--no-reread", "--no-tell-kernel", str(path)], input=script, text=True,
-                   check=True, capture_output=True)
-    return path
 
 
 def sfdisk_json(path: Path) -> dict:

@@ -102,7 +102,7 @@ def _offline_image(evidence: Evidence, pool: PoolContext) -> str | None:
         return reason
     disk = evidence.facts.disk
     if disk is None or disk.source != "image":
-        return "not an image file: a running VM's generation is the VM's"
+        return "not an image file: the generation is read from a disk's partition table"
     return None
 
 

@@ -73,11 +73,15 @@ class Target:
 def error_code(exc: BaseException) -> str:
     """The service's error code (``x-ms-error-code`` or the body's), or ``""``.
 
-    The SDKs' convenience methods set ``error_code``; an operation called on the generated client
-    leaves it unset, and then the response's ``x-ms-error-code`` header says it."""
+    The SDKs' convenience methods set ``error_code``; the generated clients (Batch 15, ARM) parse
+    the body into ``exc.error``; otherwise the response's ``x-ms-error-code`` header says it."""
     code = getattr(exc, "error_code", None)
     if code:
         return str(code)
+    model = getattr(exc, "error", None)  # the generated SDKs' parsed body (BatchError, ARM's ErrorDetail)
+    code = getattr(model, "code", None)
+    if isinstance(code, str) and code:
+        return code
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
     return str(headers.get("x-ms-error-code") or "")

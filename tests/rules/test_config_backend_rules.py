@@ -44,7 +44,7 @@ BACKEND_CASES = [
     ("no_batch", pool({"image_uris": [LOCAL_VHD]}), "custom_image.azure_vhd", []),
     ("azure", pool({"arm_image_id": GALLERY}), "custom_image.azure_vhd", []),
     ("azure", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",
-     [(E, f"{CI}.arm_image_id", "is a managed image; Azure Batch retired managed-image pools on 2026-03-31: publish it as a Compute Gallery image version")]),
+     [(E, f"{CI}.arm_image_id", "is a managed image; Azure Batch retired managed-image pools on 2026-03-31: publish its VHD as a Compute Gallery image version (shipyard image publish)")]),
     ("local_url", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",
      [(E, f"{CI}.arm_image_id", "no backend runs one: Azure Batch retired managed-image pools on 2026-03-31 and the local backend runs VHDs (image_uris)")]),
     ("no_batch", pool({"arm_image_id": MANAGED}), "custom_image.arm_image_id",

@@ -57,6 +57,8 @@ CASES = [
         [(E, f"{CI}.arm_image_id", "is a managed image; Azure Batch retired managed-image pools on 2026-03-31")],
     ),
     ("custom_image.arm_image_id", pool({"arm_image_id": "myimage"}), [(E, f"{CI}.arm_image_id", "must be a Compute Gallery image")]),
+    ("custom_image.arm_image_id", pool({"arm_image_id": "/SharedGalleries/abc-123/Images/ubuntu/Versions/1.0.0"}), []),
+    ("custom_image.arm_image_id", pool({"arm_image_id": "/CommunityGalleries/pub-1/Images/ubuntu"}), []),
     ("custom_image.bare_uri", pool({"image_uris": [uri("acct1"), uri("acct2")]}), []),
     (
         "custom_image.bare_uri",

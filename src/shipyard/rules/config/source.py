@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
+from shipyard.config.arm_ids import GALLERY_VERSION_FORM, parse_image_id
 from shipyard.config.backend import batch_backend
 from shipyard.config.loader import ConfigSet
 from shipyard.results import Outcome, Severity
@@ -20,16 +19,6 @@ from shipyard.rules.config.base import (
     pool_spec,
 )
 from shipyard.rules.context import PoolContext
-
-_GALLERY_VERSION_RE = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+"
-    r"/images/[^/]+(/versions/[^/]+)?$",
-    re.IGNORECASE,
-)
-_MANAGED_IMAGE_RE = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/images/[^/]+$", re.IGNORECASE
-)
-
 
 def check_image_source(config: ConfigSet, context: PoolContext) -> Findings:
     vm = pool_spec(config).vm_configuration
@@ -62,8 +51,8 @@ def check_arm_image_id(config: ConfigSet, context: PoolContext) -> Findings:
     if image is None or not image.arm_image_id:
         return
     where = pool_file(config).location((*CUSTOM_IMAGE, "arm_image_id"))
-    value = image.arm_image_id.strip()
-    if _MANAGED_IMAGE_RE.match(value):
+    parsed = parse_image_id(image.arm_image_id)
+    if parsed is not None and parsed.kind == "managed_image":
         if batch_backend(config).is_azure:
             backend = "Azure Batch retired managed-image pools on 2026-03-31"
         else:
@@ -72,12 +61,14 @@ def check_arm_image_id(config: ConfigSet, context: PoolContext) -> Findings:
                 "local backend runs VHDs (image_uris)"
             )
         yield Outcome.bad(
-            f"is a managed image; {backend}: publish it as a Compute Gallery image version and use its id", where
+            f"is a managed image; {backend}: publish its VHD as a Compute Gallery image version "
+            "(shipyard image publish) and use its id",
+            where,
         )
-    elif not _GALLERY_VERSION_RE.match(value):
+    elif parsed is None:
         yield Outcome.bad(
-            "must be a Compute Gallery image (version) id: /subscriptions/<id>/resourceGroups/<rg>/providers/"
-            "Microsoft.Compute/galleries/<gallery>/images/<image>/versions/<version>",
+            f"must be a Compute Gallery image id: {GALLERY_VERSION_FORM}, or a shared "
+            "(/SharedGalleries/...) or community (/CommunityGalleries/...) gallery image",
             where,
         )
 

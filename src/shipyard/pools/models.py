@@ -23,6 +23,13 @@ class NodeState(StrEnum):  # Batch's ComputeNodeState values, as strings
     UNUSABLE = "unusable"
     OFFLINE = "offline"
     LEAVING_POOL = "leavingpool"
+    # the Azure Batch backend's only: the local backend never preempts, reimages or deallocates
+    PREEMPTED = "preempted"
+    REIMAGING = "reimaging"
+    DEALLOCATING = "deallocating"
+    DEALLOCATED = "deallocated"
+    UPGRADING_OS = "upgradingos"
+    UNKNOWN = "unknown"
 
 
 class PoolState(StrEnum):  # Batch's PoolState
@@ -36,11 +43,15 @@ class AllocationState(StrEnum):  # Batch's AllocationState
     STOPPING = "stopping"
 
 
-class JobState(StrEnum):  # Batch's JobState (the ones a job here can be in)
+class JobState(StrEnum):  # Batch's JobState
     ACTIVE = "active"
     TERMINATING = "terminating"
     COMPLETED = "completed"
     DELETING = "deleting"
+    # the Azure Batch backend's only (a job disabled outside shipyard)
+    DISABLING = "disabling"
+    DISABLED = "disabled"
+    ENABLING = "enabling"
 
 
 class TaskState(StrEnum):  # Batch's TaskState
@@ -134,6 +145,9 @@ class PoolSpec:
     node_runtime: str = "host"
     # the image runtime's unpacked roots (``pools.local.rootcache``): (VHD URI, cache key)
     image_roots: tuple[tuple[str, str], ...] = ()
+    # how long Azure Batch may take to allocate the nodes (pool.yaml's resize_timeout; None: planned
+    # from the pool's size, at least 15 minutes per 1,000 nodes)
+    resize_timeout_s: float | None = None
 
     @property
     def target_nodes(self) -> int:

@@ -2,8 +2,7 @@
 
 ``credentials.batch.account_service_url: local://...``, a ``batch`` section without a URL, no
 ``batch`` section or no credentials file: the local backend (``pools.local``). Any other URL
-names an Azure Batch account, whose backend is not available yet (issue 14): a one-line
-``BackendError`` says so and how to run locally instead. A credentials file that did not load or
+names an Azure Batch account: the Azure Batch backend (``pools.azure_batch``). A credentials file that did not load or
 validate is its first ``ConfigError``.
 """
 
@@ -11,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shipyard.config.backend import ACCOUNT_URL_PATH, LOCAL_SCHEME, BackendKind, batch_backend
+from shipyard.config.backend import BackendKind, batch_backend
 from shipyard.config.diagnostics import as_config_error
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.loader import ConfigSet
@@ -39,13 +38,9 @@ def open_backend(config: ConfigSet) -> PoolBackend:
     """The backend the credentials name, opened."""
     kind = backend_kind(config)
     if kind == "azure":
-        batch = config.credentials.batch if config.credentials else None
-        account = batch.account_name if batch else None
-        raise BackendError(
-            f"{ACCOUNT_URL_PATH} names the Azure Batch account '{account}': the Azure Batch backend is not "
-            "available yet (issue 14)",
-            hint=f"to run the pool on this machine, set it to {LOCAL_SCHEME} or remove the batch section",
-        )
+        from shipyard.pools.azure_batch import open_azure_backend
+
+        return open_azure_backend(config)
     from importlib import import_module
 
     try:

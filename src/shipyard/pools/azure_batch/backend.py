@@ -1,0 +1,294 @@
+"""The Azure Batch backend: :class:`~shipyard.pools.protocol.PoolBackend` on ``azure.batch.BatchClient``.
+
+Every method is one or a few SDK calls (:mod:`.to_sdk` builds the requests, :mod:`.from_sdk`
+reads the answers) and keeps the contract the local backend keeps (``tests/pools/contract/``):
+
+- Typed errors: a missing pool, job, task, node or file is a ``NotFoundError``; a taken id or a
+  state that forbids the call a ``ConflictError``. Where the service would accept what the local
+  backend refuses (a job for a pool that does not exist; a task id listed twice, which the service
+  reports task by task), the backend checks first, so that both refuse alike and nothing is half
+  added.
+- Long operations are sent, not waited for (the SDK's poller watches them on a daemon thread,
+  which ends with them or with the process), except ``delete_pool``, which returns when the pool
+  is gone, as on the local backend.
+- Paths of node and task files stay inside: ``..`` and absolute paths are refused before any request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from posixpath import normpath
+from typing import Any
+
+from azure.batch import models as m
+
+from shipyard.errors import BackendError, ConflictError, NotFoundError
+from shipyard.pools.azure_batch import from_sdk, to_sdk
+from shipyard.pools.azure_batch.client import BatchSession
+from shipyard.pools.models import (
+    Job,
+    JobSpec,
+    JobState,
+    Node,
+    NodeFile,
+    Pool,
+    PoolSpec,
+    Task,
+    TaskAction,
+    TaskResult,
+    TaskSpec,
+    TaskState,
+)
+from shipyard.pools.protocol import Progress
+
+TASKS_PER_REQUEST = 100  # the service's limit for one add-task-collection request
+DELETE_POLL_S = 5.0
+DELETE_TIMEOUT_S = 30 * 60.0
+
+StartTaskFor = Callable[[PoolSpec], to_sdk.StartTaskPlan]
+SasFor = Callable[[Sequence[TaskSpec]], dict[str, str]]
+
+
+def _inside(path: str) -> str:
+    """``path`` relative and normalised, or ``NotFoundError``: nothing outside the node's or task's directory."""
+    text = path.strip()
+    if not text:
+        return ""
+    clean = normpath(text)
+    if text.startswith("/") or clean == ".." or clean.startswith("../"):
+        raise NotFoundError(f"{path}: no such file (paths are relative, and stay inside)")
+    return "" if clean == "." else clean
+
+
+class AzureBatchBackend:
+    kind = "azure"
+
+    def __init__(self, session: BatchSession, start_task: StartTaskFor, *, sas_for: SasFor | None = None,
+                 poll_s: float = DELETE_POLL_S) -> None:
+        self.session = session
+        self._start_task = start_task
+        self._sas_for = sas_for
+        self._poll_s = poll_s
+
+    @property
+    def client(self) -> Any:
+        return self.session.client
+
+    def _call(self, what: str, operation: Callable[[], Any], **codes: str) -> Any:
+        return self.session.call(what, operation, codes=codes or None)
+
+    # -- pools ---------------------------------------------------------------------------------
+
+    def add_pool(self, spec: PoolSpec, *, progress: Progress | None = None) -> Pool:
+        options = to_sdk.pool_options(spec, self._start_task(spec))
+        self._call(f"creating pool '{spec.id}'", lambda: self.client.create_pool(options),
+                   PoolExists=f"pool '{spec.id}' already exists")
+        return self.get_pool(spec.id)
+
+    def get_pool(self, pool_id: str) -> Pool:
+        sdk = self._call(f"reading pool '{pool_id}'", lambda: self.client.get_pool(pool_id),
+                         PoolNotFound=f"no pool '{pool_id}'")
+        return from_sdk.pool(sdk, self._nodes(pool_id))
+
+    def list_pools(self) -> list[Pool]:
+        pools = self._call("listing pools", lambda: list(self.client.list_pools()))
+        return sorted((from_sdk.pool(p, self._nodes(p.id)) for p in pools), key=lambda p: p.id)
+
+    def resize_pool(self, pool_id: str, dedicated: int, low_priority: int, *,
+                    task_action: TaskAction = TaskAction.REQUEUE) -> Pool:
+        options = to_sdk.resize_options(dedicated, low_priority, task_action)
+        self._call(f"resizing pool '{pool_id}'",
+                   lambda: self.client.begin_resize_pool(pool_id, options),
+                   PoolNotFound=f"no pool '{pool_id}'")
+        return self.get_pool(pool_id)
+
+    def delete_pool(self, pool_id: str) -> None:
+        poller = self._call(f"deleting pool '{pool_id}'",
+                            lambda: self.client.begin_delete_pool(pool_id, polling_interval=self._poll_s),
+                            PoolNotFound=f"no pool '{pool_id}'")
+        self._call(f"waiting for pool '{pool_id}' to be deleted", lambda: poller.result(timeout=DELETE_TIMEOUT_S))
+        if not poller.done():
+            raise BackendError(f"pool '{pool_id}' is still deleting after {DELETE_TIMEOUT_S / 60:.0f} minutes",
+                               hint="it goes on in the service: `shipyard pool list` shows it until it is gone")
+
+    # -- nodes ---------------------------------------------------------------------------------
+
+    def _nodes(self, pool_id: str) -> list[Node]:
+        nodes = self._call(f"listing the nodes of pool '{pool_id}'", lambda: list(self.client.list_nodes(pool_id)),
+                           PoolNotFound=f"no pool '{pool_id}'")
+        return [from_sdk.node(n, pool_id) for n in nodes]
+
+    def list_nodes(self, pool_id: str) -> list[Node]:
+        return sorted(self._nodes(pool_id), key=lambda n: n.id)
+
+    def _known_nodes(self, pool_id: str, node_ids: Sequence[str]) -> None:
+        known = {n.id for n in self._nodes(pool_id)}
+        missing = [n for n in node_ids if n not in known]
+        if missing:
+            raise NotFoundError(f"pool '{pool_id}' has no node {', '.join(missing)}")
+
+    def delete_nodes(self, pool_id: str, node_ids: Sequence[str], *,
+                     task_action: TaskAction = TaskAction.REQUEUE) -> None:
+        self._known_nodes(pool_id, node_ids)
+        options = m.BatchNodeRemoveOptions(node_ids=list(node_ids), node_deallocation_option=task_action.value)
+        self._call(f"removing nodes from pool '{pool_id}'",
+                   lambda: self.client.begin_remove_nodes(pool_id, options))
+
+    def reboot_nodes(self, pool_id: str, node_ids: Sequence[str]) -> None:
+        self._known_nodes(pool_id, node_ids)
+        for node_id in node_ids:
+            self._call(f"rebooting node {node_id}",
+                       partial(self.client.begin_reboot_node, pool_id, node_id),
+                       NodeNotFound=f"pool '{pool_id}' has no node {node_id}")
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def add_job(self, spec: JobSpec) -> Job:
+        # the service takes a job for a pool that does not exist (its tasks then wait): refuse it, as locally
+        try:  # (the SDK's pool_exists raises on the 404 it should answer False to)
+            self._call(f"reading pool '{spec.pool_id}'", lambda: self.client.get_pool(spec.pool_id, select=["id"]),
+                       PoolNotFound=f"no pool '{spec.pool_id}'")
+        except NotFoundError:
+            raise NotFoundError(f"job '{spec.id}': no pool '{spec.pool_id}'") from None
+        self._call(f"adding job '{spec.id}'", lambda: self.client.create_job(to_sdk.job_options(spec)),
+                   JobExists=f"job '{spec.id}' already exists")
+        if spec.tasks:
+            self.add_tasks(spec.id, spec.tasks)
+        return self.get_job(spec.id)
+
+    def get_job(self, job_id: str) -> Job:
+        sdk = self._call(f"reading job '{job_id}'", lambda: self.client.get_job(job_id),
+                         JobNotFound=f"no job '{job_id}'")
+        return from_sdk.job(sdk, self._counts(job_id))
+
+    def _counts(self, job_id: str) -> Any:
+        result = self._call(f"counting the tasks of job '{job_id}'", lambda: self.client.get_job_task_counts(job_id),
+                            JobNotFound=f"no job '{job_id}'")
+        return result.task_counts if result is not None else None
+
+    def list_jobs(self) -> list[Job]:
+        jobs = self._call("listing jobs", lambda: list(self.client.list_jobs()))
+        return sorted((from_sdk.job(j, self._counts(j.id)) for j in jobs), key=lambda j: j.id)
+
+    def terminate_job(self, job_id: str) -> None:
+        self._call(f"terminating job '{job_id}'", lambda: self.client.begin_terminate_job(job_id),
+                   JobNotFound=f"no job '{job_id}'")
+
+    def delete_job(self, job_id: str) -> None:
+        self._call(f"deleting job '{job_id}'", lambda: self.client.begin_delete_job(job_id),
+                   JobNotFound=f"no job '{job_id}'")
+
+    # -- tasks ---------------------------------------------------------------------------------
+
+    def add_tasks(self, job_id: str, tasks: Iterable[TaskSpec]) -> list[Task]:
+        specs = list(tasks)
+        job = self.get_job(job_id)
+        if job.state not in (JobState.ACTIVE, JobState.DISABLED, JobState.DISABLING, JobState.ENABLING):
+            raise ConflictError(f"job '{job_id}' is {job.state.value}: it takes no more tasks")
+        existing = {t.id for t in self._sdk_tasks(job_id)}
+        seen: set[str] = set()
+        for spec in specs:
+            if spec.id in existing or spec.id in seen:
+                raise ConflictError(f"job '{job_id}' already has a task '{spec.id}'")
+            seen.add(spec.id)
+        urls = self._sas_for(specs) if self._sas_for is not None else {}
+        options = [to_sdk.task_options(spec, urls) for spec in specs]
+        added: list[str] = []
+        try:
+            for start in range(0, len(options), TASKS_PER_REQUEST):
+                chunk = options[start:start + TASKS_PER_REQUEST]
+                result = self._call(f"adding tasks to job '{job_id}'", partial(self.client.create_task_collection,
+                    job_id, m.BatchTaskGroup(task_values=chunk)), JobNotFound=f"no job '{job_id}'",
+                    JobCompleted=f"job '{job_id}' is completed: it takes no more tasks")
+                failed = []
+                for item in result.result_values or ():
+                    if _value(item.status) == "success":
+                        added.append(item.task_id)
+                    else:
+                        failed.append(f"{item.task_id} ({item.error.code if item.error else item.status})")
+                if failed:
+                    raise BackendError(f"job '{job_id}': the service refused task {', '.join(failed)}")
+        except BackendError:
+            for task_id in added:  # all or nothing, as on the local backend
+                self._call(f"removing task '{task_id}'", partial(self.client.delete_task, job_id, task_id))
+            raise
+        return [from_sdk.task(t, job_id) for t in self._sdk_tasks(job_id) if t.id in seen]
+
+    def _sdk_tasks(self, job_id: str) -> list[Any]:
+        return self._call(f"listing the tasks of job '{job_id}'", lambda: list(self.client.list_tasks(job_id)),
+                          JobNotFound=f"no job '{job_id}'")
+
+    def list_tasks(self, job_id: str) -> list[Task]:
+        sdk = self._sdk_tasks(job_id)
+        failed = {t.id for t in sdk if t.execution_info is not None and _value(t.execution_info.result) == TaskResult.FAILURE}
+        return [from_sdk.task(t, job_id, tuple(d for d in from_sdk.depends_on(t) if d in failed)) for t in sdk]
+
+    def get_task(self, job_id: str, task_id: str) -> Task:
+        sdk = self._call(f"reading task '{task_id}'", lambda: self.client.get_task(job_id, task_id),
+                         JobNotFound=f"no job '{job_id}'", TaskNotFound=f"job '{job_id}' has no task '{task_id}'")
+        blocked: tuple[str, ...] = ()
+        if from_sdk.depends_on(sdk) and _value(sdk.state) == TaskState.ACTIVE:
+            blocked = tuple(t.id for t in self.list_tasks(job_id) if t.id in from_sdk.depends_on(sdk)
+                            and t.result == TaskResult.FAILURE)
+        return from_sdk.task(sdk, job_id, blocked)
+
+    def terminate_task(self, job_id: str, task_id: str) -> None:
+        self._call(f"terminating task '{task_id}'", lambda: self.client.terminate_task(job_id, task_id),
+                   JobNotFound=f"no job '{job_id}'", TaskNotFound=f"job '{job_id}' has no task '{task_id}'")
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def list_node_files(self, pool_id: str, node_id: str, path: str = "") -> list[NodeFile]:
+        where = _inside(path)
+        files = self._call(f"listing files of node {node_id}",
+                           lambda: list(self.client.list_node_files(pool_id, node_id, recursive=bool(where))),
+                           PoolNotFound=f"no pool '{pool_id}'", NodeNotFound=f"pool '{pool_id}' has no node {node_id}")
+        return _children(files, where)
+
+    def read_node_file(self, pool_id: str, node_id: str, path: str) -> bytes:
+        where = _inside(path)
+        return self._call(f"reading {where} on node {node_id}",
+                          lambda: b"".join(self.client.download_node_file(pool_id, node_id, where)),
+                          PoolNotFound=f"no pool '{pool_id}'", NodeNotFound=f"pool '{pool_id}' has no node {node_id}",
+                          FileNotFound=f"node {node_id} has no file {where}")
+
+    def list_task_files(self, job_id: str, task_id: str, path: str = "") -> list[NodeFile]:
+        where = _inside(path)
+        files = self._call(f"listing files of task '{task_id}'",
+                           lambda: list(self.client.list_task_files(job_id, task_id, recursive=bool(where))),
+                           JobNotFound=f"no job '{job_id}'", TaskNotFound=f"job '{job_id}' has no task '{task_id}'")
+        return _children(files, where)
+
+    def read_task_file(self, job_id: str, task_id: str, path: str) -> bytes:
+        where = _inside(path)
+        return self._call(f"reading {where} of task '{task_id}'",
+                          lambda: b"".join(self.client.download_task_file(job_id, task_id, where)),
+                          JobNotFound=f"no job '{job_id}'", TaskNotFound=f"job '{job_id}' has no task '{task_id}'",
+                          FileNotFound=f"task '{task_id}' has no file {where}")
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _value(value: Any) -> str | None:
+    return None if value is None else str(getattr(value, "value", value)).lower()
+
+
+def _children(files: list[Any], where: str) -> list[NodeFile]:
+    """The entries directly in ``where`` (names relative to the root listed), as the local backend lists them."""
+    prefix = f"{where}/" if where else ""
+    out: dict[str, NodeFile] = {}
+    for sdk in files:
+        entry = from_sdk.node_file(sdk)
+        if not entry.name.startswith(prefix) or entry.name == where:
+            continue
+        rest = entry.name[len(prefix):]
+        if "/" in rest:  # a deeper entry: its top directory is the child
+            top = prefix + rest.split("/", 1)[0]
+            out.setdefault(top, NodeFile(top, True))
+        else:
+            out[entry.name] = entry
+    if where and not out and not any(from_sdk.node_file(f).name == where for f in files):
+        raise NotFoundError(f"{where}: no such directory")
+    return sorted(out.values(), key=lambda f: f.name)

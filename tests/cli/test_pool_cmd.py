@@ -34,7 +34,7 @@ def test_listskus_raw_has_one_row_per_sku_and_image(cli, on_day) -> None:
     assert {
         "node_agent": "batch.node.ubuntu 22.04", "status": "current", "os_family": "linux",
         "publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts",
-        "distro_end_of_life": None,
+        "distro_end_of_life": None, "source": "bundled catalogue",
     } in rows
 
 
@@ -265,10 +265,3 @@ def test_autoscale_is_refused_on_the_local_backend(cli, cli_pool: CliPool) -> No
     assert cli("pool", "list", "--raw", *cli_pool.options).json() == []
 
 
-def test_an_azure_batch_account_is_not_available_yet(cli, cli_pool: CliPool) -> None:
-    credentials = cli_pool.configdir / "credentials.yaml"
-    credentials.write_text(credentials.read_text() + "  batch:\n    account_service_url: "
-                           "https://mybatch.westeurope.batch.azure.com\n")
-    for args in (("pool", "add"), ("pool", "list"), ("jobs", "list")):
-        result = cli(*args, *cli_pool.options)
-        assert result.code == 1 and "the Azure Batch backend is not available yet" in result.err, args

@@ -41,15 +41,25 @@ def test_credentials_that_do_not_load_are_their_first_error(write_config) -> Non
         backend_kind(broken)
 
 
-def test_an_azure_batch_account_is_refused_in_one_line_without_its_key(write_config) -> None:
+def test_an_azure_batch_account_needs_a_storage_link_for_its_start_task(write_config) -> None:
     config = config_of(write_config, "credentials:\n  batch:\n    account_service_url: "
                                      f"https://mybatch.westeurope.batch.azure.com\n    account_key: {KEY}\n")
-    with pytest.raises(BackendError) as caught:
+    with pytest.raises(ConfigError) as caught:
         open_backend(config)
-    message = str(caught.value)
-    assert message == ("credentials.batch.account_service_url names the Azure Batch account 'mybatch': the Azure Batch "
-                       "backend is not available yet (issue 14)")
-    assert KEY not in message + (caught.value.hint or "") and "local://" in (caught.value.hint or "")
+    assert "needs config.yaml's batch_shipyard.storage_account_settings" in str(caught.value)
+    assert KEY not in str(caught.value) + (caught.value.hint or "")
+
+
+def test_an_azure_batch_account_opens_the_azure_backend_without_a_request(write_config) -> None:
+    directory = write_config(
+        credentials="credentials:\n  batch:\n    account_service_url: https://mybatch.westeurope.batch.azure.com\n"
+                    f"    account_key: {KEY}\n  storage:\n    mystorage:\n      account: acct1\n      account_key: {KEY}\n",
+        config="batch_shipyard:\n  storage_account_settings: mystorage\n")
+    backend = open_backend(load_config_set(ConfigPaths.resolve(directory)))
+    try:
+        assert backend.kind == "azure" and type(backend).__name__ == "AzureBatchBackend"
+    finally:
+        backend.close()
 
 
 def test_the_local_backend_is_imported_by_its_name(write_config, monkeypatch: pytest.MonkeyPatch) -> None:

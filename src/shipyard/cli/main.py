@@ -55,7 +55,7 @@ def cli() -> None:
     """shipyard: check a custom VM image, upload and replicate it, and run pools and jobs from it.
 
     Reads Batch Shipyard config files (credentials, config, pool, jobs) from --configdir. Pools run
-    on the local backend (this machine); the Azure Batch backend is not available yet.
+    on the local backend (this machine), or on Azure Batch when credentials.yaml names an account.
     """
 
 

@@ -116,8 +116,26 @@ def admit_pool(
     plan = plan_vhds(spec.image.image_uris, spec.image.node_agent, spec.dedicated, spec.low_priority)
     config_results.extend(_distinct_shortfall(config, spec, plan, config_results))
     skipped = tuple(skip)
-    vhds = tuple(check_vhd(uri, config, context, skip=skipped, home=home) for uri in plan.image_uris)
+    uris = plan.image_uris
+    if kind == "azure" and spec.image.arm_image_id and config.credentials is not None:
+        from shipyard.pools.azure_batch.preflight import preflight
+
+        checked = preflight(config.credentials, spec)
+        config_results.extend(checked.results)
+        # the gallery version's own VHD, read in place, where a storage link of the credentials reaches it
+        if checked.source_uri and _reachable(checked.source_uri, config):
+            uris = (checked.source_uri,)
+    vhds = tuple(check_vhd(uri, config, context, skip=skipped, home=home) for uri in uris)
     return AdmissionReport(spec, kind, tuple(config_results), vhds, plan)
+
+
+def _reachable(uri: str, config: ConfigSet) -> bool:
+    """Whether a storage link of the credentials holds the blob at ``uri`` (by account name)."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(uri).hostname or "").split(".")[0]
+    links = config.credentials.storage if config.credentials else {}
+    return any(link.account == host for link in links.values())
 
 
 def refuse_autoscale(config: ConfigSet, kind: str) -> None:

@@ -1,0 +1,201 @@
+"""What `pool add` checks on Azure before anything is allocated, each result one clear line.
+
+Read through the management plane (``credentials.management``: a subscription and Azure AD) when
+it is configured; a check whose facts cannot be read is skipped, saying why, never passed:
+
+- ``azure.auth``: gallery pools need Microsoft Entra ID. The account's allowed authentication
+  modes must include it, and shared key credentials get a warning before anything is sent.
+- ``azure.node_agent_os``: the node agent's OS family matches the image definition's OS type.
+- ``azure.replica_region``: the image version has a replica in the Batch account's region.
+- ``azure.generalized``: the definition's OS state, generalised, as Batch needs it.
+- ``azure.core_quota``: the account's dedicated and Spot core quotas cover the pool.
+- ``azure.image_access``: the principal may read the image (``Microsoft.Compute/disks/beginGetAccess/action``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import AzureError
+
+from shipyard.azure.arm import management_client, subscription_of
+from shipyard.azure.errors import map_sdk_error
+from shipyard.catalog.node_agents import WINDOWS_NODE_AGENT
+from shipyard.config.arm_ids import parse_image_id
+from shipyard.config.credentials import Credentials
+from shipyard.errors import BackendError
+from shipyard.pools.azure_batch.client import account_endpoint, account_region
+from shipyard.pools.models import PoolSpec
+from shipyard.results import CheckResult, Severity, Status
+
+READ_ACCESS = "Microsoft.Compute/disks/beginGetAccess/action"
+NO_MANAGEMENT = "no management plane to read it from (set credentials.management.subscription_id and its aad)"
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the management plane says of the pool's gallery image."""
+
+    os_type: str | None  # "linux" / "windows"
+    os_state: str | None  # "generalized" / "specialized"
+    regions: tuple[str, ...]  # the version's target regions, normalised ("westeurope")
+    source_uri: str | None
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    location: str | None
+    auth_modes: tuple[str, ...] | None  # "aad", "sharedkey", "taskauthenticationtoken"
+    dedicated_cores: int | None
+    spot_cores: int | None
+
+
+def _norm(value: Any) -> str:
+    return re.sub(r"[\s_-]", "", str(getattr(value, "value", value) or "")).lower()
+
+
+def vm_cores(vm_size: str) -> int | None:
+    """The vCPUs an Azure size name states (``Standard_NC24ads_A100_v4`` -> 24), or None."""
+    match = re.match(r"(?i)^(?:standard_|basic_)?[a-z]+?(\d+)", vm_size.strip())
+    return int(match.group(1)) if match else None
+
+
+class AzureFacts:
+    """Reads the account and the image through the management plane; None where it cannot."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        self.subscription = subscription_of(credentials)
+
+    def _client(self, cls: type) -> Any:
+        assert self.subscription is not None
+        return management_client(cls, self.credentials, self.subscription)
+
+    def account(self) -> AccountFacts | None:
+        batch = self.credentials.batch
+        if self.subscription is None or batch is None or not batch.resource_group:
+            return None
+        from azure.mgmt.batch import BatchManagementClient
+
+        arm = self._client(BatchManagementClient)
+        _, name = account_endpoint(self.credentials)
+        try:
+            found = arm.client.batch_account.get(batch.resource_group, name)
+        except AzureError as exc:
+            raise map_sdk_error(exc, f"reading Batch account '{name}'", arm.target, error=BackendError) from None
+        modes = tuple(_norm(m) for m in (found.allowed_authentication_modes or ())) or None
+        return AccountFacts(_norm(found.location) or None, modes, found.dedicated_core_quota,
+                            found.low_priority_core_quota)
+
+    def image(self, arm_image_id: str) -> ImageFacts | None:
+        parsed = parse_image_id(arm_image_id)
+        if self.subscription is None or parsed is None or parsed.kind not in ("gallery_version", "gallery_definition"):
+            return None
+        from azure.mgmt.compute import ComputeManagementClient
+
+        arm = self._client(ComputeManagementClient)
+        rg, gallery, name = parsed.resource_group, parsed.gallery, parsed.definition
+        try:
+            definition = arm.client.gallery_images.get(rg, gallery, name)
+            version = parsed.version
+            if version is None:  # a definition means its latest version
+                listed = [v for v in arm.client.gallery_image_versions.list_by_gallery_image(rg, gallery, name)
+                          if not (v.publishing_profile and v.publishing_profile.exclude_from_latest)]
+                version = max((str(v.name) for v in listed), key=_version_key, default=None)
+            found = arm.client.gallery_image_versions.get(rg, gallery, name, version) if version else None
+        except AzureError as exc:
+            raise map_sdk_error(exc, f"reading gallery image {arm_image_id}", arm.target, error=BackendError) from None
+        profile = found.publishing_profile if found is not None else None
+        regions = tuple(_norm(r.name) for r in (profile.target_regions or ())) if profile else ()
+        source = None
+        if found is not None and found.storage_profile and found.storage_profile.os_disk_image:
+            disk_source = found.storage_profile.os_disk_image.source
+            source = getattr(disk_source, "uri", None) if disk_source else None
+        return ImageFacts(_norm(definition.os_type) or None, _norm(definition.os_state) or None, regions, source)
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else -1 for p in name.split("."))
+
+
+def _result(rule: str, severity: Severity, ok: bool, good: str, bad: str, fix: str) -> CheckResult:
+    return CheckResult.of(rule, Status.PASS if ok else Status.FAIL, severity, good if ok else bad, fix)
+
+
+@dataclass(frozen=True)
+class Preflight:
+    results: tuple[CheckResult, ...]
+    source_uri: str | None  # the VHD the gallery version was made from, where the service says
+
+
+def preflight(credentials: Credentials, spec: PoolSpec, facts: AzureFacts | None = None) -> Preflight:
+    """Every check above for ``spec``, in order."""
+    reader = facts or AzureFacts(credentials)
+    results: list[CheckResult] = []
+    shared_key = bool(credentials.batch and credentials.batch.account_key)
+    account = reader.account()
+    image = reader.image(spec.image.arm_image_id) if spec.image.arm_image_id else None
+    region = (account.location if account else None) or account_region(account_endpoint(credentials)[0])
+
+    auth_fix = "configure credentials.batch.aad (a service principal) or use a managed identity; remove account_key"
+    if shared_key:
+        results.append(CheckResult.of("azure.auth", Status.FAIL, Severity.WARNING,
+                                      "shared key credentials: Azure Batch refuses pools from a Compute Gallery image "
+                                      "without Microsoft Entra ID", auth_fix))
+    elif account is not None and account.auth_modes is not None:
+        results.append(_result("azure.auth", Severity.ERROR, "aad" in account.auth_modes,
+                               "Microsoft Entra ID, which the account allows",
+                               f"the account allows only {', '.join(account.auth_modes)}: no Microsoft Entra ID",
+                               "allow AAD in the Batch account's allowedAuthenticationModes"))
+    else:
+        results.append(CheckResult.of("azure.auth", Status.PASS, Severity.ERROR,
+                                      "Microsoft Entra ID credentials (the account's modes not read: "
+                                      + ("no management plane" if account is None else "none listed") + ")", auth_fix))
+
+    windows = spec.image.node_agent.strip().lower() == WINDOWS_NODE_AGENT
+    if image is None or image.os_type is None:
+        results.append(CheckResult.skipped("azure.node_agent_os", Severity.ERROR, NO_MANAGEMENT if image is None
+                                           else "the definition names no OS type", "match node_agent to the image's OS"))
+    else:
+        want = "windows" if windows else "linux"
+        results.append(_result("azure.node_agent_os", Severity.ERROR, image.os_type == want,
+                               f"node agent {spec.image.node_agent} for a {image.os_type} image",
+                               f"node agent {spec.image.node_agent} is for {want}, the image definition is {image.os_type}",
+                               "set custom_image.node_agent to an agent for the image's OS (shipyard pool listskus)"))
+    if image is None or region is None:
+        results.append(CheckResult.skipped("azure.replica_region", Severity.ERROR, NO_MANAGEMENT if image is None
+                                           else "the Batch account's region is not known",
+                                           "publish with a replica in the Batch account's region"))
+    else:
+        results.append(_result("azure.replica_region", Severity.ERROR, region in image.regions,
+                               f"a replica in {region}", f"no replica in the Batch account's region {region} "
+                               f"(replicas: {', '.join(image.regions) or 'none'})",
+                               f"add {region} to the version's target regions (shipyard image publish --region {region})"))
+    if image is None or image.os_state is None:
+        results.append(CheckResult.skipped("azure.generalized", Severity.WARNING, NO_MANAGEMENT,
+                                           "publish a generalised image"))
+    else:
+        results.append(_result("azure.generalized", Severity.WARNING, image.os_state == "generalized",
+                               "a generalised image definition", f"the image definition is {image.os_state}: "
+                               "Batch expects generalised images unless the definition says otherwise",
+                               "generalise the image (waagent -deprovision+user) and publish it as Generalized"))
+    cores = vm_cores(spec.vm_size)
+    if account is None or cores is None or account.dedicated_cores is None:
+        results.append(CheckResult.skipped("azure.core_quota", Severity.ERROR, NO_MANAGEMENT if account is None
+                                           else f"the cores of {spec.vm_size} are not known",
+                                           "request more cores for the Batch account"))
+    else:
+        need, spot = cores * spec.dedicated, cores * spec.low_priority
+        ok = need <= account.dedicated_cores and (account.spot_cores is None or spot <= account.spot_cores)
+        results.append(_result("azure.core_quota", Severity.ERROR, ok,
+                               f"{need} dedicated and {spot} Spot cores within the quotas "
+                               f"({account.dedicated_cores} and {account.spot_cores})",
+                               f"the pool needs {need} dedicated and {spot} Spot cores; the account's quotas are "
+                               f"{account.dedicated_cores} and {account.spot_cores}",
+                               "request a quota increase for the Batch account, or make the pool smaller"))
+    results.append(CheckResult.skipped("azure.image_access", Severity.ERROR,
+                                       f"{READ_ACCESS} is checked by the service when the pool allocates",
+                                       f"give the Batch service principal {READ_ACCESS} on the image"))
+    return Preflight(tuple(results), image.source_uri if image else None)

@@ -137,7 +137,7 @@ class ArmGallery:
             f"creating image version {target.version}",
             lambda: self.client.gallery_image_versions.begin_create_or_update(
                 target.resource_group, target.gallery, target.definition, target.version, version_put.model,
-                api_version=API_VERSION))
+                api_version=API_VERSION, **({} if wait else {"polling": False})))
         if not wait:
             return PublishResult(target.version_id, "accepted", None, tuple(created))
         status = self._wait(target, progress, poller)

@@ -83,6 +83,10 @@ class StorageError(ShipyardError):
     """A storage operation failed."""
 
 
+class GalleryError(ShipyardError):
+    """A Compute Gallery operation failed (publishing an image version)."""
+
+
 class BackendError(ShipyardError):
     """A pool backend operation failed."""
 

@@ -13,6 +13,7 @@ from shipyard.config.base import Model, SecretText
 from shipyard.config.keypath import KeyPath
 
 DEFAULT_ENDPOINT = "core.windows.net"
+DEFAULT_RESOURCE_MANAGER_URL = "https://management.azure.com"
 LOCAL_ENDPOINT = "local"
 
 
@@ -114,6 +115,14 @@ class Registry(Model):
 class Management(Model):
     aad: Aad | None = None
     subscription_id: str | None = None
+    # shipyard extension: Azure Resource Manager's endpoint, for a sovereign cloud
+    # (``https://management.usgovcloudapi.net``, ``https://management.chinacloudapi.cn``).
+    resource_manager_url: str = DEFAULT_RESOURCE_MANAGER_URL
+
+    @field_validator("resource_manager_url", mode="before")
+    @classmethod
+    def _default_resource_manager(cls, value: Any) -> Any:
+        return DEFAULT_RESOURCE_MANAGER_URL if value is None or value == "" else value
 
 
 class KeyVault(Model):

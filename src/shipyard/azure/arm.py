@@ -33,8 +33,7 @@ class ArmClient:
 
 def resource_manager_url(credentials: Credentials) -> str:
     management = credentials.management
-    url = getattr(management, "resource_manager_url", None) if management else None
-    return str(url or PUBLIC_CLOUD).rstrip("/")
+    return (management.resource_manager_url if management else PUBLIC_CLOUD).rstrip("/")
 
 
 def subscription_of(credentials: Credentials) -> str | None:

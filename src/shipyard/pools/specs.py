@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
-from shipyard.config.backend import BackendKind
+from shipyard.config.backend import BackendKind, batch_backend
 from shipyard.config.jobs import JobSpecification
 from shipyard.config.keypath import KeyPath, format_path
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.loader import ConfigSet
 from shipyard.config.tasks import MergeTask, Task
+from shipyard.errors import ConfigError
 from shipyard.pools import task_specs as parts
 from shipyard.pools.factories import FactoryError, expand_factory
 from shipyard.pools.models import ImageSource, JobSpec, NodeFillType, PoolSpec, StartCommands, TaskSpec
@@ -53,11 +54,14 @@ def pool_spec(config: ConfigSet) -> PoolSpec:
                                             "(the commands run in the start task's environment)")
     problems.raise_first()
     assert image is not None
+    uris = tuple(image.image_uris or ())
+    if image.arm_image_id and not uris and batch_backend(config).kind == "local":
+        uris = _local_gallery_vhds(config, image.arm_image_id)
     commands = prep.commands if prep else None
     return PoolSpec(
         id=pool.id,
         vm_size=pool.vm_size,
-        image=ImageSource(image.node_agent, tuple(image.image_uris or ()), image.arm_image_id),
+        image=ImageSource(image.node_agent, uris, image.arm_image_id),
         dedicated=pool.vm_count.dedicated,
         low_priority=pool.vm_count.low_priority,
         max_tasks_per_node=pool.max_tasks_per_node or 1,
@@ -69,6 +73,19 @@ def pool_spec(config: ConfigSet) -> PoolSpec:
         ),
         node_runtime=node_runtime(config),
     )
+
+
+def _local_gallery_vhds(config: ConfigSet, arm_image_id: str) -> tuple[str, ...]:
+    """On the local backend a gallery image is one that ``image publish`` recorded here: its VHDs."""
+    from shipyard.storage.local_gallery import resolve
+
+    entry = resolve(arm_image_id)
+    if entry is None:
+        where = config.files[ConfigKind.POOL].location((*VM_CONFIG, "custom_image", "arm_image_id"))
+        raise ConfigError(f"names no image published to this machine's local gallery: {arm_image_id}",
+                          file=where.file, line=where.line, path=where.path,
+                          hint="run `shipyard image publish --configdir DIR` on the local backend, or set image_uris")
+    return entry.image_uris
 
 
 def node_runtime(config: ConfigSet) -> str:

@@ -387,6 +387,24 @@ class AzurePageBlobStore(AzureBlockBlobs):
         self._secrets = tuple(dict.fromkeys((*self._secrets, token)))
         return f"{self._blob(container, blob).url}?{token}"
 
+    def write_container_sas_url(self, container: str, lifetime: timedelta = SAS_LIFETIME) -> str:
+        """A container URL with a short-lived SAS to create and write blobs (a task's output files).
+        It is a secret: never print or log it. Account key or user delegation key, as for reads."""
+        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+        start = datetime.now(UTC) - timedelta(minutes=5)  # clock skew
+        kwargs: dict[str, Any] = {"permission": ContainerSasPermissions(read=True, write=True, create=True, add=True),
+                                  "start": start, "expiry": start + lifetime}
+        if self._shared_key and self.link.account_key:
+            kwargs["account_key"] = self.link.account_key.get_secret_value()
+        else:
+            kwargs["user_delegation_key"] = self._call(
+                f"getting a user delegation key from {self.account_url}", None,
+                self._service.get_user_delegation_key, start, start + lifetime)
+        token = generate_container_sas(self.account, container, **kwargs)
+        self._secrets = tuple(dict.fromkeys((*self._secrets, token)))
+        return f"{self._service.get_container_client(container).url}?{token}"
+
     def start_copy_from(
         self,
         container: str,

@@ -44,6 +44,7 @@ def open_azure_backend(config: ConfigSet) -> AzureBatchBackend:
     from shipyard.pools.azure_batch.backend import AzureBatchBackend
     from shipyard.pools.azure_batch.client import open_session
     from shipyard.pools.azure_batch.nodeprep import NodePrepStager
+    from shipyard.pools.azure_batch.sas import TaskUrls
     from shipyard.storage.open import open_store, shipyard_home
 
     credentials = config.credentials
@@ -64,4 +65,4 @@ def open_azure_backend(config: ConfigSet) -> AzureBatchBackend:
     def start_task(spec: PoolSpec) -> StartTaskPlan:
         return NodePrepStager(open_store(link), bundle_dir(home))(spec)
 
-    return AzureBatchBackend(session, start_task)
+    return AzureBatchBackend(session, start_task, sas_for=TaskUrls(credentials.storage))

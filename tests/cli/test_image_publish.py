@@ -125,7 +125,7 @@ def test_publish_creates_gallery_definition_and_version_then_updates_the_pool(ar
 
 
 def test_an_interrupted_wait_resumes_without_a_second_put(arm, azure_config, cli) -> None:
-    configdir, uri, _ = azure_config
+    configdir, _, _ = azure_config
     arm.hold = True
     first = cli("image", "publish", "--configdir", configdir, "--no-wait", "--raw")
     assert first.code == 0, first.err
@@ -140,7 +140,7 @@ def test_an_interrupted_wait_resumes_without_a_second_put(arm, azure_config, cli
 
 
 def test_dry_run_prints_every_request_and_sends_nothing(arm, azure_config, cli) -> None:
-    configdir, uri, _ = azure_config
+    configdir, _, _ = azure_config
     before = (configdir / "pool.yaml").read_text()
     shown = cli("image", "publish", "--configdir", configdir, "--version", "1.0.0", "--dry-run", "--update-pool")
     assert shown.code == 0, shown.err

@@ -58,7 +58,7 @@ def test_few_rule_ids_fit_one_tag() -> None:
 
 @pytest.mark.parametrize("text", ["1.2", "1.2.3.4", "a.b.c", "1.2.-3", "2147483648.0.0", ""])
 def test_bad_versions_are_usage_errors(text: str) -> None:
-    with pytest.raises(UsageError, match="MAJOR.MINOR.PATCH"):
+    with pytest.raises(UsageError, match=r"MAJOR\.MINOR\.PATCH"):
         parse_version(text)
 
 

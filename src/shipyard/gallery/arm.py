@@ -137,7 +137,7 @@ class ArmGallery:
             f"creating image version {target.version}",
             lambda: self.client.gallery_image_versions.begin_create_or_update(
                 target.resource_group, target.gallery, target.definition, target.version, version_put.model,
-                api_version=API_VERSION, **({} if wait else {"polling": False})))
+                api_version=API_VERSION, polling=wait))
         if not wait:
             return PublishResult(target.version_id, "accepted", None, tuple(created))
         status = self._wait(target, progress, poller)
@@ -168,10 +168,15 @@ class ArmGallery:
             if kind == "definition":
                 self._same_definition(found.as_dict(), request, target)
             return False
-        operations = self.client.galleries if kind == "gallery" else self.client.gallery_images
-        names = (target.resource_group, target.gallery) + (() if kind == "gallery" else (target.definition,))
-        self._call(f"creating {kind} {name}",
-                   lambda: operations.begin_create_or_update(*names, request.model, api_version=API_VERSION).result())
+        def create() -> Any:
+            if kind == "gallery":
+                return self.client.galleries.begin_create_or_update(
+                    target.resource_group, target.gallery, request.model, api_version=API_VERSION).result()
+            return self.client.gallery_images.begin_create_or_update(
+                target.resource_group, target.gallery, target.definition, request.model,
+                api_version=API_VERSION).result()
+
+        self._call(f"creating {kind} {name}", create)
         return True
 
     @staticmethod

@@ -94,7 +94,7 @@ def _pack(ids: Sequence[str], slots: int) -> tuple[list[str], int]:
         suffix = f",+{left}"
         last = values[-1] if values else ""
         while last and len(last) + len(suffix) > MAX_TAG_VALUE:  # make room: the ids cut off are counted too
-            last, _, dropped = last.rpartition(",")
+            last = last.rpartition(",")[0]
             left += 1
             suffix = f",+{left}"
         values[-1:] = [(last + suffix) if last else f"+{left}"]

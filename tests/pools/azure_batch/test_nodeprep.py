@@ -39,7 +39,7 @@ def spec_with_files(tmp_path: Path, **extra: object) -> PoolSpec:
 
 
 def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the test's own Azurite
+    with urllib.request.urlopen(url, timeout=10) as response:
         return response.read()
 
 

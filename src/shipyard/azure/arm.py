@@ -17,7 +17,7 @@ from shipyard.azure.credentials import management_credential, require_https
 from shipyard.azure.errors import Target, response_logger
 from shipyard.azure.retry import RetryOptions
 from shipyard.config.credentials import Credentials
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, ShipyardError
 
 log = logging.getLogger(__name__)
 C = TypeVar("C")
@@ -42,10 +42,12 @@ def subscription_of(credentials: Credentials) -> str | None:
 
 
 def management_client(cls: type[C], credentials: Credentials, subscription: str, *,
-                      retry: RetryOptions | None = None, aad_hint: str | None = None) -> ArmClient:
+                      retry: RetryOptions | None = None, aad_hint: str | None = None,
+                      error: type[ShipyardError] = ConfigError) -> ArmClient:
+    """``error``: what a plain-http endpoint is refused as."""
     url = resource_manager_url(credentials)
     credential = management_credential(credentials)
-    require_https(credential, url, where="Azure Resource Manager", error=ConfigError,
+    require_https(credential, url, where="Azure Resource Manager", error=error,
                   hint="credentials.management.resource_manager_url must be an https URL")
     options = retry or RetryOptions()
     target = Target("Azure Resource Manager", url, secrets=credential.secrets,

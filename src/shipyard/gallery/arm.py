@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shipyard.azure.credentials import management_credential, require_https
-from shipyard.azure.errors import AUTH_CODES, Target, error_code, map_sdk_error, response_logger
+from shipyard.azure.arm import management_client
+from shipyard.azure.errors import AUTH_CODES, error_code, map_sdk_error
 from shipyard.azure.retry import RetryOptions
 from shipyard.config.credentials import Credentials
 from shipyard.errors import GalleryError, UsageError
@@ -32,7 +32,6 @@ from shipyard.gallery.requests import API_VERSION, ArmRequest, GalleryTarget
 from shipyard.gallery.status import VersionStatus, version_status
 
 log = logging.getLogger(__name__)
-_log_response = response_logger(log)
 DEFAULT_POLL_INTERVAL_S = 30.0
 DEFINITION_FIELDS = ("osType", "osState", "hyperVGeneration")
 
@@ -56,23 +55,13 @@ class ArmGallery:
     ) -> None:
         from azure.mgmt.compute import ComputeManagementClient
 
-        management = credentials.management
-        self.url = (management.resource_manager_url if management else "https://management.azure.com").rstrip("/")
-        credential = management_credential(credentials)
-        require_https(credential, self.url, where="Azure Resource Manager", error=UsageError,
-                      hint="credentials.management.resource_manager_url must be an https URL")
         self.retry = retry or RetryOptions()
         self.poll_interval_s, self.sleep = poll_interval_s, sleep
-        self.target = Target(
-            "Azure Resource Manager", self.url, secrets=credential.secrets,
-            connect_timeout_s=self.retry.connection_timeout_s, read_timeout_s=self.retry.read_timeout_s,
+        arm = management_client(
+            ComputeManagementClient, credentials, subscription, retry=self.retry, error=UsageError,
             aad_hint="the principal needs Contributor on the gallery's resource group and read access to the "
-                     "storage account that holds the VHD",
-        )
-        self.client = ComputeManagementClient(
-            credential.sdk, subscription, base_url=self.url, credential_scopes=[f"{self.url}/.default"],
-            raw_response_hook=_log_response, **self.retry.client_kwargs(log),
-        )
+                     "storage account that holds the VHD")
+        self.client, self.target, self.url = arm.client, arm.target, arm.url
 
     # --- reads ------------------------------------------------------------------------------
 

@@ -84,7 +84,23 @@ def error_code(exc: BaseException) -> str:
         return code
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
-    return str(headers.get("x-ms-error-code") or "")
+    return str(headers.get("x-ms-error-code") or _body_code(response) or "")
+
+
+def _body_code(response: Any) -> str | None:
+    """The code in an error body the SDK did not parse (a streamed download's): ``code`` or ``error.code``."""
+    if response is None:
+        return None
+    try:
+        response.read()  # a streamed response holds its body until read
+        body = response.json()
+    except Exception:  # noqa: BLE001 - no body, or not JSON: there is no code to read
+        return None
+    if isinstance(body, dict):
+        inner = body.get("error")
+        code = inner.get("code") if isinstance(inner, dict) else body.get("code")
+        return code if isinstance(code, str) else None
+    return None
 
 
 def map_sdk_error(

@@ -17,7 +17,7 @@ def test_node_and_task_files_are_listed_and_read(harness) -> None:
     assert {"shared", "startup", "workitems"} <= set(names) and names["startup"].is_directory
     startup = {f.name for f in backend.list_node_files("files-pool", node.id, "startup")}
     assert {"startup/stdout.txt", "startup/stderr.txt"} <= startup
-    assert b"node prep: ok" in backend.read_node_file("files-pool", node.id, "startup/stdout.txt")
+    assert harness.startup_marker in backend.read_node_file("files-pool", node.id, "startup/stdout.txt")
 
     backend.add_job(JobSpec("files-job", "files-pool", tasks=(TaskSpec("t1", "/bin/sh -c 'echo out; echo err >&2'"),)))
     task = finished_tasks(backend, "files-job")["t1"]

@@ -71,7 +71,10 @@ def test_a_terminated_job_completes_and_takes_no_more_tasks(harness, pool) -> No
     task_in_state(backend, "job-4", "long", TaskState.RUNNING)
     backend.terminate_job("job-4")
     wait_until(lambda: backend.get_job("job-4").state == JobState.COMPLETED, "the job to complete")
-    assert {t.state for t in backend.list_tasks("job-4")} == {TaskState.COMPLETED}
+    tasks = {t.id: t for t in backend.list_tasks("job-4")}
+    assert tasks["long"].state == TaskState.COMPLETED and tasks["long"].failure.code == "TaskEnded"
+    # the task that waited never runs (whether it then shows as active or completed is the backend's)
+    assert tasks["later"].start_time is None and tasks["later"].node_id is None
     with pytest.raises(ConflictError):
         backend.add_tasks("job-4", [TaskSpec("more", "/bin/true")])
 

@@ -139,7 +139,8 @@ class AzureBatchBackend:
         self._known_nodes(pool_id, node_ids)
         for node_id in node_ids:
             self._call(f"rebooting node {node_id}",
-                       partial(self.client.begin_reboot_node, pool_id, node_id),
+                       partial(self.client.begin_reboot_node, pool_id, node_id,
+                               options={"nodeRebootOption": "requeue"}),  # (15.1 fails without options; its model is private)
                        NodeNotFound=f"pool '{pool_id}' has no node {node_id}")
 
     # -- jobs ----------------------------------------------------------------------------------
@@ -168,11 +169,17 @@ class AzureBatchBackend:
         return result.task_counts if result is not None else None
 
     def list_jobs(self) -> list[Job]:
-        jobs = self._call("listing jobs", lambda: list(self.client.list_jobs()))
-        return sorted((from_sdk.job(j, self._counts(j.id)) for j in jobs), key=lambda j: j.id)
+        found = []
+        for sdk in self._call("listing jobs", lambda: list(self.client.list_jobs())):
+            try:
+                found.append(from_sdk.job(sdk, self._counts(sdk.id)))
+            except NotFoundError:  # deleted between the list and its count: gone
+                continue
+        return sorted(found, key=lambda j: j.id)
 
     def terminate_job(self, job_id: str) -> None:
-        self._call(f"terminating job '{job_id}'", lambda: self.client.begin_terminate_job(job_id),
+        self._call(f"terminating job '{job_id}'", lambda: self.client.begin_terminate_job(
+            job_id, options={"terminateReason": "UserTerminate"}),  # (as for reboot)
                    JobNotFound=f"no job '{job_id}'")
 
     def delete_job(self, job_id: str) -> None:
@@ -213,7 +220,8 @@ class AzureBatchBackend:
             for task_id in added:  # all or nothing, as on the local backend
                 self._call(f"removing task '{task_id}'", partial(self.client.delete_task, job_id, task_id))
             raise
-        return [from_sdk.task(t, job_id) for t in self._sdk_tasks(job_id) if t.id in seen]
+        # as added (the service answers each add with its status only): active, not yet scheduled
+        return [Task(spec.id, job_id, TaskState.ACTIVE, spec.command_line) for spec in specs]
 
     def _sdk_tasks(self, job_id: str) -> list[Any]:
         return self._call(f"listing the tasks of job '{job_id}'", lambda: list(self.client.list_tasks(job_id)),

@@ -80,30 +80,42 @@ def publish(
         raise UsageError(f"--update-pool rewrites {pool_path}: pass -y to confirm (there is no terminal to ask on)")
     if dry_run:
         return _dry_run(settings, plan, update_pool, pool_path)
+    data = publish_plan(settings, config, plan, update_pool=update_pool, ask=ask, wait=not no_wait,
+                        poll_interval_s=poll_interval_s)
+    if data is None:
+        return 1
+    if settings.raw:
+        render.emit_json(data)
+        return 0
+    render.line(f"{data['outcome']}: {data['arm_image_id']}")
+    if update_pool:
+        render.line(f"{pool_path}: arm_image_id " + ("updated" if data["pool_updated"] else "already up to date"))
+    else:
+        render.line("pass --update-pool to write it into the pool file as custom_image.arm_image_id")
+    return 0
+
+
+def publish_plan(settings: Settings, config: Any, plan: PublishPlan, *, update_pool: bool, ask: bool, wait: bool = True,
+                 poll_interval_s: float = 30.0) -> dict[str, Any] | None:
+    """Publish ``plan`` (asking first when ``ask``), and write its id into the pool file when
+    ``update_pool``; the result's JSON, or None when the user said no. `pool add --publish` runs it too."""
+    pool_path = config.files[ConfigKind.POOL].document.path
     if not settings.raw:
         _render_plan(plan)
     if ask and not click.confirm(f"publish and write its arm_image_id into {pool_path}?", default=False, err=True):
         render.line("nothing done", stderr=True)
-        return 1
+        return None
     if plan.backend == "local":
         data = _publish_local(plan)
     else:
-        data = _publish_azure(settings, config, plan, wait=not no_wait, poll_interval_s=poll_interval_s)
+        data = _publish_azure(settings, config, plan, wait=wait, poll_interval_s=poll_interval_s)
     updated = False
     if update_pool:
         from shipyard.config.pool_edit import set_custom_image
 
         updated = set_custom_image(pool_path, arm_image_id=data["arm_image_id"], keep_other=False)
     data["pool_updated"] = str(pool_path) if updated else None
-    if settings.raw:
-        render.emit_json(data)
-        return 0
-    render.line(f"{data['outcome']}: {data['arm_image_id']}")
-    if update_pool:
-        render.line(f"{pool_path}: arm_image_id " + ("updated" if updated else "already up to date"))
-    else:
-        render.line("pass --update-pool to write it into the pool file as custom_image.arm_image_id")
-    return 0
+    return data
 
 
 def _with_version(plan: PublishPlan, existing: dict[str, dict[str, str]]) -> tuple[PublishPlan, bool]:
@@ -190,7 +202,7 @@ class _progress:
     def __init__(self, plan: PublishPlan, *, enabled: bool) -> None:
         from shipyard.cli.progress import progress_bars
 
-        self._bars = progress_bars(enabled=enabled)
+        self._bars = progress_bars(enabled=enabled, percent=True)
         self._version = plan.target.version
 
     def __enter__(self) -> Any:

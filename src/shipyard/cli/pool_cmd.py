@@ -17,7 +17,7 @@ from shipyard.cli import pool_render, render
 from shipyard.cli.options import Settings, global_options, pass_settings
 from shipyard.cli.pool_session import POOL_FILES, backend_for, load_files, pool_id_of
 from shipyard.config.kinds import ConfigKind
-from shipyard.errors import ExitStatus, ShipyardError
+from shipyard.errors import ExitStatus, ShipyardError, UsageError
 
 if TYPE_CHECKING:
     from shipyard.config.loader import ConfigSet
@@ -127,9 +127,13 @@ def listskus(settings: Settings) -> int:
 @click.option("--no-wait", is_flag=True, help="Return once the pool is added, without waiting for its nodes.")
 @click.option("--skip-check", "skip_checks", metavar="ID", multiple=True,
               help="Report this image rule as skipped (repeatable).")
+@click.option("--publish", is_flag=True,
+              help="On Azure, publish the pool's VHD image_uris to a Compute Gallery first (image publish "
+                   "--update-pool), then add the pool from it.")
 @global_options
 @pass_settings
-def add(settings: Settings, force: bool, dry_run: bool, no_wait: bool, skip_checks: tuple[str, ...]) -> int:
+def add(settings: Settings, force: bool, dry_run: bool, no_wait: bool, skip_checks: tuple[str, ...],
+        publish: bool) -> int:
     """Add the pool of pool.yaml, once its config and every VHD of its image pass the rules.
 
     Runs every config rule, then every image rule on each distinct VHD of image_uris, read in
@@ -145,6 +149,13 @@ def add(settings: Settings, force: bool, dry_run: bool, no_wait: bool, skip_chec
 
     validate_skips(skip_checks)
     config = load_files(settings, POOL_FILES, ConfigKind.POOL)
+    if _needs_gallery(config):
+        if not publish or dry_run:
+            raise UsageError(
+                f"pool {config.pool.id if config.pool else ''} lists VHD image_uris: Azure Batch takes a custom image "
+                "only as a Compute Gallery image (page-blob image_uris left the Batch API in 2017)",
+                hint="publish it first (shipyard image publish --update-pool), or pass --publish to do it now")
+        config = _publish_first(settings, config, skip_checks)
     if dry_run:
         report = admit_pool(config, skip=skip_checks)
         return _show_admission(settings, report, dry_run=True)
@@ -165,6 +176,32 @@ def add(settings: Settings, force: bool, dry_run: bool, no_wait: bool, skip_chec
             pool = backend.add_pool(report.pool, progress=update)
         data = {"admission": report.as_dict(), "dry_run": False, "forced": report.failed(), "allocated": True}
         return _after_allocation(settings, backend, config, pool, data, wait=not no_wait)
+
+
+def _needs_gallery(config: ConfigSet) -> bool:
+    from shipyard.config.backend import batch_backend
+
+    image = config.pool.vm_configuration.custom_image if config.pool else None
+    return bool(batch_backend(config).is_azure and image is not None and image.image_uris and not image.arm_image_id)
+
+
+def _publish_first(settings: Settings, config: ConfigSet, skip_checks: tuple[str, ...]) -> ConfigSet:
+    """`image publish --update-pool` with its defaults, then the config files again (pool.yaml now
+    names the gallery image). Asks before the pool file is rewritten; only -y answers."""
+    from shipyard.cli.image_publish_cmd import publish_plan
+    from shipyard.cli.prompt import can_prompt
+    from shipyard.gallery.publish import PublishOptions, plan_publish
+
+    pool_path = config.files[ConfigKind.POOL].document.path
+    if not settings.yes and not can_prompt():
+        raise UsageError(f"--publish rewrites {pool_path}: pass -y to confirm (there is no terminal to ask on)")
+    plan = plan_publish(config, PublishOptions(skip_checks=skip_checks))
+    data = publish_plan(settings, config, plan, update_pool=True, ask=not settings.yes)
+    if data is None:
+        raise ShipyardError("nothing published: the pool was not added")
+    if not settings.raw:
+        render.line(f"{data['outcome']}: {data['arm_image_id']}; {pool_path} updated")
+    return load_files(settings, POOL_FILES, ConfigKind.POOL)
 
 
 def _show_admission(settings: Settings, report: AdmissionReport, *, dry_run: bool) -> int:

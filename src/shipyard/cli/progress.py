@@ -86,8 +86,9 @@ def transfer_bar(description: str, *, enabled: bool = True) -> Iterator[Transfer
 
 
 @contextmanager
-def progress_bars(*, enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
-    """Yields ``update(label, done_bytes, total_bytes)``: one bar per label (one per replica)."""
+def progress_bars(*, enabled: bool = True, percent: bool = False) -> Iterator[Callable[[str, int, int], None]]:
+    """Yields ``update(label, done_bytes, total_bytes)``: one bar per label (one per replica).
+    ``percent``: the counts are a percentage (a service's replication progress), not bytes."""
     if not (enabled and sys.stderr.isatty()):
         yield lambda label, done, total: None
         return
@@ -100,9 +101,12 @@ def progress_bars(*, enabled: bool = True) -> Iterator[Callable[[str, int, int],
         TransferSpeedColumn,
     )
 
-    columns = (
+    columns: tuple[Any, ...] = (
         "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
         TransferSpeedColumn(), TimeRemainingColumn(),
     )
+    if percent:
+        columns = ("[progress.description]{task.description}", BarColumn(),
+                   "[progress.percentage]{task.percentage:>3.0f}%", TimeRemainingColumn())
     with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
         yield _TaskPerLabel(progress)

@@ -76,14 +76,19 @@ class PublishPlan:
 
 
 def batch_region(config: ConfigSet) -> str:
-    """The Batch account's region, from ``https://<account>.<region>.batch.azure.com``."""
-    batch = config.credentials.batch if config.credentials else None
-    host = (batch.account_service_url or "").split("://", 1)[-1].split("/", 1)[0] if batch else ""
-    parts = host.split(".")
-    if len(parts) < 3 or not parts[1]:
+    """The Batch account's region: from ``https://<account>.<region>.batch.azure.com``, else the
+    account's location as the management plane reads it."""
+    from shipyard.azure.batch_account import account_region
+
+    assert config.credentials is not None
+    region = account_region(config.credentials, GalleryError)
+    if region is None:
+        batch = config.credentials.batch
         raise UsageError(f"credentials.batch.account_service_url {batch.account_service_url if batch else None!r}: "
-                         "the region cannot be read from it (https://<account>.<region>.batch.azure.com)")
-    return planning.normalise_region(parts[1])
+                         "the region cannot be read from it (https://<account>.<region>.batch.azure.com), and "
+                         "credentials.batch.resource_group with credentials.management.subscription_id would let "
+                         "shipyard ask the management plane", hint="or pass --region REGION for the account's region")
+    return planning.normalise_region(region)
 
 
 def plan_publish(config: ConfigSet, options: PublishOptions) -> PublishPlan:
@@ -122,7 +127,12 @@ def plan_publish(config: ConfigSet, options: PublishOptions) -> PublishPlan:
         uris = tuple(custom.image_uris or ()) if source in (custom.image_uris or ()) else (source,)
         return PublishPlan("local", target, fields, VersionSource(source, ""), uris, nodes, 0, (), tags, digest, counts)
     link = links[link_name]
-    region = batch_region(config)
+    try:
+        region = batch_region(config)
+    except UsageError:
+        if not options.regions:
+            raise
+        region = options.regions[0]  # the user named the regions: the first is the account's
     subscription = _subscription(config, link, link_name)
     group = options.resource_group or (credentials.batch.resource_group if credentials.batch else None) or link.resource_group
     if not group:

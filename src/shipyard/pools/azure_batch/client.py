@@ -15,10 +15,10 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from azure.core.exceptions import AzureError
 
+from shipyard.azure.batch_account import account_url
 from shipyard.azure.credentials import Credential, batch_credential, require_https
 from shipyard.azure.errors import Target, error_code, map_sdk_error, response_logger
 from shipyard.azure.retry import RetryOptions
@@ -86,31 +86,11 @@ def _refused_shared_key(exc: AzureError, code: str) -> bool:
                                                              or "shared key" in text or "sharedkey" in text)
 
 
-def account_endpoint(credentials: Credentials) -> tuple[str, str]:
-    """(the account's endpoint URL, its name) from ``credentials.batch``."""
-    batch = credentials.batch
-    url = (batch.account_service_url or "").strip().rstrip("/") if batch else ""
-    parts = urlsplit(url)
-    if not url or parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError("not a Batch account URL (https://<account>.<region>.batch.azure.com)", path=ACCOUNT_URL_PATH)
-    name = (batch.account_name if batch else None) or parts.hostname.split(".")[0]
-    return url, name
-
-
-def account_region(url: str) -> str | None:
-    """The region in a Batch account URL (``https://acct.westeurope.batch.azure.com`` -> westeurope)."""
-    host = urlsplit(url).hostname or ""
-    labels = host.split(".")
-    if len(labels) >= 4 and labels[2] == "batch":
-        return labels[1]
-    return None
-
-
 def open_session(credentials: Credentials, *, options: RetryOptions | None = None) -> BatchSession:
     """A ``BatchClient`` for the account of ``credentials.batch``; no request is sent yet."""
     from azure.batch import BatchClient
 
-    url, name = account_endpoint(credentials)
+    url, name = account_url(credentials)
     credential = batch_credential(credentials)
     require_https(credential, url, where=f"Batch account '{name}'", error=ConfigError,
                   hint=f"use the account's https URL in {ACCOUNT_URL_PATH}")

@@ -21,12 +21,12 @@ from typing import Any
 from azure.core.exceptions import AzureError
 
 from shipyard.azure.arm import management_client, subscription_of
+from shipyard.azure.batch_account import AccountInfo, account_url, normalise, read_account, region_from_url
 from shipyard.azure.errors import map_sdk_error
 from shipyard.catalog.node_agents import WINDOWS_NODE_AGENT
 from shipyard.config.arm_ids import parse_image_id
 from shipyard.config.credentials import Credentials
 from shipyard.errors import BackendError
-from shipyard.pools.azure_batch.client import account_endpoint, account_region
 from shipyard.pools.models import PoolSpec
 from shipyard.results import CheckResult, Severity, Status
 
@@ -44,16 +44,7 @@ class ImageFacts:
     source_uri: str | None
 
 
-@dataclass(frozen=True)
-class AccountFacts:
-    location: str | None
-    auth_modes: tuple[str, ...] | None  # "aad", "sharedkey", "taskauthenticationtoken"
-    dedicated_cores: int | None
-    spot_cores: int | None
-
-
-def _norm(value: Any) -> str:
-    return re.sub(r"[\s_-]", "", str(getattr(value, "value", value) or "")).lower()
+_norm = normalise
 
 
 def vm_cores(vm_size: str) -> int | None:
@@ -73,21 +64,8 @@ class AzureFacts:
         assert self.subscription is not None
         return management_client(cls, self.credentials, self.subscription)
 
-    def account(self) -> AccountFacts | None:
-        batch = self.credentials.batch
-        if self.subscription is None or batch is None or not batch.resource_group:
-            return None
-        from azure.mgmt.batch import BatchManagementClient
-
-        arm = self._client(BatchManagementClient)
-        _, name = account_endpoint(self.credentials)
-        try:
-            found = arm.client.batch_account.get(batch.resource_group, name)
-        except AzureError as exc:
-            raise map_sdk_error(exc, f"reading Batch account '{name}'", arm.target, error=BackendError) from None
-        modes = tuple(_norm(m) for m in (found.allowed_authentication_modes or ())) or None
-        return AccountFacts(_norm(found.location) or None, modes, found.dedicated_core_quota,
-                            found.low_priority_core_quota)
+    def account(self) -> AccountInfo | None:
+        return read_account(self.credentials, BackendError)
 
     def image(self, arm_image_id: str) -> ImageFacts | None:
         parsed = parse_image_id(arm_image_id)
@@ -137,7 +115,7 @@ def preflight(credentials: Credentials, spec: PoolSpec, facts: AzureFacts | None
     shared_key = bool(credentials.batch and credentials.batch.account_key)
     account = reader.account()
     image = reader.image(spec.image.arm_image_id) if spec.image.arm_image_id else None
-    region = (account.location if account else None) or account_region(account_endpoint(credentials)[0])
+    region = region_from_url(account_url(credentials)[0]) or (account.location if account else None)
 
     auth_fix = "configure credentials.batch.aad (a service principal) or use a managed identity; remove account_key"
     if shared_key:

@@ -18,7 +18,7 @@ from conftest import CORPUS
 from shipyard.config.loader import ConfigPaths, ConfigSet, load_config_set
 from shipyard.errors import ConfigError
 from shipyard.pools.durations import parse_duration
-from shipyard.pools.models import Container, NodeFillType, OutputFile, ResourceFile, UploadCondition
+from shipyard.pools.models import Container, MultiInstance, NodeFillType, OutputFile, ResourceFile, UploadCondition
 from shipyard.pools.specs import job_specs, pool_spec
 
 POOL = """
@@ -117,12 +117,46 @@ def test_pool_spec_defaults_and_the_2x_node_prep_key(load: Load) -> None:
       additional_node_prep_commands:
       - echo after
     """
-    spec = pool_spec(load(pool=pool, credentials=None))
+    azure = "credentials:\n  batch:\n    account_service_url: https://mybatch.westeurope.batch.azure.com\n"
+    spec = pool_spec(load(pool=pool, credentials=azure))
     assert (spec.dedicated, spec.low_priority, spec.max_tasks_per_node) == (4, 0, 1)
     assert spec.node_fill_type is NodeFillType.SPREAD and spec.image.image_uris == ()
     assert spec.image.arm_image_id.endswith("/versions/1.0.0")
     assert spec.start_commands.pre == () and spec.start_commands.post == ("echo after",)
-    assert [kind for kind, _ in spec.config_files] == ["pool"]
+    assert [kind for kind, _ in spec.config_files] == ["credentials", "pool"]
+
+
+LOCAL_POOL = """
+pool_specification:
+  id: p
+  vm_configuration:
+    custom_image:
+      arm_image_id: {image}
+      node_agent: batch.node.ubuntu 22.04
+  vm_size: Standard_D2s_v3
+  vm_count: 2
+"""
+
+
+def test_a_local_gallery_image_boots_its_vhds(load: Load, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.storage.local_gallery import publish
+
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    uris = ("local://acct1/vhds/a.vhd", "local://acct2/vhds/a.vhd")
+    entry, _ = publish("gal", "ubuntu", "1.0.0", image_uris=uris, source_uri=uris[0], definition_fields={})
+    for image in (entry.id, entry.id.rsplit("/versions/", 1)[0]):  # a version, and its definition: the latest
+        spec = pool_spec(load(pool=LOCAL_POOL.format(image=image), credentials=None))
+        assert spec.image.image_uris == uris and spec.image.arm_image_id == image
+
+
+def test_a_local_gallery_image_that_is_not_there_is_refused_at_its_line(load: Load, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    image = "/subscriptions/local/resourceGroups/local/providers/Microsoft.Compute/galleries/g/images/i/versions/9.0.0"
+    with pytest.raises(ConfigError) as caught:
+        pool_spec(load(pool=LOCAL_POOL.format(image=image), credentials=None))
+    assert (caught.value.line, caught.value.path) == (5, "pool_specification.vm_configuration.custom_image.arm_image_id")
+    assert "image publish" in (caught.value.hint or "")
 
 
 def test_pool_spec_refuses_a_platform_image_pool_at_its_line() -> None:
@@ -470,10 +504,23 @@ def test_what_the_specs_cannot_carry_is_refused_at_its_key(load: Load, task: str
     assert error.path == f"job_specifications[0].{path}" and message in error.message, str(error)
 
 
-def test_multi_instance_names_the_backend(load: Load) -> None:
-    config = load(jobs=jobs_yaml("- {command: a, multi_instance: {num_instances: 2}}"))
-    with pytest.raises(ConfigError, match="is not supported on the azure backend"):
+def test_multi_instance_runs_on_azure(load: Load) -> None:
+    config = load(jobs=jobs_yaml("- {command: mpirun app, multi_instance: {num_instances: 3, coordination_command: "
+                                 "'/bin/sh -c ready', resource_files: [{blob_source: 'https://a.blob.core.windows.net/c/h', "
+                                 "file_path: hosts}]}}\n"
+                                 "- {command: b, multi_instance: {num_instances: pool_specification_vm_count_dedicated}}"))
+    first, second = job_specs(config, backend_kind="azure")[0].tasks
+    assert first.multi_instance == MultiInstance(3, "/bin/sh -c ready", (
+        ResourceFile("hosts", http_url="https://a.blob.core.windows.net/c/h"),))
+    assert second.multi_instance is not None and second.multi_instance.instances == config.pool.vm_count.dedicated
+
+
+@pytest.mark.parametrize(("count", "message"), [("0", "must be at least 1"), ("lots", "must be a number of nodes")])
+def test_a_bad_instance_count_is_refused_at_its_key(load: Load, count: str, message: str) -> None:
+    config = load(jobs=jobs_yaml(f"- {{command: a, multi_instance: {{num_instances: {count}}}}}"))
+    with pytest.raises(ConfigError, match=message) as caught:
         job_specs(config, backend_kind="azure")
+    assert caught.value.path == "job_specifications[0].tasks[0].multi_instance.num_instances"
 
 
 def test_secrets_in_urls_never_reach_a_message(load: Load) -> None:

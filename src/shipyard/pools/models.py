@@ -183,6 +183,16 @@ class Container:
 
 
 @dataclass(frozen=True)
+class MultiInstance:
+    """An MPI-style task over several nodes: Batch's MultiInstanceSettings. The coordination command
+    runs on every node, the task's command on the primary one after it."""
+
+    instances: int
+    coordination_command: str | None = None
+    common_resource_files: tuple[ResourceFile, ...] = ()
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     id: str
     command_line: str  # not run under a shell: split and executed, as Batch does
@@ -195,6 +205,7 @@ class TaskSpec:
     output_files: tuple[OutputFile, ...] = ()
     container: Container | None = None
     exit_job_on_failure: bool = False  # exit_conditions.default.exit_options.job_action: terminate
+    multi_instance: MultiInstance | None = None  # the Azure Batch backend's only, for now
 
 
 @dataclass(frozen=True)

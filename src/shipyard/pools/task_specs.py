@@ -38,7 +38,7 @@ from shipyard.config.loader import LoadedFile
 from shipyard.config.tasks import ExitConditions, MergeOutputData, MergeOutputStorage, TaskBase
 from shipyard.errors import ConfigError
 from shipyard.pools.durations import parse_duration
-from shipyard.pools.models import Container, OutputFile, ResourceFile, UploadCondition
+from shipyard.pools.models import Container, MultiInstance, OutputFile, ResourceFile, UploadCondition
 from shipyard.redact import redact, strip_query
 
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # Azure Batch's job and task ids
@@ -59,13 +59,15 @@ JOB_REFUSED = {
     "shared_data_volumes": "container shared_data_volumes",
 }
 TASK_REFUSED = {
-    "multi_instance": "multi_instance (an MPI task over several nodes)",
     "input_data": "input_data (data ingress)",
     "environment_variables_keyvault_secret_id": "environment variables from KeyVault",
     "data_volumes": "container data_volumes",
     "shared_data_volumes": "container shared_data_volumes",
     "entrypoint": "a container entrypoint",
 }
+# and on the local backend only (one machine: a task over several nodes is Azure Batch's)
+TASK_REFUSED_LOCAL = {"multi_instance": "multi_instance (an MPI task over several nodes)"}
+MULTI_INSTANCE_COUNTS = ("pool_specification_vm_count_dedicated", "pool_specification_vm_count_low_priority")
 _TASK_DIR = "$AZ_BATCH_TASK_DIR"
 _WORKING_DIR = "$AZ_BATCH_TASK_WORKING_DIR"
 
@@ -94,11 +96,37 @@ class Problems:
                               more=len(self.errors) - 1)
 
 
+def multi_instance(problems: Problems, task: Any, path: KeyPath, links: Mapping[str, StorageLink],
+                   vm_count: tuple[int, int] | None) -> MultiInstance | None:
+    """``multi_instance``: the instance count (a number, or the pool's dedicated or low-priority
+    vm_count by Batch Shipyard's names), the coordination command and the common resource files."""
+    settings = getattr(task, "multi_instance", None)
+    if settings is None:
+        return None
+    where = (*path, "multi_instance", "num_instances")
+    text = str(settings.num_instances).strip()
+    count: int | None = None
+    if text.isdigit():
+        count = int(text)
+    elif text in MULTI_INSTANCE_COUNTS and vm_count is not None:
+        count = vm_count[MULTI_INSTANCE_COUNTS.index(text)]
+    elif text in MULTI_INSTANCE_COUNTS:
+        problems.add(where, f"{text} needs the pool file (pool.yaml) to count the nodes")
+    else:
+        problems.add(where, f"must be a number of nodes or one of {', '.join(MULTI_INSTANCE_COUNTS)}, found {text!r}")
+    if count is not None and count < 1:
+        problems.add(where, f"must be at least 1, found {count}")
+    common = resource_files(problems, settings.resource_files, (*path, "multi_instance"), links)
+    return MultiInstance(count or 1, settings.coordination_command, common)
+
+
 def is_set(value: Any) -> bool:
     return value is not None and value != [] and value != {}
 
 
 def refuse(problems: Problems, model: Any, path: KeyPath, refused: Mapping[str, str], backend: str) -> None:
+    if backend == "local" and refused is TASK_REFUSED:
+        refused = {**refused, **TASK_REFUSED_LOCAL}
     for key, what in refused.items():
         if is_set(getattr(model, key, None)):
             problems.add((*path, key), f"{what} is not supported on the {backend} backend")

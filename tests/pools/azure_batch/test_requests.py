@@ -22,6 +22,7 @@ from shipyard.pools.models import (
     AllocationState,
     ImageSource,
     JobSpec,
+    MultiInstance,
     NodeState,
     PoolSpec,
     PoolState,
@@ -205,7 +206,8 @@ def test_tasks_with_dependencies(server: AzureTestServer) -> None:
     backend = backend_for(server)
     job = backend.add_job(JobSpec("job-1", "gpu-pool", priority=5, tasks=(
         TaskSpec("prep", "/bin/true", max_task_retries=2, max_wall_time_s=600),
-        TaskSpec("train", "/usr/bin/python3 train.py", depends_on=("prep",), environment=(("EPOCHS", "3"),)))))
+        TaskSpec("train", "/usr/bin/python3 train.py", depends_on=("prep",), environment=(("EPOCHS", "3"),)),
+        TaskSpec("mpi", "mpirun -n 3 app", multi_instance=MultiInstance(3, "/bin/sh -c ready")))))
     body = server.sent("POST", r"^/jobs$")[0].json
     assert body == {"id": "job-1", "priority": 5, "usesTaskDependencies": True, "poolInfo": {"poolId": "gpu-pool"}}
     collection = server.sent("POST", r"/addtaskcollection$")[0]
@@ -214,6 +216,7 @@ def test_tasks_with_dependencies(server: AzureTestServer) -> None:
     assert sent["train"]["dependsOn"] == {"taskIds": ["prep"]}
     assert sent["train"]["environmentSettings"] == [{"name": "EPOCHS", "value": "3"}]
     assert sent["prep"]["constraints"] == {"maxWallClockTime": "PT10M00S", "maxTaskRetryCount": 2}
+    assert sent["mpi"]["multiInstanceSettings"] == {"numberOfInstances": 3, "coordinationCommandLine": "/bin/sh -c ready"}
     assert job.id == "job-1" and job.priority == 5
     # all or nothing: a taken id is refused before anything is sent
     with pytest.raises(ConflictError, match="'prep'"):

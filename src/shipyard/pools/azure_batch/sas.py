@@ -41,7 +41,8 @@ class TaskUrls:
 
         urls: dict[str, str] = {}
         for task in tasks:
-            for file in task.resource_files:
+            common = task.multi_instance.common_resource_files if task.multi_instance else ()
+            for file in (*task.resource_files, *common):
                 if file.blob_uri and file.blob_uri not in urls:
                     link, parsed = find_blob_link(file.blob_uri, self.links)
                     urls[file.blob_uri] = self._store(link).read_sas_url(parsed.container, parsed.blob,

@@ -16,6 +16,7 @@ import datetime
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from azure.batch import models as m
 
@@ -121,8 +122,17 @@ def task_options(task: TaskSpec, sas: Mapping[str, str] | None = None) -> m.Batc
     exit_conditions = None
     if task.exit_job_on_failure:
         exit_conditions = m.ExitConditions(default=m.ExitOptions(job_action="terminate"))
+    multi = None
+    if task.multi_instance is not None:
+        settings: dict[str, Any] = {
+            "number_of_instances": task.multi_instance.instances,
+            "common_resource_files": [resource_file(f, urls) for f in task.multi_instance.common_resource_files] or None}
+        if task.multi_instance.coordination_command:
+            settings["coordination_command_line"] = task.multi_instance.coordination_command
+        multi = m.MultiInstanceSettings(**settings)
     return m.BatchTaskCreateOptions(
         id=task.id,
+        multi_instance_settings=multi,
         command_line=task.command_line,
         environment_settings=[m.EnvironmentSetting(name=k, value=v) for k, v in task.environment] or None,
         constraints=constraints,

@@ -28,7 +28,18 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AzureTes
 
 
 def arm(server: AzureTestServer, *, modes=("SharedKey", "AAD"), regions=("westeurope",), os_type="Linux",
-        os_state="Generalized", dedicated=100, spot=50) -> None:
+        os_state="Generalized", dedicated=100, spot=50,
+        permissions=({"actions": ["Microsoft.Compute/*"], "notActions": []},)) -> None:
+    server.route("GET", f"{VERSION}/providers/Microsoft.Authorization/permissions", lambda r, m: Reply(
+        200, {"value": list(permissions)}))
+    server.route("GET", "/supportedimages", lambda r, m: Reply(200, {"value": [
+        {"nodeAgentSKUId": "batch.node.ubuntu 22.04", "osType": "linux", "verificationType": "verified",
+         "imageReference": {"publisher": "canonical", "offer": "jammy", "sku": "22_04-lts"}},
+        {"nodeAgentSKUId": "batch.node.ubuntu 20.04", "osType": "linux", "verificationType": "verified",
+         "imageReference": {"publisher": "canonical", "offer": "focal", "sku": "20_04-lts"},
+         "batchSupportEndOfLife": "2025-04-30T00:00:00Z"},
+        {"nodeAgentSKUId": "batch.node.debian 12", "osType": "linux", "verificationType": "unverified",
+         "imageReference": {"publisher": "debian", "offer": "debian-12", "sku": "12"}}]}))
     account = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Batch/batchAccounts/127"
     server.route("GET", account, lambda r, m: Reply(200, {
         "id": account, "name": "127", "location": "westeurope", "type": "Microsoft.Batch/batchAccounts",
@@ -72,10 +83,13 @@ def test_everything_readable_passes(server: AzureTestServer) -> None:
     got = by_id(found)
     assert got["azure.auth"] == (Status.PASS, "Microsoft Entra ID, which the account allows")
     assert got["azure.node_agent_os"][0] is Status.PASS
+    assert got["azure.node_agent_support"] == (Status.PASS, "node agent batch.node.ubuntu 22.04, which the account supports")
     assert got["azure.replica_region"] == (Status.PASS, "a replica in westeurope")
     assert got["azure.generalized"][0] is Status.PASS
     assert got["azure.core_quota"] == (Status.PASS, "96 dedicated and 48 Spot cores within the quotas (100 and 50)")
-    assert got["azure.image_access"][0] is Status.SKIP
+    assert got["azure.image_access"] == (Status.PASS, "the principal holds Microsoft.Compute/disks/beginGetAccess/action")
+    permissions = server.sent("GET", "Microsoft.Authorization/permissions")[0]
+    assert permissions.api_version == "2022-04-01" and permissions.authorization.startswith("Bearer ")
     assert found.source_uri == "https://acct1.blob.core.windows.net/vhds/ubuntu.vhd"
     account = server.sent("GET", "batchAccounts")[0]
     assert account.api_version and account.authorization.startswith("Bearer ")
@@ -95,11 +109,41 @@ def test_each_problem_is_one_line(server: AzureTestServer) -> None:
         Status.FAIL, "the pool needs 96 dedicated and 48 Spot cores; the account's quotas are 10 and 50")
 
 
+@pytest.mark.parametrize("grants", [
+    ({"actions": ["*/read"], "notActions": []},),  # Reader is not enough
+    ({"actions": ["*"], "notActions": ["Microsoft.Compute/disks/*"]},),
+])
+def test_a_principal_that_cannot_read_the_image_fails(server: AzureTestServer, grants) -> None:
+    arm(server, permissions=grants)
+    got = by_id(preflight(credentials(server), spec()))
+    assert got["azure.image_access"] == (
+        Status.FAIL, "the principal lacks Microsoft.Compute/disks/beginGetAccess/action on the image (Reader is not enough)")
+
+
+def test_permissions_it_may_not_read_skip_the_check(server: AzureTestServer) -> None:
+    arm(server)
+    server.route("GET", f"{VERSION}/providers/Microsoft.Authorization/permissions",
+                 lambda r, m: arm_error(403, "AuthorizationFailed", "no"))
+    got = by_id(preflight(credentials(server), spec()))
+    assert got["azure.image_access"][0] is Status.SKIP and "cannot read their permissions" in got["azure.image_access"][1]
+
+
 def test_shared_key_is_warned_before_anything_is_sent(server: AzureTestServer) -> None:
     arm(server)
     got = by_id(preflight(credentials(server, key=KEY), spec()))
     assert got["azure.auth"][0] is Status.WARN and "refuses pools from a Compute Gallery image" in got["azure.auth"][1]
     assert server.sent("POST") == []
+
+
+@pytest.mark.parametrize(("agent", "status", "message"), [
+    ("batch.node.ubuntu 20.04", Status.WARN, "node agent batch.node.ubuntu 20.04: Batch support ended on 2025-04-30"),
+    ("batch.node.debian 12", Status.WARN, "node agent batch.node.debian 12: unverified by Batch"),
+    ("batch.node.centos 7", Status.FAIL, "node agent batch.node.centos 7 is not one the Batch account supports"),
+])
+def test_the_node_agent_against_the_accounts_list(server: AzureTestServer, agent: str, status: Status, message: str) -> None:
+    arm(server)
+    got = by_id(preflight(credentials(server), spec(node_agent=agent)))
+    assert got["azure.node_agent_support"][0] is status and got["azure.node_agent_support"][1].startswith(message)
 
 
 def test_a_definition_means_its_latest_version(server: AzureTestServer) -> None:
@@ -110,11 +154,13 @@ def test_a_definition_means_its_latest_version(server: AzureTestServer) -> None:
 
 
 def test_without_a_management_plane_the_checks_say_why(server: AzureTestServer) -> None:
-    plain = Credentials.model_validate({"batch": {"account_service_url": "https://acct.westeurope.batch.azure.com"}})
+    arm(server)
+    plain = Credentials.model_validate({"batch": {"account_service_url": server.url}})
     got = by_id(preflight(plain, spec()))
-    for rule in ("azure.node_agent_os", "azure.replica_region", "azure.core_quota"):
+    for rule in ("azure.node_agent_os", "azure.replica_region", "azure.core_quota", "azure.image_access"):
         assert got[rule][0] is Status.SKIP and "credentials.management.subscription_id" in got[rule][1], rule
-    assert server.sent() == []
+    assert got["azure.node_agent_support"][0] is Status.PASS  # the data plane's own list
+    assert [r.path for r in server.sent()] == ["/supportedimages"]  # nothing asked of the management plane
 
 
 def test_a_missing_image_is_one_line(server: AzureTestServer) -> None:

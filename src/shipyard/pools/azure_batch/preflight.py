@@ -5,16 +5,21 @@ it is configured; a check whose facts cannot be read is skipped, saying why, nev
 
 - ``azure.auth``: gallery pools need Microsoft Entra ID. The account's allowed authentication
   modes must include it, and shared key credentials get a warning before anything is sent.
+- ``azure.node_agent_support``: the account lists the node agent (``list_supported_images``); a
+  warning where Batch has not verified it or its support has ended.
 - ``azure.node_agent_os``: the node agent's OS family matches the image definition's OS type.
 - ``azure.replica_region``: the image version has a replica in the Batch account's region.
 - ``azure.generalized``: the definition's OS state, generalised, as Batch needs it.
 - ``azure.core_quota``: the account's dedicated and Spot core quotas cover the pool.
-- ``azure.image_access``: the principal may read the image (``Microsoft.Compute/disks/beginGetAccess/action``).
+- ``azure.image_access``: the principal may read the image (``Microsoft.Compute/disks/beginGetAccess/action``,
+  from Azure RBAC's permissions of the caller at the image's scope).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
+from datetime import date
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +32,13 @@ from shipyard.catalog.node_agents import WINDOWS_NODE_AGENT
 from shipyard.config.arm_ids import parse_image_id
 from shipyard.config.credentials import Credentials
 from shipyard.errors import BackendError
+from shipyard.pools.azure_batch.client import open_session
+from shipyard.pools.azure_batch.images import SupportedImage, list_supported_images
 from shipyard.pools.models import PoolSpec
 from shipyard.results import CheckResult, Severity, Status
 
 READ_ACCESS = "Microsoft.Compute/disks/beginGetAccess/action"
+PERMISSIONS_API = "2022-04-01"  # Microsoft.Authorization permissions of the caller
 NO_MANAGEMENT = "no management plane to read it from (set credentials.management.subscription_id and its aad)"
 
 
@@ -94,6 +102,41 @@ class AzureFacts:
         return ImageFacts(_norm(definition.os_type) or None, _norm(definition.os_state) or None, regions, source)
 
 
+    def supported(self) -> list[SupportedImage]:
+        """The account's supported images (the data plane: no management credentials needed)."""
+        session = open_session(self.credentials)
+        try:
+            return list_supported_images(session)
+        finally:
+            session.close()
+
+    def can_read(self, arm_image_id: str) -> bool | None:
+        """Whether the management principal holds ``READ_ACCESS`` on the image (Azure RBAC's
+        permissions of the caller at that scope); None when that cannot be read."""
+        parsed = parse_image_id(arm_image_id)
+        if self.subscription is None or parsed is None or parsed.kind not in ("gallery_version", "gallery_definition"):
+            return None
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.compute import ComputeManagementClient
+
+        arm = self._client(ComputeManagementClient)
+        request = HttpRequest("GET", f"{arm.url}{parsed.value}/providers/Microsoft.Authorization/permissions",
+                              params={"api-version": PERMISSIONS_API})
+        try:
+            response = arm.client.send_request(request)
+            if response.status_code != 200:
+                return None  # (a 403: the principal may not read its own permissions there)
+            grants = response.json().get("value") or []
+        except (AzureError, ValueError):
+            return None
+        return any(_grants(g.get("actions") or [], READ_ACCESS) and not _grants(g.get("notActions") or [], READ_ACCESS)
+                   for g in grants)
+
+
+def _grants(patterns: list[str], action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns)
+
+
 def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else -1 for p in name.split("."))
 
@@ -108,7 +151,8 @@ class Preflight:
     source_uri: str | None  # the VHD the gallery version was made from, where the service says
 
 
-def preflight(credentials: Credentials, spec: PoolSpec, facts: AzureFacts | None = None) -> Preflight:
+def preflight(credentials: Credentials, spec: PoolSpec, facts: AzureFacts | None = None, *,
+              today: date | None = None) -> Preflight:
     """Every check above for ``spec``, in order."""
     reader = facts or AzureFacts(credentials)
     results: list[CheckResult] = []
@@ -132,7 +176,20 @@ def preflight(credentials: Credentials, spec: PoolSpec, facts: AzureFacts | None
                                       "Microsoft Entra ID credentials (the account's modes not read: "
                                       + ("no management plane" if account is None else "none listed") + ")", auth_fix))
 
-    windows = spec.image.node_agent.strip().lower() == WINDOWS_NODE_AGENT
+    agent = spec.image.node_agent.strip().lower()
+    offered = [i for i in reader.supported() if i.node_agent.lower() == agent]
+    support_fix = "pick a node agent the account lists: shipyard pool listskus"
+    if not offered:
+        results.append(CheckResult.of("azure.node_agent_support", Status.FAIL, Severity.ERROR,
+                                      f"node agent {spec.image.node_agent} is not one the Batch account supports",
+                                      support_fix))
+    else:
+        found = {i.warning(today or date.today()) for i in offered}  # None: an image with nothing to warn of
+        warnings = sorted(w for w in found if w)
+        results.append(_result("azure.node_agent_support", Severity.WARNING, None in found,
+                               f"node agent {spec.image.node_agent}, which the account supports",
+                               f"node agent {spec.image.node_agent}: {'; '.join(warnings)}", support_fix))
+    windows = agent == WINDOWS_NODE_AGENT
     if image is None or image.os_type is None:
         results.append(CheckResult.skipped("azure.node_agent_os", Severity.ERROR, NO_MANAGEMENT if image is None
                                            else "the definition names no OS type", "match node_agent to the image's OS"))
@@ -173,7 +230,13 @@ def preflight(credentials: Credentials, spec: PoolSpec, facts: AzureFacts | None
                                f"the pool needs {need} dedicated and {spot} Spot cores; the account's quotas are "
                                f"{account.dedicated_cores} and {account.spot_cores}",
                                "request a quota increase for the Batch account, or make the pool smaller"))
-    results.append(CheckResult.skipped("azure.image_access", Severity.ERROR,
-                                       f"{READ_ACCESS} is checked by the service when the pool allocates",
-                                       f"give the Batch service principal {READ_ACCESS} on the image"))
+    readable = reader.can_read(spec.image.arm_image_id) if spec.image.arm_image_id else None
+    access_fix = f"grant the principal {READ_ACCESS} on the image (a role such as Contributor on the gallery)"
+    if readable is None:
+        results.append(CheckResult.skipped("azure.image_access", Severity.ERROR,
+                                           "the management credentials cannot read their permissions on the image"
+                                           if reader.subscription else NO_MANAGEMENT, access_fix))
+    else:
+        results.append(_result("azure.image_access", Severity.ERROR, readable, f"the principal holds {READ_ACCESS}",
+                               f"the principal lacks {READ_ACCESS} on the image (Reader is not enough)", access_fix))
     return Preflight(tuple(results), image.source_uri if image else None)

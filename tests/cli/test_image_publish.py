@@ -215,3 +215,13 @@ def test_local_backend_publishes_into_the_local_gallery(cli, write_config, ubunt
     assert f"arm_image_id: {arm_image_id}" in (configdir / "pool.yaml").read_text()
     again = cli("image", "publish", "--configdir", configdir, "--source", uri, "--raw")
     assert again.code == 0 and again.json()["outcome"] == "existing" and again.json()["arm_image_id"] == arm_image_id
+    # and the pool runs from it on this machine: its nodes boot the VHD the version records
+    added = cli("pool", "add", "--configdir", configdir, "--raw")
+    try:
+        assert added.code == 0, added.err
+        data = added.json()
+        assert data["pool"]["image"]["arm_image_id"] == arm_image_id
+        assert data["pool"]["image"]["image_uris"] == [uri]
+        assert {n["state"] for n in data["nodes"]} == {"idle"} and len(data["nodes"]) == 2
+    finally:
+        assert cli("pool", "del", "--configdir", configdir, "-y").code == 0

@@ -247,33 +247,36 @@ class AzureBatchBackend:
 
     # -- files ---------------------------------------------------------------------------------
 
-    def list_node_files(self, pool_id: str, node_id: str, path: str = "") -> list[NodeFile]:
+    def _list_files(self, what: str, lister: Callable[..., Any], path: str, **codes: str) -> list[NodeFile]:
         where = _inside(path)
-        files = self._call(f"listing files of node {node_id}",
-                           lambda: list(self.client.list_node_files(pool_id, node_id, recursive=bool(where))),
-                           PoolNotFound=f"no pool '{pool_id}'", NodeNotFound=f"pool '{pool_id}' has no node {node_id}")
-        return _children(files, where)
+        return _children(self._call(what, lambda: list(lister(recursive=bool(where))), **codes), where)
+
+    def _read_file(self, what: str, download: Callable[[str], Any], path: str, **codes: str) -> bytes:
+        where = _inside(path)
+        return self._call(f"reading {where} {what}", lambda: b"".join(download(where)),
+                          FileNotFound=f"no file {where} {what}", **codes)
+
+    def _node_codes(self, pool_id: str, node_id: str) -> dict[str, str]:
+        return {"PoolNotFound": f"no pool '{pool_id}'", "NodeNotFound": f"pool '{pool_id}' has no node {node_id}"}
+
+    def _task_codes(self, job_id: str, task_id: str) -> dict[str, str]:
+        return {"JobNotFound": f"no job '{job_id}'", "TaskNotFound": f"job '{job_id}' has no task '{task_id}'"}
+
+    def list_node_files(self, pool_id: str, node_id: str, path: str = "") -> list[NodeFile]:
+        return self._list_files(f"listing files of node {node_id}", partial(self.client.list_node_files, pool_id, node_id),
+                                path, **self._node_codes(pool_id, node_id))
 
     def read_node_file(self, pool_id: str, node_id: str, path: str) -> bytes:
-        where = _inside(path)
-        return self._call(f"reading {where} on node {node_id}",
-                          lambda: b"".join(self.client.download_node_file(pool_id, node_id, where)),
-                          PoolNotFound=f"no pool '{pool_id}'", NodeNotFound=f"pool '{pool_id}' has no node {node_id}",
-                          FileNotFound=f"node {node_id} has no file {where}")
+        return self._read_file(f"on node {node_id}", partial(self.client.download_node_file, pool_id, node_id), path,
+                               **self._node_codes(pool_id, node_id))
 
     def list_task_files(self, job_id: str, task_id: str, path: str = "") -> list[NodeFile]:
-        where = _inside(path)
-        files = self._call(f"listing files of task '{task_id}'",
-                           lambda: list(self.client.list_task_files(job_id, task_id, recursive=bool(where))),
-                           JobNotFound=f"no job '{job_id}'", TaskNotFound=f"job '{job_id}' has no task '{task_id}'")
-        return _children(files, where)
+        return self._list_files(f"listing files of task '{task_id}'", partial(self.client.list_task_files, job_id, task_id),
+                                path, **self._task_codes(job_id, task_id))
 
     def read_task_file(self, job_id: str, task_id: str, path: str) -> bytes:
-        where = _inside(path)
-        return self._call(f"reading {where} of task '{task_id}'",
-                          lambda: b"".join(self.client.download_task_file(job_id, task_id, where)),
-                          JobNotFound=f"no job '{job_id}'", TaskNotFound=f"job '{job_id}' has no task '{task_id}'",
-                          FileNotFound=f"task '{task_id}' has no file {where}")
+        return self._read_file(f"of task '{task_id}'", partial(self.client.download_task_file, job_id, task_id), path,
+                               **self._task_codes(job_id, task_id))
 
     def close(self) -> None:
         self.session.close()

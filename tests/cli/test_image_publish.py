@@ -225,3 +225,20 @@ def test_local_backend_publishes_into_the_local_gallery(cli, write_config, ubunt
         assert {n["state"] for n in data["nodes"]} == {"idle"} and len(data["nodes"]) == 2
     finally:
         assert cli("pool", "del", "--configdir", configdir, "-y").code == 0
+
+
+def test_replication_shows_a_percent_bar_per_region_on_a_terminal(arm, azure_config, monkeypatch) -> None:
+    import os
+    import sys
+
+    from fixtures.terminal import ANSI, run_on_terminal
+
+    configdir, _, _ = azure_config
+    arm.steps = 6
+    code, shown = run_on_terminal([sys.executable, "-m", "shipyard", "image", "publish", "--configdir", str(configdir),
+                                   "--version", "1.0.0", "--poll-interval", "0.2"],
+                                  {"SHIPYARD_HOME": os.environ["SHIPYARD_HOME"]})
+    assert code == 0, shown
+    assert ANSI in shown and "replicating 1.0.0 to westeurope" in shown
+    assert re.search(r"\b\d{1,3}%", shown) and not re.search(r"\d+(\.\d+)?/?\d* ?(bytes|B|KiB|MiB)\b", shown)
+    assert f"created: {VERSION_ID}" in shown

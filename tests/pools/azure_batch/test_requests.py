@@ -263,3 +263,28 @@ def test_file_paths_stay_inside_without_a_request(server: AzureTestServer) -> No
         with pytest.raises(NotFoundError):
             backend.read_node_file("p", "n", path)
     assert server.sent() == []
+
+
+def test_a_task_the_service_refuses_takes_the_others_back(server: AzureTestServer) -> None:
+    """All or nothing: when the service refuses one task of an add (here for a property it rejects),
+    the tasks it took are deleted again and the error names the refused one. (A ``TaskExists`` the SDK
+    counts as added: that is how it makes a retried request idempotent.)"""
+    routes(server, {"gpu-pool": pool_json("gpu-pool")})
+    job = {"id": "job-1", "state": "active", "priority": 0, "poolInfo": {"poolId": "gpu-pool"}}
+    server.route("GET", r"/jobs/job-1", lambda r, m: Reply(200, job))
+    server.route("GET", r"/jobs/job-1/taskcounts", lambda r, m: Reply(200, {"taskCounts": {}, "taskSlotCounts": {}}))
+    server.route("GET", r"/jobs/job-1/tasks", lambda r, m: Reply(200, {"value": []}))
+    server.route("DELETE", r"/jobs/job-1/tasks/(?P<id>[^/]+)", lambda r, m: Reply(200))
+
+    def add(request, match):
+        return Reply(200, {"value": [
+            {"status": "success", "taskId": t["id"]} if t["id"] != "b" else
+            {"status": "clienterror", "taskId": "b", "error": {"code": "InvalidPropertyValue",
+                                                                "message": {"value": "bad value"}}}
+            for t in request.json["value"]]})
+
+    server.route("POST", r"/jobs/job-1/addtaskcollection", add)
+    with pytest.raises(BackendError) as caught:
+        backend_for(server).add_tasks("job-1", [TaskSpec(i, "/bin/true") for i in ("a", "b", "c")])
+    assert str(caught.value) == "job 'job-1': the service refused 1 task(s): b (InvalidPropertyValue); none of them was added"
+    assert sorted(r.path for r in server.sent("DELETE")) == ["/jobs/job-1/tasks/a", "/jobs/job-1/tasks/c"]

@@ -22,6 +22,7 @@ from posixpath import normpath
 from typing import Any
 
 from azure.batch import models as m
+from azure.core.exceptions import AzureError
 
 from shipyard.errors import BackendError, ConflictError, NotFoundError
 from shipyard.pools.azure_batch import from_sdk, to_sdk
@@ -42,7 +43,7 @@ from shipyard.pools.models import (
 )
 from shipyard.pools.protocol import Progress
 
-TASKS_PER_REQUEST = 100  # the service's limit for one add-task-collection request
+ADD_CONCURRENCY = 8  # parallel add-task-collection requests (the SDK's create_tasks)
 DELETE_POLL_S = 5.0
 DELETE_TIMEOUT_S = 30 * 60.0
 
@@ -201,25 +202,28 @@ class AzureBatchBackend:
             seen.add(spec.id)
         urls = self._sas_for(specs) if self._sas_for is not None else {}
         options = [to_sdk.task_options(spec, urls) for spec in specs]
-        added: list[str] = []
-        try:
-            for start in range(0, len(options), TASKS_PER_REQUEST):
-                chunk = options[start:start + TASKS_PER_REQUEST]
-                result = self._call(f"adding tasks to job '{job_id}'", partial(self.client.create_task_collection,
-                    job_id, m.BatchTaskGroup(task_values=chunk)), JobNotFound=f"no job '{job_id}'",
-                    JobCompleted=f"job '{job_id}' is completed: it takes no more tasks")
-                failed = []
-                for item in result.result_values or ():
-                    if _value(item.status) == "success":
-                        added.append(item.task_id)
-                    else:
-                        failed.append(f"{item.task_id} ({item.error.code if item.error else item.status})")
-                if failed:
-                    raise BackendError(f"job '{job_id}': the service refused task {', '.join(failed)}")
-        except BackendError:
-            for task_id in added:  # all or nothing, as on the local backend
-                self._call(f"removing task '{task_id}'", partial(self.client.delete_task, job_id, task_id))
-            raise
+        try:  # the SDK's bulk add: chunks of 100 (split again when a request is too large), in parallel
+            self.client.create_tasks(job_id, options, max_concurrency=ADD_CONCURRENCY)
+        except m.CreateTasksError as exc:
+            refused = {item.task_id: item for item in exc.failure_tasks or ()}
+            pending = {t.id for t in exc.pending_tasks or ()}
+            for task_id in seen - set(refused) - pending:  # all or nothing, as on the local backend
+                self._call(f"removing task '{task_id}'", partial(self.client.delete_task, job_id, task_id),
+                           TaskNotFound="gone")
+            codes = {item.error.code if item.error else str(item.status) for item in refused.values()}
+            if codes & {"JobNotFound"}:
+                raise NotFoundError(f"adding tasks to job '{job_id}': no job '{job_id}'") from None
+            if codes & {"JobCompleted", "JobNotActive"}:
+                raise ConflictError(f"adding tasks to job '{job_id}': it is completed and takes no more tasks") from None
+            first = next(iter(exc.errors or ()), None)
+            if first is not None and not refused:
+                raise self.session.error(first, f"adding tasks to job '{job_id}'") from None
+            shown = ", ".join(f"{task_id} ({item.error.code if item.error else item.status})"
+                              for task_id, item in sorted(refused.items())[:5])
+            raise BackendError(f"job '{job_id}': the service refused {len(refused)} task(s): {shown}; "
+                               "none of them was added") from None
+        except AzureError as exc:
+            raise self.session.error(exc, f"adding tasks to job '{job_id}'") from None
         # as added (the service answers each add with its status only): active, not yet scheduled
         return [Task(spec.id, job_id, TaskState.ACTIVE, spec.command_line) for spec in specs]
 

@@ -1,5 +1,5 @@
 """The Azure Batch backend over the Batch emulator, for what the local backend has no counterpart
-of: a multi-instance task over two nodes."""
+of: a multi-instance task over two nodes; the rules node prep failed, read from the start task's stderr."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ from shipyard.pools.azure_batch.to_sdk import StartTaskPlan
 from shipyard.pools.models import ImageSource, JobSpec, MultiInstance, NodeState, PoolSpec, TaskResult, TaskSpec, TaskState
 
 IMAGE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/ubuntu/versions/1.0.0"
+# what node prep writes when the image fails two rules (the lines of `shipyard node prep`)
+FAILING_PREP = ("/bin/sh -c 'echo \"shipyard: node prep: docker.installed: no dockerd in the image; fix: install "
+                "docker-ce\" >&2; echo \"shipyard: node prep: ssh.port: sshd listens on 2222; fix: Port 22\" >&2; exit 1'")
+
+
+def start_task_for(spec: PoolSpec) -> StartTaskPlan:
+    return StartTaskPlan(FAILING_PREP, retries=0) if spec.id == "fails" else StartTaskPlan("/bin/true")
 
 
 @pytest.fixture
@@ -25,7 +32,7 @@ def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AzureBa
     for server in serve(tmp_path, monkeypatch):
         service = BatchService(server, tmp_path / "nodes")
         session = open_session(Credentials.model_validate({"batch": {"account_service_url": server.url}}))
-        made = AzureBatchBackend(session, lambda spec: StartTaskPlan("/bin/true"), poll_s=0.05)
+        made = AzureBatchBackend(session, start_task_for, poll_s=0.05)
         try:
             yield made
         finally:
@@ -48,3 +55,14 @@ def test_a_multi_instance_task_runs_over_two_nodes(backend: AzureBatchBackend) -
     primary = [line for line in lines if line.startswith("primary on ")]
     assert "coordinating" in lines and len(primary) == 1
     assert len(primary[0].removeprefix("primary on ").split(",")) == 2  # both nodes in the host list
+
+
+def test_a_failed_start_task_names_the_rules_node_prep_failed(backend: AzureBatchBackend) -> None:
+    backend.add_pool(PoolSpec("fails", "STANDARD_D2S_V3", ImageSource("batch.node.ubuntu 22.04", arm_image_id=IMAGE),
+                              dedicated=1))
+    node = until(lambda: [n for n in backend.list_nodes("fails") if n.state == NodeState.START_TASK_FAILED],
+                 "the start task to fail")[0]
+    assert node.start_task is not None and node.start_task.exit_code == 1
+    assert [(r.id, r.message, r.fix) for r in node.start_task.failed_rules] == [
+        ("docker.installed", "no dockerd in the image", "install docker-ce"),
+        ("ssh.port", "sshd listens on 2222", "Port 22")]

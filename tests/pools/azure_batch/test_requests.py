@@ -288,3 +288,16 @@ def test_a_task_the_service_refuses_takes_the_others_back(server: AzureTestServe
         backend_for(server).add_tasks("job-1", [TaskSpec(i, "/bin/true") for i in ("a", "b", "c")])
     assert str(caught.value) == "job 'job-1': the service refused 1 task(s): b (InvalidPropertyValue); none of them was added"
     assert sorted(r.path for r in server.sent("DELETE")) == ["/jobs/job-1/tasks/a", "/jobs/job-1/tasks/c"]
+
+
+def test_failed_rules_from_node_preps_stderr() -> None:
+    from shipyard.pools.azure_batch.from_sdk import failed_rules
+
+    text = ("shipyard: node prep: docker.socket: no /var/run/docker.sock; fix: enable docker.socket\n"
+            "Traceback? no: some other line\n"
+            "shipyard: node prep: docker.socket: no /var/run/docker.sock; fix: enable docker.socket\n"  # a retry
+            "shipyard: node prep: setup: cannot mount share; fix: never\n"
+            "shipyard: node prep: net.inbound: 22 closed; 443 open; fix: ufw allow 22\n")
+    assert [(r.id, r.message, r.fix) for r in failed_rules(text)] == [
+        ("docker.socket", "no /var/run/docker.sock", "enable docker.socket"),
+        ("net.inbound", "22 closed; 443 open", "ufw allow 22")]

@@ -17,6 +17,7 @@ reads the answers) and keeps the contract the local backend keeps (``tests/pools
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from functools import partial
 from posixpath import normpath
 from typing import Any
@@ -28,11 +29,13 @@ from shipyard.errors import BackendError, ConflictError, NotFoundError
 from shipyard.pools.azure_batch import from_sdk, to_sdk
 from shipyard.pools.azure_batch.client import BatchSession
 from shipyard.pools.models import (
+    FailedRule,
     Job,
     JobSpec,
     JobState,
     Node,
     NodeFile,
+    NodeState,
     Pool,
     PoolSpec,
     Task,
@@ -71,6 +74,7 @@ class AzureBatchBackend:
         self._start_task = start_task
         self._sas_for = sas_for
         self._poll_s = poll_s
+        self._failed_rules: dict[tuple[str, str, Any], tuple[FailedRule, ...]] = {}
 
     @property
     def client(self) -> Any:
@@ -118,7 +122,20 @@ class AzureBatchBackend:
     def _nodes(self, pool_id: str) -> list[Node]:
         nodes = self._call(f"listing the nodes of pool '{pool_id}'", lambda: list(self.client.list_nodes(pool_id)),
                            PoolNotFound=f"no pool '{pool_id}'")
-        return [from_sdk.node(n, pool_id) for n in nodes]
+        return [self._with_failed_rules(from_sdk.node(n, pool_id)) for n in nodes]
+
+    def _with_failed_rules(self, node: Node) -> Node:
+        """A node whose start task failed, with the rules node prep names in its stderr (read once per run)."""
+        if node.state != NodeState.START_TASK_FAILED or node.start_task is None:
+            return node
+        key = (node.pool_id, node.id, node.start_task.start_time)
+        if key not in self._failed_rules:
+            try:
+                text = self.read_node_file(node.pool_id, node.id, "startup/stderr.txt").decode(errors="replace")
+            except NotFoundError:
+                text = ""
+            self._failed_rules[key] = from_sdk.failed_rules(text)
+        return replace(node, start_task=replace(node.start_task, failed_rules=self._failed_rules[key]))
 
     def list_nodes(self, pool_id: str) -> list[Node]:
         return sorted(self._nodes(pool_id), key=lambda n: n.id)

@@ -9,6 +9,7 @@ from typing import Any
 from shipyard.pools.models import (
     AllocationState,
     ErrorCategory,
+    FailedRule,
     FailureInfo,
     ImageSource,
     Job,
@@ -143,6 +144,23 @@ def task(sdk: Any, job_id: str, blocked_by: tuple[str, ...] = ()) -> Task:
         start_time=info.start_time if info else None,
         end_time=info.end_time if info else None,
     )
+
+
+NODE_PREP_PREFIX = "shipyard: node prep: "
+
+
+def failed_rules(stderr: str) -> tuple[FailedRule, ...]:
+    """The rules node prep failed, from its start task's stderr: ``shipyard: node prep: ID: what; fix: how``
+    (one line a rule; a retried start task repeats them, counted once)."""
+    found: dict[str, FailedRule] = {}
+    for line in stderr.splitlines():
+        if not line.startswith(NODE_PREP_PREFIX) or "; fix: " not in line:
+            continue
+        rule, _, rest = line[len(NODE_PREP_PREFIX):].partition(": ")
+        message, _, fix = rest.rpartition("; fix: ")
+        if rule and " " not in rule and rule != "setup":
+            found.setdefault(rule, FailedRule(rule, message, fix))
+    return tuple(found.values())
 
 
 def node_file(sdk: Any, prefix: str = "") -> NodeFile:

@@ -111,11 +111,13 @@ def task_options(task: TaskSpec, sas: Mapping[str, str] | None = None) -> m.Batc
     """``sas``: a read URL for each ``blob_uri`` resource file and a write container URL for each
     output container (``link/container``); they are secrets."""
     urls = sas or {}
-    constraints = m.BatchTaskConstraints(
-        max_task_retry_count=task.max_task_retries,
-        max_wall_clock_time=datetime.timedelta(seconds=task.max_wall_time_s) if task.max_wall_time_s else None,
-        retention_time=datetime.timedelta(seconds=task.retention_time_s) if task.retention_time_s else None,
-    )
+    constraints = None  # Batch's defaults (no retry, no wall-clock limit, 7 days' retention) are sent as nothing
+    if task.max_task_retries or task.max_wall_time_s or task.retention_time_s:
+        constraints = m.BatchTaskConstraints(
+            max_task_retry_count=task.max_task_retries,
+            max_wall_clock_time=datetime.timedelta(seconds=task.max_wall_time_s) if task.max_wall_time_s else None,
+            retention_time=datetime.timedelta(seconds=task.retention_time_s) if task.retention_time_s else None,
+        )
     container = None
     if task.container is not None:
         container = m.BatchTaskContainerSettings(image_name=task.container.image)

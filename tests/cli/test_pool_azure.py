@@ -103,7 +103,7 @@ def test_publish_then_pool_then_jobs(cli, configdir: Path, azure, azurite, tmp_p
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     server, _, _ = azure
     monkeypatch.chdir(tmp_path)  # `data files node` downloads here
-    added = cli("pool", "add", "--configdir", configdir, "--publish", "-y", "--no-wait")
+    added = cli("pool", "add", "--configdir", configdir, "--publish", "-y", "--no-wait", "-vv")  # every request logged
     assert added.code == 0, added.err
     pool_yaml = (configdir / "pool.yaml").read_text()
     found = re.search(r"arm_image_id: (\S+)", pool_yaml)
@@ -118,6 +118,7 @@ def test_publish_then_pool_then_jobs(cli, configdir: Path, azure, azurite, tmp_p
     files = {f["filePath"]: f["httpUrl"] for f in start["resourceFiles"]}
     assert set(files) == {"nodeprep/nodeprep.py", "config/config.yaml", "config/pool.yaml"}
     assert all(url.startswith(azurite.endpoint("acct1")) and "sig=" in url for url in files.values())
+    assert f"POST {server.url}/pools" in added.err  # -vv logged the requests: without a token, key or SAS
     for token in server.tokens_issued:
         assert token not in added.out + added.err
     assert all("sig=" not in text for text in (added.out, added.err))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,15 @@ def test_a_build_without_the_local_backend_says_so(write_config, monkeypatch: py
     monkeypatch.setitem(sys.modules, LOCAL_BACKEND_MODULE, None)  # importing it fails as a missing module does
     with pytest.raises(BackendError, match=r"^the local backend is not part of this build of shipyard$"):
         open_backend(config_of(write_config, None))
+
+
+def test_an_azure_ad_account_over_http_is_refused_at_its_line(write_config) -> None:
+    directory = write_config(
+        credentials="credentials:\n  batch:\n    account_service_url: http://mybatch.westeurope.batch.azure.com\n"
+                    f"  storage:\n    mystorage:\n      account: acct1\n      account_key: {KEY}\n",
+        config="batch_shipyard:\n  storage_account_settings: mystorage\n")
+    with pytest.raises(ConfigError) as caught:
+        open_backend(load_config_set(ConfigPaths.resolve(directory)))
+    error = caught.value
+    assert (Path(error.file).name, error.line, error.path) == ("credentials.yaml", 3, "credentials.batch.account_service_url")
+    assert "Azure AD credentials are only sent over https" in error.message

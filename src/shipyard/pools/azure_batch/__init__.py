@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shipyard import __version__
+from shipyard.config.kinds import ConfigKind
 from shipyard.config.loader import ConfigSet
 from shipyard.errors import ConfigError
 
@@ -41,6 +42,25 @@ def bundle_dir(home: Path) -> Path:
 
 
 def open_azure_backend(config: ConfigSet) -> AzureBatchBackend:
+    """The backend for the account of ``config``'s credentials; a config error at its file and line."""
+    try:
+        return _open(config)
+    except ConfigError as exc:
+        raise located(exc, config) from None
+
+
+def located(exc: ConfigError, config: ConfigSet) -> ConfigError:
+    """``exc`` with the file and line of its key path, where it names only the path."""
+    if exc.file or not exc.path:
+        return exc
+    kind = ConfigKind.CREDENTIALS if exc.path.startswith("credentials.") else ConfigKind.CONFIG
+    if kind not in config.files:
+        return exc
+    where = config.files[kind].location(tuple(exc.path.split(".")))
+    return ConfigError(exc.message, file=where.file, line=where.line, path=where.path, hint=exc.hint)
+
+
+def _open(config: ConfigSet) -> AzureBatchBackend:
     from shipyard.pools.azure_batch.backend import AzureBatchBackend
     from shipyard.pools.azure_batch.client import open_session
     from shipyard.pools.azure_batch.nodeprep import NodePrepStager

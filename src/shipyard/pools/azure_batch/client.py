@@ -92,8 +92,11 @@ def open_session(credentials: Credentials, *, options: RetryOptions | None = Non
 
     url, name = account_url(credentials)
     credential = batch_credential(credentials)
-    require_https(credential, url, where=f"Batch account '{name}'", error=ConfigError,
-                  hint=f"use the account's https URL in {ACCOUNT_URL_PATH}")
+    try:
+        require_https(credential, url, where=f"Batch account '{name}'", error=ConfigError,
+                      hint="use the account's https URL")
+    except ConfigError as exc:
+        raise ConfigError(exc.message, path=ACCOUNT_URL_PATH, hint=exc.hint) from None
     retry = options or RetryOptions()
     target = Target(f"Batch account '{name}'", url, shared_key=credential.shared_key, secrets=credential.secrets,
                     connect_timeout_s=retry.connection_timeout_s, read_timeout_s=retry.read_timeout_s,

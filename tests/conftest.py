@@ -25,6 +25,22 @@ settings.load_profile("shipyard")
 # the page proxy (a fixture per test) in front of Azurite.
 pytest_plugins = ["fixtures.azurite", "fixtures.busybox", "fixtures.kernel", "fixtures.page_proxy"]
 
+SLOW_ENV = "SHIPYARD_SLOW"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.slow`` tests (real installs that take minutes) run when SHIPYARD_SLOW=1, as
+    .ci/run sets it; otherwise each is reported skipped, saying how to run it."""
+    import os
+
+    if os.environ.get(SLOW_ENV) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"slow: set {SLOW_ENV}=1 to run it (.ci/run does)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 CORPUS = SHARED / "corpus" / "batch-shipyard"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # shipyard custom image, base variant: what every node of a shipyard pool needs.
 #
 #   - the Docker engine, started at boot with its socket (docker.service, docker.socket);
 #   - openssh-server, listening on 22, started at boot;
+#   - Docker's data-root on the resource disk (ResourceDisk.MountPoint/docker);
 #   - the storage clients: NFSv4 (nfs-common / nfs-utils), GlusterFS (glusterfs-client /
 #     glusterfs-fuse) and CIFS (cifs-utils);
 #   - the software firewall opened as Batch needs it: outbound TCP 443 always; inbound TCP 22, and
@@ -36,7 +38,7 @@ docker_packages() {
         curl -fsSL https://download.docker.com/linux/ubuntu/gpg | gpg --dearmor --yes -o /etc/apt/keyrings/docker.gpg
         echo "deb [arch=$(dpkg --print-architecture) signed-by=/etc/apt/keyrings/docker.gpg] https://download.docker.com/linux/ubuntu $VERSION_CODENAME stable" \
           >/etc/apt/sources.list.d/docker.list
-        apt_ready=
+        package_lists_changed
       fi
       printf '%s %s %s' "$(with_version docker-ce "$(pinned DOCKER)")" "$(with_version docker-ce-cli "$(pinned DOCKER)")" containerd.io ;;
     alma9)
@@ -76,6 +78,23 @@ enable_at_boot docker.service docker.socket ssh.service 2>/dev/null || enable_at
 if grep -Eq '^[[:space:]]*Port[[:space:]]+[0-9]+' /etc/ssh/sshd_config && ! grep -Eq '^[[:space:]]*Port[[:space:]]+22[[:space:]]*$' /etc/ssh/sshd_config; then
   sed -i -E 's/^([[:space:]]*Port[[:space:]]+[0-9]+)/# \1  (shipyard: Batch connects on 22)/' /etc/ssh/sshd_config
 fi
+
+# Docker's data on the resource disk (the temporary disk, at the agent's ResourceDisk.MountPoint,
+# which this script reads and leaves alone), not on the OS disk
+mount_point=$(sed -n -E 's/^[[:space:]]*ResourceDisk\.MountPoint=[[:space:]]*([^[:space:]]+).*/\1/p' /etc/waagent.conf 2>/dev/null | tail -n 1)
+mount_point=${mount_point:-/mnt}
+mkdir -p /etc/docker
+python3 - "$mount_point/docker" <<'PY'
+import json, os, sys
+path = "/etc/docker/daemon.json"
+config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
+if config.get("data-root") != sys.argv[1]:
+    config["data-root"] = sys.argv[1]
+    with open(path + ".new", "w") as out:
+        json.dump(config, out, indent=2)
+        out.write("\n")
+    os.replace(path + ".new", path)
+PY
 
 # the firewall, offline: the rules are loaded at the next boot
 inbound="22"

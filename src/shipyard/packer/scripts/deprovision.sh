@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # shipyard custom image, the last step of every build: generalise the image, so that Azure
 # provisions each VM made from it as a new machine. Without it, VMs wait for a provisioning that
 # never comes and Batch reports OSProvisioningTimedOut.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # shipyard custom image, GPU variant (after base.sh): NVIDIA's driver and container toolkit.
 #
 #   - nouveau blacklisted, and the initramfs rebuilt without it;
@@ -24,7 +25,7 @@ toolkit_repo() {
     curl -fsSL https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-container-toolkit.list \
       | sed 's#deb https://#deb [signed-by=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg] https://#' \
       >/etc/apt/sources.list.d/nvidia-container-toolkit.list
-    apt_ready=
+    package_lists_changed
   elif [ "$FAMILY" = rpm ] && [ ! -f /etc/yum.repos.d/nvidia-container-toolkit.repo ]; then
     curl -fsSL https://nvidia.github.io/libnvidia-container/stable/rpm/nvidia-container-toolkit.repo \
       -o /etc/yum.repos.d/nvidia-container-toolkit.repo
@@ -40,7 +41,7 @@ case "$DISTRO" in
     update-initramfs -u -k "$kernel" ;;
   debian12)  # Debian packages the driver in non-free (its own branch), built by DKMS for the kernel
     sed -i -E '/^deb /{/non-free-firmware/!s/( main)( |$)/\1 contrib non-free non-free-firmware\2/}' /etc/apt/sources.list
-    apt_ready=
+    package_lists_changed
     install_packages "linux-headers-$kernel" nvidia-driver firmware-misc-nonfree
     apt-mark hold "linux-image-$kernel" "linux-headers-$kernel" >/dev/null
     update-initramfs -u -k "$kernel" ;;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Shared by the provisioning scripts (sourced, never run): the distribution, pinned installs,
 # services enabled at boot. Supports Ubuntu 22.04 and 24.04, Debian 12 and AlmaLinux 9.
 # shellcheck disable=SC2034  # the variables set here are read by the scripts that source it
@@ -22,6 +23,10 @@ pinned() {  # pinned NAME: this distribution's pinned version of NAME (versions.
 }
 
 apt_ready=
+package_lists_changed() {  # a repository was added: the next install fetches the lists again
+  apt_ready=
+}
+
 install_packages() {  # install_packages PKG[=VERSION]...: installed, without services starting now
   if [ "$FAMILY" = deb ]; then
     if [ -z "$apt_ready" ]; then

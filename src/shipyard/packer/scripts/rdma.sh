@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # shipyard custom image, RDMA variant (after base.sh): the InfiniBand stack for the RDMA sizes
 # (HB, HC, ND and the other "r" sizes).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # The versions the provisioning scripts install: PIN_<distribution>_<NAME>, read by lib.sh's
 # pinned(). Docker and NVIDIA's software are pinned to a release on every distribution: their
 # repositories keep every release, so a pin stays installable. Debian's own packages are pinned to

@@ -1,0 +1,91 @@
+"""Encrypted config values: shipyard's hybrid format, and Batch Shipyard's own.
+
+**shipyard's format, version 1** (the default): ``sy1:`` then the base64 of
+
+    0x01 | RSA-OAEP(SHA-256, MGF1-SHA-256) of a fresh 32-byte AES key (the key's size in bytes)
+         | a 12-byte nonce | AES-256-GCM of the UTF-8 value, with its 16-byte tag
+
+The value can be of any length (a plain RSA-OAEP block holds at most about 190 bytes with a
+2048-bit key, less than some connection strings and SAS tokens); the GCM tag makes a tampered
+value or the wrong key fail, never decrypt to something else. The version byte is authenticated as
+the GCM associated data.
+
+**Batch Shipyard's format** (``--legacy``): the base64 of one RSA PKCS#1 v1.5 block, as
+``openssl rsautl -encrypt`` writes it with the certificate's public key. Both decrypt everywhere;
+a value that starts with ``sy1:`` is shipyard's, any other Batch Shipyard's. PKCS#1 v1.5 has no
+integrity check beyond its padding: a wrong key fails its padding check (or, very rarely, yields
+bytes that are not UTF-8), and is then one clean error too.
+
+Nothing here logs or shows a value: every failure's message is generic.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from typing import Any
+
+from shipyard.errors import ShipyardError
+
+PREFIX = "sy1:"
+VERSION = b"\x01"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+
+class DecryptionError(ShipyardError):
+    """A value that does not decrypt with the key at hand (tampered, or encrypted for another key)."""
+
+
+def _oaep() -> Any:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    return padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+
+def is_encrypted(value: str) -> bool:
+    """Whether ``value`` is shipyard's format (Batch Shipyard's cannot be told from plain base64)."""
+    return value.startswith(PREFIX)
+
+
+def encrypt(value: str, public_key: Any, *, legacy: bool = False) -> str:
+    """``value`` encrypted for ``public_key`` (an RSA public key), as text for a config file."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data = value.encode("utf-8")
+    if legacy:
+        limit = public_key.key_size // 8 - 11
+        if len(data) > limit:
+            raise ShipyardError(f"a value of {len(data)} bytes does not fit Batch Shipyard's format "
+                                f"(at most {limit} with this key)", hint="leave out --legacy")
+        return base64.b64encode(public_key.encrypt(data, padding.PKCS1v15())).decode()
+    key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+    nonce = os.urandom(NONCE_BYTES)
+    wrapped = public_key.encrypt(key, _oaep())
+    sealed = AESGCM(key).encrypt(nonce, data, VERSION)
+    return PREFIX + base64.b64encode(VERSION + wrapped + nonce + sealed).decode()
+
+
+def decrypt(text: str, private_key: Any) -> str:
+    """``text`` (either format) decrypted with ``private_key``; ``DecryptionError`` when it does not."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    failure = DecryptionError("an encrypted value does not decrypt with this key (tampered, or for another key)")
+    try:
+        if text.startswith(PREFIX):
+            blob = base64.b64decode(text[len(PREFIX):], validate=True)
+            size = private_key.key_size // 8
+            if blob[:1] != VERSION or len(blob) < 1 + size + NONCE_BYTES + 16:
+                raise failure
+            wrapped, nonce, sealed = blob[1:1 + size], blob[1 + size:1 + size + NONCE_BYTES], blob[1 + size + NONCE_BYTES:]
+            key = private_key.decrypt(wrapped, _oaep())
+            return AESGCM(key).decrypt(nonce, sealed, VERSION).decode("utf-8")
+        plain: bytes = private_key.decrypt(base64.b64decode(text, validate=True), padding.PKCS1v15())
+        return plain.decode("utf-8")
+    except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError):
+        raise failure from None

@@ -12,17 +12,15 @@ renamed over it; on any failure the pool file is untouched and no temporary file
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from shipyard.config.document import load_document
 from shipyard.config.keypath import format_path
-from shipyard.errors import ConfigError, ShipyardError
+from shipyard.config.yaml_edit import dump, replace_file, round_trip
+from shipyard.errors import ConfigError
 
 IMAGE_URIS = "image_uris"
 ARM_IMAGE_ID = "arm_image_id"
@@ -128,19 +126,9 @@ def _edit_json(text: str, key: str, value: Any, keep_other: bool) -> str | None:
 # -- YAML -----------------------------------------------------------------------------------------
 
 def _edit_yaml(text: str, key: str, value: Any, keep_other: bool) -> str | None:
-    import io
-
-    from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedSeq
-    from ruamel.yaml.util import load_yaml_guess_indent
 
-    _, seq_indent, seq_offset = load_yaml_guess_indent(text)
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never fold long URIs
-    # ruamel guesses the sequence layout ("- " and its offset) but not the mapping indent
-    yaml.indent(mapping=_mapping_indent(text), sequence=seq_indent or 2, offset=seq_offset or 0)
-    data = yaml.load(text)
+    yaml, data = round_trip(text)
     custom = _require_custom_image(data, lambda depth: None, "pool file")
     if _unchanged(custom, key, value, keep_other):
         return None
@@ -165,9 +153,7 @@ def _edit_yaml(text: str, key: str, value: Any, keep_other: bool) -> str | None:
             _give_tail(custom, keys[position - 1], tail)
         else:  # or, the removed key being the first, they precede the new first key
             _give_head(custom, tail)
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return out.getvalue()
+    return dump(yaml, data)
 
 
 def _update_sequence(custom: Any, uris: list[str]) -> None:
@@ -259,43 +245,5 @@ def _give_head(custom: Any, tail: str) -> None:
     custom.ca.comment[1] = [*(custom.ca.comment[1] or []), *tokens]
 
 
-def _mapping_indent(text: str) -> int:
-    """The indent of the first nested mapping key (2 when there is none)."""
-    previous: int | None = None
-    for line in text.splitlines():
-        stripped = line.lstrip(" ")
-        if not stripped or stripped.startswith(("#", "- ", "---")):
-            continue
-        column = len(line) - len(stripped)
-        if previous is not None and column > previous:
-            return column - previous
-        previous = column if stripped.rstrip().endswith(":") else None
-    return 2
-
-
 # -- the write ------------------------------------------------------------------------------------
 
-def replace_file(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically, keeping its permission bits.
-
-    A temporary file in the same directory, flushed to disk, then renamed over ``path``; on any
-    failure the temporary file is removed and ``path`` is as it was.
-    """
-    try:
-        mode = path.stat().st_mode & 0o7777
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".shipyard-tmp", dir=path.parent)
-    except OSError as exc:
-        raise ShipyardError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise ShipyardError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise

@@ -27,6 +27,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "data": ("shipyard.cli.data_cmd", "data_group", "Task and node files: list, stream, download."),
     "account": ("shipyard.cli.account_cmd", "account_group", "The Batch account: supported images."),
     "node": ("shipyard.cli.node_cmd", "node_group", "Compute nodes: check, prep (the start task), bundle."),
+    "cert": ("shipyard.cli.secrets_cmd", "cert_group", "The credential-encryption certificate: create."),
+    "encrypt": ("shipyard.cli.secrets_cmd", "encrypt_command", "Encrypt a credential, or a credentials file in place."),
 }
 
 

@@ -1,0 +1,110 @@
+"""The credential-encryption certificate: made here, as ``shipyard cert create`` makes it, and read.
+
+- an RSA key of 4096 bits (never under 3072) and a self-signed X.509 certificate for it;
+- ``PREFIX.pfx``: key and certificate in PKCS#12, protected by the passphrase, for the nodes
+  (mode 0600: it holds the private key);
+- ``PREFIX.pem``: the certificate, public, for encrypting values;
+- the certificate's SHA-1 thumbprint, as Batch Shipyard names it (``batch_shipyard.encryption.pfx``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import ShipyardError, UsageError
+
+KEY_BITS = 4096
+MIN_KEY_BITS = 3072
+VALID_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class CertificateFiles:
+    pfx: Path
+    public_pem: Path
+    sha1_thumbprint: str
+    passphrase: str = field(repr=False)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """``data`` into a new file of mode 0600 (created so: never readable by others, not even briefly)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def create_certificate(prefix: Path, passphrase: str, *, key_bits: int = KEY_BITS,
+                       common_name: str = "shipyard credential encryption") -> CertificateFiles:
+    """The key pair and its certificate as ``PREFIX.pfx`` and ``PREFIX.pem``; existing files are refused."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.x509.oid import NameOID
+
+    if key_bits < MIN_KEY_BITS:
+        raise UsageError(f"an RSA key of {key_bits} bits is too small: at least {MIN_KEY_BITS}")
+    if not passphrase:
+        raise UsageError("the PFX needs a passphrase")
+    pfx, pem = prefix.with_name(prefix.name + ".pfx"), prefix.with_name(prefix.name + ".pem")
+    for path in (pfx, pem):
+        if path.exists():
+            raise UsageError(f"{path} exists: choose another --file-prefix, or remove it")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_bits)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=True,
+                                         data_encipherment=True, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    thumbprint = cert.fingerprint(hashes.SHA1()).hex()  # Batch Shipyard's (and Azure's) thumbprint
+    try:
+        _write_private(pfx, pkcs12.serialize_key_and_certificates(
+            b"shipyard", key, cert, None, serialization.BestAvailableEncryption(passphrase.encode())))
+        pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    except OSError as exc:
+        for path in (pfx, pem):
+            path.unlink(missing_ok=True)
+        raise ShipyardError(f"cannot write {exc.filename}: {exc.strerror}") from None
+    return CertificateFiles(pfx, pem, thumbprint, passphrase)
+
+
+def load_public_key(pem: Path) -> Any:
+    """The RSA public key of a certificate or public-key PEM file."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        data = pem.read_bytes()
+    except OSError as exc:
+        raise ShipyardError(f"cannot read {pem}: {exc.strerror}") from None
+    try:
+        if b"BEGIN CERTIFICATE" in data:
+            return x509.load_pem_x509_certificate(data).public_key()
+        return serialization.load_pem_public_key(data)
+    except ValueError:
+        raise ShipyardError(f"{pem} holds no PEM certificate or public key") from None
+
+
+def load_private_key(pfx: Path, passphrase: str | None) -> Any:
+    """The private key in a PFX file; one clean error for a wrong passphrase or another file."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    try:
+        data = pfx.read_bytes()
+    except OSError as exc:
+        raise ShipyardError(f"cannot read {pfx}: {exc.strerror}") from None
+    try:
+        key, _, _ = pkcs12.load_key_and_certificates(data, passphrase.encode() if passphrase else None)
+    except ValueError:
+        raise ShipyardError(f"cannot open {pfx}: wrong passphrase, or not a PFX") from None
+    if key is None:
+        raise ShipyardError(f"{pfx} holds no private key")
+    return key

@@ -1,8 +1,7 @@
 """The Batch account itself: its endpoint, name and region, and what the management plane says of it.
 
 - :func:`account_url`: ``credentials.batch.account_service_url`` and the account's name.
-- :func:`region_from_url`: ``https://<account>.<region>.batch.azure.com`` -> ``<region>``; None for
-  another form (a private endpoint, a test server).
+- ``region_from_url`` (``config.credentials``): the region a Batch account URL names.
 - :func:`read_account`: ``azure-mgmt-batch``'s view (location, allowed authentication modes, core
   quotas), when ``credentials.management.subscription_id`` and ``credentials.batch.resource_group``
   say where it is; None otherwise.
@@ -20,7 +19,7 @@ from azure.core.exceptions import AzureError
 
 from shipyard.azure.arm import management_client, subscription_of
 from shipyard.azure.errors import map_sdk_error
-from shipyard.config.credentials import Credentials
+from shipyard.config.credentials import Credentials, region_from_url
 from shipyard.errors import ConfigError, ShipyardError
 
 ACCOUNT_URL_PATH = "credentials.batch.account_service_url"
@@ -48,13 +47,6 @@ def account_url(credentials: Credentials) -> tuple[str, str]:
         raise ConfigError("not a Batch account URL (https://<account>.<region>.batch.azure.com)", path=ACCOUNT_URL_PATH)
     name = (batch.account_name if batch else None) or parts.hostname.split(".")[0]
     return url, name
-
-
-def region_from_url(url: str) -> str | None:
-    labels = (urlsplit(url).hostname or "").split(".")
-    if len(labels) >= 4 and labels[2] == "batch" and labels[1].isalnum():
-        return labels[1].lower()
-    return None
 
 
 def read_account(credentials: Credentials, error: type[ShipyardError]) -> AccountInfo | None:

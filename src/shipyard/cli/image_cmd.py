@@ -262,6 +262,7 @@ def _layout_detail(dst: Path) -> str:
 
 
 # Storage commands live in their own module; they join the `image` group here.
+from shipyard.cli.image_packer_cmd import packer  # noqa: E402
 from shipyard.cli.image_publish_cmd import publish  # noqa: E402
 from shipyard.cli.image_verify_cmd import verify  # noqa: E402
 from shipyard.cli.storage_cmd import replicate, upload  # noqa: E402
@@ -270,6 +271,7 @@ image_group.add_command(upload)
 image_group.add_command(replicate)
 image_group.add_command(verify)
 image_group.add_command(publish)
+image_group.add_command(packer)
 
 
 from shipyard.cli.image_cache_cmd import cache_group  # noqa: E402 - `image cache` joins here

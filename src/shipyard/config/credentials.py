@@ -72,6 +72,17 @@ class BatchCredentials(Model):
         return host.split(".", 1)[0] or None
 
 
+def region_from_url(url: str) -> str | None:
+    """``https://<account>.<region>.batch.azure.com`` -> ``<region>``; None for another form (a
+    private endpoint, a test server)."""
+    from urllib.parse import urlsplit
+
+    labels = (urlsplit(url).hostname or "").split(".")
+    if len(labels) >= 4 and labels[2] == "batch" and labels[1].isalnum():
+        return labels[1].lower()
+    return None
+
+
 class StorageLink(Model):
     """One named storage account. ``endpoint: local`` selects the embedded local store."""
 

@@ -50,6 +50,16 @@ def test_decrypts_a_value_encrypted_like_batch_shipyard(certificate) -> None:
     assert decrypt_secret(ciphertext, key) == "StorageAccountKey=="
 
 
+def test_decrypts_shipyards_own_format_of_any_length(certificate) -> None:
+    from shipyard.config.encryption import encrypt
+
+    directory, thumbprint, pem = certificate
+    public = serialization.load_pem_public_key(pem.read_bytes())
+    sas = "sv=2025-01-05&sig=" + "s" * 600  # longer than one RSA block
+    key = load_certificate_key(thumbprint, directory)
+    assert decrypt_secret(encrypt(sas, public), key) == sas
+
+
 def test_failures_are_one_line_and_leak_nothing(certificate) -> None:
     directory, thumbprint, _pem = certificate
     key = load_certificate_key(thumbprint, directory)

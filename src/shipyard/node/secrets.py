@@ -1,15 +1,14 @@
 """Decrypt credentials that Batch Shipyard encrypted for the nodes (``batch_shipyard.encryption``).
 
-A value was encrypted with the public key of the pool's certificate (RSA, PKCS#1 v1.5, as
-``openssl rsautl -encrypt``) and base64-encoded. On the node, the certificate's private key is
+A value was encrypted with the public key of the pool's certificate: in shipyard's format
+(``sy1:``, RSA-OAEP wrapping an AES-GCM key) or Batch Shipyard's (RSA PKCS#1 v1.5, as
+``openssl rsautl -encrypt``, base64); ``shipyard.config.encryption`` reads both. On the node, the certificate's private key is
 the PFX that Batch installed as ``$AZ_BATCH_CERTIFICATES_DIR/sha1-<thumbprint>.pfx`` with its
 password in ``….pfx.pw``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 from pathlib import Path
 from typing import Any
@@ -42,12 +41,12 @@ def load_certificate_key(thumbprint: str, directory: Path) -> Any:
     return key
 
 
-def decrypt_secret(ciphertext_b64: str, key: Any) -> str:
-    """One encrypted config value, decrypted. The message of a failure never holds the value."""
-    from cryptography.hazmat.primitives.asymmetric import padding
+def decrypt_secret(ciphertext: str, key: Any) -> str:
+    """One encrypted config value, decrypted: shipyard's format or Batch Shipyard's
+    (``shipyard.config.encryption``). The message of a failure never holds the value."""
+    from shipyard.config.encryption import DecryptionError, decrypt
 
     try:
-        ciphertext = base64.b64decode(ciphertext_b64, validate=True)
-        return key.decrypt(ciphertext, padding.PKCS1v15()).decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return decrypt(ciphertext, key)
+    except DecryptionError:
         raise ShipyardError("an encrypted credential does not decrypt with the pool certificate") from None

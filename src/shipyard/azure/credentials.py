@@ -35,6 +35,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from shipyard.config.credentials import Aad, Credentials, StorageLink
+from shipyard.config.decrypt import reveal
 from shipyard.errors import ConfigError, ShipyardError
 
 E = TypeVar("E", bound=ShipyardError)
@@ -64,7 +65,7 @@ class Credential:
 
 def storage_credential(link: StorageLink) -> Credential:
     """A storage link's credential: its account key, else ``DefaultAzureCredential``."""
-    key = link.account_key.get_secret_value() if link.account_key else None
+    key = reveal(link.account_key)
     if key:
         return Credential({"account_name": link.account, "account_key": key}, "shared_key", (key,))
     return default_credential()
@@ -73,7 +74,7 @@ def storage_credential(link: StorageLink) -> Credential:
 def batch_credential(credentials: Credentials) -> Credential:
     """The Batch account's credential: its account key, else Azure AD (``batch.aad``, ``aad``)."""
     batch = credentials.batch
-    key = batch.account_key.get_secret_value() if batch is not None and batch.account_key else None
+    key = reveal(batch.account_key) if batch is not None else None
     if batch is not None and key:
         name = batch.account_name
         if not name:
@@ -116,7 +117,7 @@ def aad_credential(aad: Aad | None, *, section: str = "credentials.aad") -> Cred
     if aad is None:
         return default_credential()
     authority = _authority(aad.authority_url, f"{section}.authority_url")
-    secret = aad.auth_key.get_secret_value() if aad.auth_key else None
+    secret = reveal(aad.auth_key)
     if secret or aad.rsa_private_key_pem:
         tenant, client = _principal(aad, section, "auth_key" if secret else "rsa_private_key_pem")
         kwargs = {"authority": authority} if authority else {}

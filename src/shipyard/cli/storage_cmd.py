@@ -39,6 +39,10 @@ def load_needed(settings: Settings, *kinds: ConfigKind) -> ConfigSet:
 
     found = settings.config_paths().files
     config = load_config_set(ConfigPaths({kind: found[kind] for kind in kinds if kind in found}))
+    if ConfigKind.CREDENTIALS in kinds and ConfigKind.CONFIG not in kinds:
+        from shipyard.config.decrypt import register_from
+
+        register_from(found.get(ConfigKind.CONFIG))  # its encryption settings decrypt the credentials
     config.require(*kinds)
     return config
 

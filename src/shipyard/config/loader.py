@@ -118,4 +118,15 @@ def load_config_set(paths: ConfigPaths) -> ConfigSet:
         model, findings = validate_document(kind, document)
         config.findings.extend(findings)
         config.files[kind] = LoadedFile(kind, document, model)
+    _register_encryption(config)
     return config
+
+
+def _register_encryption(config: ConfigSet) -> None:
+    """What decrypts the credentials' secrets when a command uses one (``config.decrypt``)."""
+    from shipyard.config.decrypt import register
+
+    general = config.general
+    where = config.files.get(ConfigKind.CONFIG)
+    register(general.batch_shipyard.encryption if general else None,
+             Path(where.document.path).parent if where else None)

@@ -1,0 +1,101 @@
+"""The one place the CLI reveals a secret of ``credentials.yaml``: decrypted first when it is encrypted.
+
+Loading the config files never decrypts (``config check`` and everything that only forwards a value
+to the nodes needs no plaintext): :func:`register` records ``config.yaml``'s
+``batch_shipyard.encryption``, and :func:`reveal` decrypts a value when a command uses it (a storage
+key for ``image upload``), with the private key of ``pfx.filename`` (relative to ``config.yaml``)
+and ``pfx.passphrase``, loaded on first use. Without that key it refuses in one line, naming what is
+missing. A value is encrypted when it is in shipyard's format (``sy1:``), or, with encryption
+enabled, when it is the base64 of exactly one RSA block (Batch Shipyard's format).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from shipyard.config.encryption import decrypt, is_encrypted
+from shipyard.errors import ShipyardError
+
+RSA_BLOCKS = (256, 384, 512)  # the ciphertext sizes of 2048-, 3072- and 4096-bit keys
+
+
+@dataclass
+class _Ring:
+    enabled: bool = False
+    pfx: Path | None = None
+    passphrase: str | None = None
+    key: Any = None
+
+
+_ring = _Ring()
+_lock = threading.Lock()
+
+
+def register(encryption: Any, config_dir: Path | None) -> None:
+    """``batch_shipyard.encryption`` of the config just loaded (None: encryption off)."""
+    global _ring
+    with _lock:
+        if encryption is None or not encryption.enabled:
+            _ring = _Ring()
+            return
+        pfx = Path(encryption.pfx.filename).expanduser() if encryption.pfx else None
+        if pfx is not None and not pfx.is_absolute() and config_dir is not None:
+            pfx = config_dir / pfx
+        passphrase = encryption.pfx.passphrase.get_secret_value() if encryption.pfx else None
+        _ring = _Ring(True, pfx, passphrase)
+
+
+def register_from(config_yaml: Path | None) -> None:
+    """For a command that loads no config.yaml of its own (``image upload`` needs only the
+    credentials): the encryption settings of the one found beside them, if it loads."""
+    if config_yaml is None:
+        return
+    from shipyard.config.kinds import ConfigKind
+    from shipyard.config.loader import load_config_set
+    from shipyard.config.paths import ConfigPaths
+
+    load_config_set(ConfigPaths({ConfigKind.CONFIG: config_yaml}))  # registers (an error: encryption off)
+
+
+def looks_encrypted(value: str) -> bool:
+    if is_encrypted(value):
+        return True
+    if not _ring.enabled:
+        return False
+    try:
+        return len(base64.b64decode(value, validate=True)) in RSA_BLOCKS
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _key() -> Any:
+    from shipyard.config.certificate import load_private_key
+
+    with _lock:
+        if _ring.key is None:
+            if not _ring.enabled or _ring.pfx is None:
+                raise ShipyardError("a credential is encrypted, but config.yaml has no batch_shipyard.encryption.pfx "
+                                    "to decrypt it with", hint="run the command with the config.yaml that encrypted it")
+            if not _ring.pfx.exists():
+                raise ShipyardError(f"a credential is encrypted, and its private key {_ring.pfx} is not on this "
+                                    "machine (batch_shipyard.encryption.pfx.filename)",
+                                    hint="copy the PFX here, or run the command where it is")
+            _ring.key = load_private_key(_ring.pfx, _ring.passphrase)
+        return _ring.key
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """The plain value of ``secret`` (decrypted when encrypted); None for None."""
+    if secret is None:
+        return None
+    value = secret.get_secret_value()
+    if not value or not looks_encrypted(value):
+        return value
+    return decrypt(value, _key())

@@ -45,7 +45,7 @@ def create(settings: Settings, file_prefix: str, pfx_password: str | None) -> in
     the PFX's file, passphrase and SHA-1 thumbprint, the PEM), its comments kept. Without a
     config.yaml, give --pfx-password: the passphrase is then yours to keep.
     """
-    from shipyard.config.certificate import create_certificate
+    from shipyard.config.certificate import create_certificate, record_encryption
 
     config_path = settings.config_paths().files.get(ConfigKind.CONFIG)
     if config_path is None and not pfx_password:
@@ -65,21 +65,6 @@ def create(settings: Settings, file_prefix: str, pfx_password: str | None) -> in
     if config_path is not None:
         render.line(f"{config_path}: batch_shipyard.encryption enabled with them")
     return 0
-
-
-def record_encryption(config_path: Path, pfx: Path, passphrase: str, thumbprint: str, pem: Path) -> None:
-    from ruamel.yaml.comments import CommentedMap
-
-    from shipyard.config.yaml_edit import dump, replace_file, round_trip
-
-    yaml, data = round_trip(config_path.read_text(encoding="utf-8"))
-    section = data.setdefault("batch_shipyard", CommentedMap())
-    section["encryption"] = CommentedMap([
-        ("enabled", True),
-        ("pfx", CommentedMap([("filename", str(pfx)), ("passphrase", passphrase), ("sha1_thumbprint", thumbprint)])),
-        ("public_key_pem", str(pem)),
-    ])
-    replace_file(config_path, dump(yaml, data))
 
 
 def _public_key(settings: Settings, public_key: str | None) -> tuple[Any, int]:

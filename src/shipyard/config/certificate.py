@@ -108,3 +108,19 @@ def load_private_key(pfx: Path, passphrase: str | None) -> Any:
     if key is None:
         raise ShipyardError(f"{pfx} holds no private key")
     return key
+
+
+def record_encryption(config_path: Path, pfx: Path, passphrase: str, thumbprint: str, pem: Path) -> None:
+    """``config.yaml``'s ``batch_shipyard.encryption`` set to the certificate, its comments kept."""
+    from ruamel.yaml.comments import CommentedMap
+
+    from shipyard.config.yaml_edit import dump, replace_file, round_trip
+
+    yaml, data = round_trip(config_path.read_text(encoding="utf-8"))
+    section = data.setdefault("batch_shipyard", CommentedMap())
+    section["encryption"] = CommentedMap([
+        ("enabled", True),
+        ("pfx", CommentedMap([("filename", str(pfx)), ("passphrase", passphrase), ("sha1_thumbprint", thumbprint)])),
+        ("public_key_pem", str(pem)),
+    ])
+    replace_file(config_path, dump(yaml, data))

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 SHARED_DIR_ENV = "AZ_BATCH_NODE_SHARED_DIR"
 
 
-def storage_key(config: ConfigSet, link_name: str) -> str:
-    """A storage link's key, decrypted with the pool certificate when encryption is enabled."""
+def storage_key(config: ConfigSet, link_name: str, certs: Optional[Path] = None) -> str:
+    """A storage link's key, decrypted with the pool certificate when encryption is enabled
+    (``certs``: where the certificate is; default ``$AZ_BATCH_CERTIFICATES_DIR``)."""
     link = (config.credentials.storage if config.credentials else {}).get(link_name)
     if link is None:
         raise ConfigError(f"storage link '{link_name}' is not in the credentials")
@@ -38,7 +39,7 @@ def storage_key(config: ConfigSet, link_name: str) -> str:
 
         if not (encryption.pfx and encryption.pfx.sha1_thumbprint):
             raise ConfigError("encryption is enabled but batch_shipyard.encryption.pfx.sha1_thumbprint is not set")
-        key = decrypt_secret(key, load_certificate_key(encryption.pfx.sha1_thumbprint, certificates_dir()))
+        key = decrypt_secret(key, load_certificate_key(encryption.pfx.sha1_thumbprint, certs or certificates_dir()))
     return key
 
 
@@ -86,7 +87,7 @@ def local_share_dir(home: Union[str, Path], account: str, share: str) -> Path:
 
 
 def local_store_setup(config: Optional[ConfigSet], shared_dir: Path, home: Union[str, Path],
-                      bind: bool = False) -> Optional[Setup]:
+                      bind: bool = False, certs: Optional[Path] = None) -> Optional[Setup]:
     """The local backend's set-up: each Azure File volume is a folder of the local store, linked
     where Batch would have mounted the share (``$AZ_BATCH_NODE_SHARED_DIR/azfile-<account>-<share>``).
     With ``bind`` (a node that runs inside its image, where a link to a host path leads nowhere)
@@ -113,7 +114,7 @@ def local_store_setup(config: Optional[ConfigSet], shared_dir: Path, home: Union
                     "store: the local backend links only shares of links with endpoint: local")
             if "/" in mount.share or mount.share in (".", ".."):
                 raise ConfigError(f"'{mount.share}' is not a valid Azure File share name")
-            storage_key(config, mount.link)
+            storage_key(config, mount.link, certs)
             target = local_share_dir(home, link.account, mount.share)
             target.mkdir(parents=True, exist_ok=True)
             state = "linked"

@@ -79,6 +79,7 @@ def _run(
     from shipyard.node.prep import run_node_prep
     from shipyard.config.given import load_given
     from shipyard.node.setup import local_store_setup
+    from shipyard.pools.local.certs import install_certificate
     from shipyard.pools.local.images import image_evidence
     from shipyard.rules.context import PoolContext
 
@@ -89,6 +90,7 @@ def _run(
     try:
         config = load_given(files=dict(ctx.spec.config_files)) if ctx.spec.config_files else None
         ctx.links = dict(config.credentials.storage) if config and config.credentials else {}
+        install_certificate(config, ctx.root / "certs")  # the pool certificate, where Azure puts it
         if not ctx.image_uri:
             return 1, "the node has no image URI to boot from (the local backend runs image_uris VHDs)", ()
         evidence, source = image_evidence(db, ctx.layout, ctx.pool_id, ctx.node_id, ctx.image_uri, ctx.links)
@@ -97,7 +99,7 @@ def _run(
         say(ctx.runtime.describe())
         pool = PoolContext.from_config(config, vm_size=ctx.spec.vm_size, node_agent=ctx.spec.image.node_agent)
         link_volumes = local_store_setup(config, ctx.root / "shared", ctx.layout.home,
-                                         bind=ctx.runtime.sandbox is not None)
+                                         bind=ctx.runtime.sandbox is not None, certs=ctx.root / "certs")
     except ConfigError as exc:
         return 2, f"node prep: {redact(str(exc))}", ()
     except ShipyardError as exc:

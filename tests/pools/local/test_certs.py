@@ -1,0 +1,81 @@
+"""The local round trip of credential encryption: the certificate made, the storage key encrypted in
+credentials.yaml, and on every node the PFX where Azure puts a pool certificate, so that node prep
+decrypts the key and links the Azure-File share a task then writes to; the key shown nowhere."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from fixtures.pools import finished_tasks, idle_nodes
+from shipyard.config.certificate import create_certificate, load_public_key, record_encryption
+from shipyard.config.encryption import encrypt
+from shipyard.pools.local.backend import LocalBackend
+from shipyard.pools.models import JobSpec, TaskResult, TaskSpec
+
+PLAIN_KEY = "bG9jYWwtc3RvcmFnZS1rZXktdGhhdC1tdXN0LW5ldmVyLXNob3c="
+VOLUME = """
+global_resources:
+  volumes:
+    shared_data_volumes:
+      secure:
+        volume_driver: azurefile
+        storage_account_settings: encsa
+        azure_file_share_name: secure
+        container_path: /secure
+"""
+
+
+@pytest.fixture
+def backend(home: Path):
+    backend = LocalBackend(str(home))
+    yield backend
+    for pool in backend.list_pools():
+        backend.delete_pool(pool.id)
+    backend.close()
+
+
+def test_node_prep_decrypts_the_key_with_the_certificate_on_the_node(backend, pool_files, ubuntu_vhd,
+                                                                      tmp_path: Path) -> None:
+    made = create_certificate(tmp_path / "enc", "pfx-passphrase-for-the-test")
+    ciphertext = encrypt(PLAIN_KEY, load_public_key(made.public_pem))
+    from fixtures.pools import build_ubuntu_vhd
+    from fixtures.trees import write_executables
+
+    with_cifs = build_ubuntu_vhd(tmp_path / "cifs", lambda root: write_executables(root, "/usr/sbin/mount.cifs"))
+    spec = pool_files.spec("enc", [pool_files.upload(with_cifs, "cifs.vhd")], dedicated=1, config=VOLUME,
+                           links=f"encsa:\n  account: localacct\n  endpoint: local\n  account_key: {ciphertext}\n")
+    config_yaml = Path(dict(spec.config_files)["config"])
+    record_encryption(config_yaml, made.pfx, made.passphrase, made.sha1_thumbprint, made.public_pem)
+    backend.add_pool(spec)
+    node = idle_nodes(backend, "enc", 1)[0]
+    certs = pool_files.home / "local" / "pools" / "enc" / node.id / "certs"
+    installed = certs / f"sha1-{made.sha1_thumbprint}.pfx"
+    assert installed.read_bytes() == made.pfx.read_bytes()
+    assert stat.S_IMODE(installed.stat().st_mode) == 0o600
+    assert stat.S_IMODE((certs / f"{installed.name}.pw").stat().st_mode) == 0o600
+    backend.add_job(JobSpec("job", "enc", tasks=(TaskSpec(
+        "t1", "/bin/sh -c 'echo inside > $AZ_BATCH_NODE_SHARED_DIR/azfile-localacct-secure/seen.txt; env'"),)))
+    assert finished_tasks(backend, "job")["t1"].result == TaskResult.SUCCESS
+    share = pool_files.home / "storage" / "localacct" / ".shipyard-files" / "secure" / "seen.txt"
+    assert share.read_text() == "inside\n"  # the task saw the share node prep linked with the decrypted key
+    shown = b"".join(backend.read_node_file("enc", node.id, f"startup/{name}") for name in ("stdout.txt", "stderr.txt"))
+    shown += backend.read_task_file("job", "t1", "stdout.txt") + backend.read_task_file("job", "t1", "stderr.txt")
+    assert PLAIN_KEY.encode() not in shown and b"pfx-passphrase-for-the-test" not in shown
+
+
+def test_a_pool_whose_certificate_is_missing_fails_its_start_task_in_one_line(backend, pool_files, ubuntu_vhd,
+                                                                               tmp_path: Path) -> None:
+    made = create_certificate(tmp_path / "enc", "pw")
+    spec = pool_files.spec("gone", [pool_files.upload(ubuntu_vhd)], dedicated=1)
+    record_encryption(Path(dict(spec.config_files)["config"]), made.pfx, made.passphrase, made.sha1_thumbprint,
+                      made.public_pem)
+    made.pfx.unlink()
+    backend.add_pool(spec)
+    from fixtures.pools import settled_nodes
+
+    node = settled_nodes(backend, "gone", 1)[0]
+    assert node.start_task.exit_code == 1 and "the pool certificate" in node.start_task.failure.message
+    assert "cannot be read" in node.start_task.failure.message

@@ -7,12 +7,9 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-import pytest
-
 from fixtures.pools import finished_tasks, idle_nodes
 from shipyard.config.certificate import create_certificate, load_public_key, record_encryption
 from shipyard.config.encryption import encrypt
-from shipyard.pools.local.backend import LocalBackend
 from shipyard.pools.models import JobSpec, TaskResult, TaskSpec
 
 PLAIN_KEY = "bG9jYWwtc3RvcmFnZS1rZXktdGhhdC1tdXN0LW5ldmVyLXNob3c="
@@ -26,15 +23,6 @@ global_resources:
         azure_file_share_name: secure
         container_path: /secure
 """
-
-
-@pytest.fixture
-def backend(home: Path):
-    backend = LocalBackend(str(home))
-    yield backend
-    for pool in backend.list_pools():
-        backend.delete_pool(pool.id)
-    backend.close()
 
 
 def test_node_prep_decrypts_the_key_with_the_certificate_on_the_node(backend, pool_files, ubuntu_vhd,

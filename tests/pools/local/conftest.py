@@ -23,3 +23,13 @@ def shared_pool(tmp_path_factory: pytest.TempPathFactory, ubuntu_vhd: Path) -> I
     finally:
         backend.delete_pool("shared")
         backend.close()
+
+
+@pytest.fixture
+def backend(home: Path) -> Iterator[LocalBackend]:
+    """A local backend in the test's home; every pool it still has is deleted afterwards."""
+    backend = LocalBackend(str(home))
+    yield backend
+    for pool in backend.list_pools():
+        backend.delete_pool(pool.id)
+    backend.close()

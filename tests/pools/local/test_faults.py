@@ -55,15 +55,6 @@ def node_events(backend: LocalBackend, pool_id: str, node_id: str, after: float)
 
 
 @pytest.fixture
-def backend(home: Path):
-    backend = LocalBackend(str(home))
-    yield backend
-    for pool in backend.list_pools():
-        backend.delete_pool(pool.id)
-    backend.close()
-
-
-@pytest.fixture
 def image(pool_files, ubuntu_vhd) -> str:
     return pool_files.upload(ubuntu_vhd)
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from fixtures.pools import finished_tasks, idle_nodes, task_in_state
-from shipyard.pools.local.backend import LocalBackend
 from shipyard.pools.local.scheduler import COMPLETED, FAILURE, SUCCESS, JobRun, Scheduler, TaskRun
 from shipyard.pools.models import JobSpec, TaskSpec, TaskState
 
@@ -76,15 +75,6 @@ def test_tasks_loaded_after_their_dependants_settle_them() -> None:
     sched.add_task(TaskRun(3, job, "done-ok", {}, state=COMPLETED, result=SUCCESS))
     sched.add_task(TaskRun(4, job, "done-bad", {}, state=COMPLETED, result=FAILURE))
     assert drain(sched) == ["waiting"] and blocked.blocked_by == ["done-bad"]
-
-
-@pytest.fixture
-def backend(home: Path):
-    backend = LocalBackend(str(home))
-    yield backend
-    for pool in backend.list_pools():
-        backend.delete_pool(pool.id)
-    backend.close()
 
 
 def test_one_slot_serves_jobs_by_priority_then_in_turn(backend, pool_files, ubuntu_vhd, tmp_path: Path) -> None:

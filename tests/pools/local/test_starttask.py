@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from fixtures.pools import build_ubuntu_vhd, finished_tasks, idle_nodes, settled_nodes
 from fixtures.trees import write_executables
-from shipyard.pools.local.backend import LocalBackend
 from shipyard.pools.models import JobSpec, NodeState, TaskResult, TaskSpec
 
 VOLUME = """
@@ -23,15 +20,6 @@ global_resources:
         azure_file_share_name: scratch
         container_path: /scratch
 """
-
-
-@pytest.fixture
-def backend(home: Path):
-    backend = LocalBackend(str(home))
-    yield backend
-    for pool in backend.list_pools():
-        backend.delete_pool(pool.id)
-    backend.close()
 
 
 def test_the_image_is_read_once_per_vhd_and_every_node_runs_its_start_task(

@@ -41,6 +41,13 @@ def test_the_size_picks_the_variant(cli, write_config, tmp_path: Path, vm_size: 
         p.name for p in SCRIPTS_DIR.iterdir() if p.suffix == ".sh")
 
 
+@pytest.mark.parametrize(("vm_size", "ofed"), [("Standard_HB120rs_v3", "yes"), ("Standard_H16r", "no")])
+def test_sriov_rdma_sizes_get_nvidias_ofed(cli, write_config, tmp_path: Path, vm_size: str, ofed: str) -> None:
+    result = run(cli, write_config(pool=pool_yaml(vm_size)), tmp_path / "out")
+    assert result.code == 0 and result.json()["plan"]["rdma_ofed"] is (ofed == "yes")
+    assert f'"SHIPYARD_RDMA_OFED={ofed}"' in (tmp_path / "out" / "shipyard.pkr.hcl").read_text()
+
+
 def test_volumes_communication_and_the_gallery_come_from_the_config(cli, write_config, tmp_path: Path) -> None:
     configdir = write_config(
         pool=pool_yaml(extra="  node_communication_mode: classic\n"),

@@ -31,13 +31,13 @@ def test_each_script_is_strict_and_says_what_it_does() -> None:
 
 def test_every_pin_is_read_and_every_read_pin_exists() -> None:
     versions = (SCRIPTS / "versions.sh").read_text()
-    defined = set(re.findall(r"^(PIN_\w+|NVIDIA_\w+)=", versions, re.MULTILINE))
+    defined = set(re.findall(r"^(PIN_\w+|NVIDIA_\w+|DOCA_\w+)=", versions, re.MULTILINE))
     scripts = "\n".join((SCRIPTS / n).read_text() for n in (*RUN, "lib.sh"))
     read = {f"PIN_{d}_{n}" for n in re.findall(r"pinned (\w+)", scripts)
             for d in ("debian12", "ubuntu2204", "ubuntu2404", "alma9")}
     used = {name for name in defined if name in scripts or name in read}
     assert used == defined, sorted(defined - used)
-    for name in re.findall(r"\$\{(NVIDIA_\w+)\}", scripts):
+    for name in re.findall(r"\$\{((?:NVIDIA|DOCA)_\w+)\}", scripts):
         assert name in defined, name
 
 

@@ -71,6 +71,7 @@ build {
 
   provisioner "shell" {
     execute_command = "chmod +x {{ .Path }}; {{ .Vars }} sudo -E bash '{{ .Path }}'"
+    environment_vars = ["SHIPYARD_RDMA_OFED=yes"]
     inline          = ["bash /tmp/shipyard/rdma.sh"]
   }
 

@@ -4,7 +4,8 @@ exactly the rules that `image check` and `pool add` will apply to that pool.
 - **base**: ``--base``, else the one the pool's node agent serves (``batch.node.ubuntu 22.04`` ->
   ``ubuntu-22.04``); the node agent follows the base, and a pool naming another agent is refused.
 - **variant**: a GPU size (``gpu.driver``, ``gpu.container_runtime``) selects ``gpu``, an RDMA size
-  (``rdma.driver``, ``rdma.userland``) ``rdma``; otherwise ``base``.
+  (``rdma.driver``, ``rdma.userland``) ``rdma``, with NVIDIA's OFED on the SR-IOV sizes (whose
+  ``rdma.userland`` asks for ``ofed_info``); otherwise ``base``.
 - **storage clients**: the base variant carries the NFSv4, GlusterFS and CIFS clients whatever the
   pool mounts; :func:`needed_clients` says which of them the config's storage clusters and Azure
   File volumes need (``storage.*`` rules), for the plan's report.
@@ -35,11 +36,12 @@ def base_for(node_agent: str) -> str | None:
     return next((name for name, base in BASES.items() if base.node_agent == agent), None)
 
 
-def variant_for(vm_size: str) -> str:
+def variant_for(vm_size: str) -> tuple[str, bool]:
+    """(the variant, whether its RDMA is SR-IOV: NVIDIA's OFED) for a VM size."""
     if not vm_size or not is_known_vm_size(vm_size):
-        return "base"
+        return "base", False
     features = vm_size_features(vm_size)
-    return "gpu" if features.nvidia_gpu else "rdma" if features.rdma else "base"
+    return ("gpu" if features.nvidia_gpu else "rdma" if features.rdma else "base"), features.sriov_rdma
 
 
 def needed_clients(config: ConfigSet) -> dict[str, list[str]]:
@@ -75,7 +77,8 @@ def plan_for(config: ConfigSet, base: str | None = None) -> Plan:
     if name not in BASES:
         raise UsageError(f"--base {name}: expected one of {', '.join(BASES)}")
     mode = node_communication_mode(config) or {}
-    plan = Plan(BASES[name], variant_for(pool.vm_size), mode.get("mode") or "simplified")
+    variant, sriov = variant_for(pool.vm_size)
+    plan = Plan(BASES[name], variant, mode.get("mode") or "simplified", ofed=sriov)
     credentials = config.credentials
     if credentials is not None:
         batch = credentials.batch

@@ -50,6 +50,7 @@ class Plan:
     variant: str = "base"
     communication: str = "simplified"
     clients: tuple[str, ...] = CLIENTS
+    ofed: bool = True  # the rdma variant: NVIDIA's OFED, for the SR-IOV sizes (HB, HC, ND ...rs), the current ones
     # the gallery destination's defaults, where the config says them (None: the user's to give)
     subscription_id: str | None = None
     gallery_resource_group: str | None = None
@@ -68,7 +69,7 @@ class Plan:
     def as_dict(self) -> dict[str, object]:
         return {"base": self.base.name, "node_agent": self.base.node_agent, "variant": self.variant,
                 "node_communication": self.communication, "storage_clients": list(self.clients),
-                "image_definition": self.definition, "identifier": identifier(self),
+                "rdma_ofed": self.variant == "rdma" and self.ofed, "image_definition": self.definition, "identifier": identifier(self),
                 "scripts": list(self.scripts)}
 
 
@@ -91,6 +92,8 @@ def render_template(plan: Plan) -> str:
         if script == "base.sh":
             env = (f"    environment_vars = [{_q('SHIPYARD_NODE_COMMUNICATION=' + plan.communication)}, "
                    f"{_q('SHIPYARD_STORAGE_CLIENTS=' + ' '.join(plan.clients))}]\n")
+        elif script == "rdma.sh":
+            env = f"    environment_vars = [{_q('SHIPYARD_RDMA_OFED=' + ('yes' if plan.ofed else 'no'))}]\n"
         provisioners.append(
             '  provisioner "shell" {\n'
             "    execute_command = \"chmod +x {{ .Path }}; {{ .Vars }} sudo -E bash '{{ .Path }}'\"\n"

@@ -21,6 +21,9 @@ PIN_ubuntu2204_DOCKER='5:27.5.1-1~ubuntu.22.04~jammy'
 PIN_ubuntu2404_DOCKER='5:27.5.1-1~ubuntu.24.04~noble'
 PIN_alma9_DOCKER='3:27.5.1-1.el9'
 
+# the RDMA variant on the SR-IOV sizes: NVIDIA's DOCA-OFED release (linux.mellanox.com keeps them all)
+DOCA_OFED='2.9.1'
+
 # the GPU variant: NVIDIA's data-center driver branch and the container toolkit
 NVIDIA_DRIVER_BRANCH='550'
 NVIDIA_CONTAINER_TOOLKIT='1.17.4-1'

@@ -129,7 +129,7 @@ def test_internal_errors_are_one_line_and_debug_shows_the_traceback(cli, monkeyp
     def explode(settings):
         raise ZeroDivisionError("sig=TopSecret https://a.blob.core.windows.net/v/x.vhd?sv=1&sig=TopSecret")
 
-    monkeypatch.setattr("shipyard.cli.pool_cmd.list_skus", explode)
+    monkeypatch.setattr("shipyard.cli.skus.list_skus", explode)
     result = cli("pool", "listskus")
     assert result.code == 1
     assert result.err.count("\n") == 1
@@ -146,7 +146,7 @@ def test_debug_is_read_from_the_parsed_option_not_from_argv(cli, monkeypatch: py
     def explode(settings):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr("shipyard.cli.pool_cmd.list_skus", explode)
+    monkeypatch.setattr("shipyard.cli.skus.list_skus", explode)
     # "--debug" here is the value of --configdir, not the flag: no traceback
     as_value = cli("pool", "listskus", "--configdir", "--debug")
     assert as_value.code == 1
@@ -180,7 +180,7 @@ def test_verbose_logs_go_to_stderr_redacted(cli, write_config, monkeypatch: pyte
         logging.getLogger("shipyard.storage").debug("a debug line")
         return 0
 
-    monkeypatch.setattr("shipyard.cli.pool_cmd.list_skus", logs_and_lists)
+    monkeypatch.setattr("shipyard.cli.skus.list_skus", logs_and_lists)
     verbose = cli("pool", "listskus", "-v")
     assert verbose.code == 0
     assert verbose.err.endswith("INFO shipyard.storage: copying https://a.blob.core.windows.net/v/x.vhd?<redacted>\n")

@@ -16,7 +16,7 @@ from shipyard.catalog.node_agents import load_catalogue
 @pytest.fixture
 def on_day(monkeypatch: pytest.MonkeyPatch):
     def set_day(day: date) -> None:
-        monkeypatch.setattr("shipyard.cli.pool_cmd.today", lambda: day)
+        monkeypatch.setattr("shipyard.cli.skus.today", lambda: day)
 
     return set_day
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from shipyard.cli.options import Settings, global_options, pass_settings
-from shipyard.cli.pool_cmd import list_skus
+from shipyard.cli import skus
 
 
 @click.group("account")
@@ -19,4 +19,4 @@ def account_group() -> None:
 @pass_settings
 def images(settings: Settings) -> int:
     """List supported images: node agent SKU ids and their verified images (pool listskus)."""
-    return list_skus(settings)
+    return skus.list_skus(settings)

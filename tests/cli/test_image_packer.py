@@ -70,6 +70,17 @@ def test_volumes_communication_and_the_gallery_come_from_the_config(cli, write_c
             variables["location"]["default"]) == ('"sub-1"', '"batchrg"', '"westeurope"')
 
 
+def test_glusterfs_on_compute_adds_the_server(cli, write_config, tmp_path: Path) -> None:
+    configdir = write_config(pool=pool_yaml(), config=(
+        "batch_shipyard:\n  storage_account_settings: sa\nglobal_resources:\n  volumes:\n    shared_data_volumes:\n"
+        "      gfs:\n        volume_driver: glusterfs_on_compute\n        container_path: /g\n"))
+    result = run(cli, configdir, tmp_path / "out")
+    assert result.code == 0, result.err
+    assert result.json()["plan"]["storage_clients"] == ["nfs", "glusterfs", "cifs", "glusterfs-server"]
+    assert '"SHIPYARD_STORAGE_CLIENTS=nfs glusterfs cifs glusterfs-server"' in (
+        tmp_path / "out" / "shipyard.pkr.hcl").read_text()
+
+
 def test_the_base_follows_the_node_agent_or_the_option(cli, write_config, tmp_path: Path) -> None:
     configdir = write_config(pool=pool_yaml(node_agent="batch.node.el 9"))
     assert run(cli, configdir, tmp_path / "a").json()["plan"]["base"] == "alma-9"

@@ -42,11 +42,12 @@ def test_each_template_parses_and_has_what_batch_needs(plan: Plan) -> None:
     assert "replication_regions" not in text and "extension" not in text.lower()
     assert not any(key in source for key in ("disk_encryption_set_id", "os_disk_size_gb", "temp_disk"))
     provisioners = tree["build"][0]["provisioner"]
-    assert list(provisioners[0]) == ['"file"']
-    inline = [unquote(p['"shell"']["inline"][0]) for p in provisioners[1:]]
+    assert "cloud-init status --wait" in unquote(provisioners[0]['"shell"']["inline"][0])  # first boot done first
+    assert list(provisioners[1]) == ['"file"']
+    inline = [unquote(p['"shell"']["inline"][0]) for p in provisioners[2:]]
     assert inline == [f"bash /tmp/shipyard/{s}" for s in plan.scripts] and inline[-1].endswith("deprovision.sh")
     assert ("gpu.sh" in plan.scripts, "rdma.sh" in plan.scripts) == (plan.variant == "gpu", plan.variant == "rdma")
-    env = provisioners[1]['"shell"']["environment_vars"]
+    env = provisioners[2]['"shell"']["environment_vars"]
     assert [unquote(e) for e in env] == ["SHIPYARD_NODE_COMMUNICATION=simplified",
                                         "SHIPYARD_STORAGE_CLIENTS=nfs glusterfs cifs"]
 

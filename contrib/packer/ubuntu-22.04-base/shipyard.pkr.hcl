@@ -58,6 +58,10 @@ source "azure-arm" "shipyard" {
 build {
   sources = ["source.azure-arm.shipyard"]
 
+  provisioner "shell" {
+    inline = ["cloud-init status --wait >/dev/null 2>&1 || true"]
+  }
+
   provisioner "file" {
     source      = "${local.scripts}/"
     destination = "/tmp/shipyard/"

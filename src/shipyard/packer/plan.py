@@ -8,7 +8,8 @@ exactly the rules that `image check` and `pool add` will apply to that pool.
   ``rdma.userland`` asks for ``ofed_info``); otherwise ``base``.
 - **storage clients**: the base variant carries the NFSv4, GlusterFS and CIFS clients whatever the
   pool mounts; :func:`needed_clients` says which of them the config's storage clusters and Azure
-  File volumes need (``storage.*`` rules), for the plan's report.
+  File volumes need (``storage.*`` rules), for the plan's report; a ``glusterfs_on_compute`` volume
+  adds the GlusterFS server (``glusterfs.server``).
 - **communication**: the pool's node communication mode (classic opens 29876-29877 inbound).
 - **gallery**: the subscription, the Batch account's resource group and region, where the
   credentials say them.
@@ -25,7 +26,7 @@ from shipyard.config.credentials import region_from_url
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.loader import ConfigSet
 from shipyard.errors import ConfigError, ShipyardError, UsageError
-from shipyard.packer.template import BASES, Plan, render_template, render_variables
+from shipyard.packer.template import BASES, CLIENTS, Plan, render_template, render_variables
 
 SCRIPTS_DIR = Path(__file__).resolve().parent / "scripts"
 TEMPLATE, VARIABLES = "shipyard.pkr.hcl", "variables.pkr.hcl"
@@ -52,6 +53,9 @@ def needed_clients(config: ConfigSet) -> dict[str, list[str]]:
     for name, volume in volumes.items():
         if volume.volume_driver == "azurefile":
             needed.setdefault("cifs", []).append(name)
+        elif volume.volume_driver == "glusterfs_on_compute":  # the nodes serve it too (glusterfs.server)
+            needed.setdefault("glusterfs", []).append(name)
+            needed.setdefault("glusterfs-server", []).append(name)
         elif volume.volume_driver == "storage_cluster":
             cluster = remote.storage_clusters.get(name) if remote else None
             kinds = [cluster.file_server.type] if cluster and cluster.file_server else ["nfs", "glusterfs"]
@@ -78,7 +82,8 @@ def plan_for(config: ConfigSet, base: str | None = None) -> Plan:
         raise UsageError(f"--base {name}: expected one of {', '.join(BASES)}")
     mode = node_communication_mode(config) or {}
     variant, sriov = variant_for(pool.vm_size)
-    plan = Plan(BASES[name], variant, mode.get("mode") or "simplified", ofed=sriov)
+    clients = CLIENTS + (("glusterfs-server",) if "glusterfs-server" in needed_clients(config) else ())
+    plan = Plan(BASES[name], variant, mode.get("mode") or "simplified", clients, ofed=sriov)
     credentials = config.credentials
     if credentials is not None:
         batch = credentials.batch

@@ -85,6 +85,8 @@ def _q(text: str) -> str:
 def render_template(plan: Plan) -> str:
     base = plan.base
     provisioners = [
+        # cloud-init holds the package manager while it finishes the first boot: wait for it
+        '  provisioner "shell" {\n    inline = ["cloud-init status --wait >/dev/null 2>&1 || true"]\n  }\n',
         '  provisioner "file" {\n    source      = "${local.scripts}/"\n    destination = "/tmp/shipyard/"\n  }\n',
     ]
     for script in plan.scripts:

@@ -17,7 +17,8 @@
 # Environment (each optional):
 #   SHIPYARD_NODE_COMMUNICATION  simplified (the default; Azure Batch's only mode since
 #                                2026-03-31) or classic (the local backend, the guide's model)
-#   SHIPYARD_STORAGE_CLIENTS     the clients to install, any of "nfs glusterfs cifs" (default: all)
+#   SHIPYARD_STORAGE_CLIENTS     the clients to install, any of "nfs glusterfs cifs" (default: all),
+#                                and "glusterfs-server" for glusterfs_on_compute volumes
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -57,10 +58,12 @@ client_packages() {
       deb:nfs) with_version nfs-common "$(pinned NFS)" ;;
       deb:glusterfs) with_version glusterfs-client "$(pinned GLUSTERFS)" ;;
       deb:cifs) with_version cifs-utils "$(pinned CIFS)" ;;
+      deb:glusterfs-server) with_version glusterfs-server "$(pinned GLUSTERFS)" ;;
       rpm:nfs) printf nfs-utils ;;
       rpm:glusterfs) printf glusterfs-fuse ;;
       rpm:cifs) printf cifs-utils ;;
-      *) echo "shipyard: SHIPYARD_STORAGE_CLIENTS: unknown client $client (nfs, glusterfs, cifs)" >&2; exit 2 ;;
+      rpm:glusterfs-server) printf glusterfs-server ;;
+      *) echo "shipyard: SHIPYARD_STORAGE_CLIENTS: unknown client $client (nfs, glusterfs, cifs, glusterfs-server)" >&2; exit 2 ;;
     esac
     printf ' '
   done

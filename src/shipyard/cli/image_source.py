@@ -51,9 +51,9 @@ def _load_credentials(settings: Settings) -> ConfigSet | None:
         return None
     config = load_config_set(ConfigPaths({ConfigKind.CREDENTIALS: found}))
     config.require(ConfigKind.CREDENTIALS)
-    from shipyard.config.decrypt import register_from
+    from shipyard.config.loader import register_encryption_from
 
-    register_from(settings.config_paths().files.get(ConfigKind.CONFIG))  # what decrypts the credentials
+    register_encryption_from(settings.config_paths().files.get(ConfigKind.CONFIG))  # what decrypts the credentials
     return config
 
 

@@ -31,9 +31,9 @@ def load_files(settings: Settings, kinds: tuple[ConfigKind, ...], *required: Con
     found = settings.config_paths().files
     config = load_config_set(ConfigPaths({kind: found[kind] for kind in kinds if kind in found}))
     if ConfigKind.CREDENTIALS in kinds and ConfigKind.CONFIG not in kinds:
-        from shipyard.config.decrypt import register_from
+        from shipyard.config.loader import register_encryption_from
 
-        register_from(found.get(ConfigKind.CONFIG))  # its encryption settings decrypt the credentials
+        register_encryption_from(found.get(ConfigKind.CONFIG))  # its encryption settings decrypt the credentials
     config.require(*required)
     return config
 

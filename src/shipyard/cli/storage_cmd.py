@@ -40,9 +40,9 @@ def load_needed(settings: Settings, *kinds: ConfigKind) -> ConfigSet:
     found = settings.config_paths().files
     config = load_config_set(ConfigPaths({kind: found[kind] for kind in kinds if kind in found}))
     if ConfigKind.CREDENTIALS in kinds and ConfigKind.CONFIG not in kinds:
-        from shipyard.config.decrypt import register_from
+        from shipyard.config.loader import register_encryption_from
 
-        register_from(found.get(ConfigKind.CONFIG))  # its encryption settings decrypt the credentials
+        register_encryption_from(found.get(ConfigKind.CONFIG))  # its encryption settings decrypt the credentials
     config.require(*kinds)
     return config
 

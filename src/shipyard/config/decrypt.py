@@ -52,18 +52,6 @@ def register(encryption: Any, config_dir: Path | None) -> None:
         _ring = _Ring(True, pfx, passphrase)
 
 
-def register_from(config_yaml: Path | None) -> None:
-    """For a command that loads no config.yaml of its own (``image upload`` needs only the
-    credentials): the encryption settings of the one found beside them, if it loads."""
-    if config_yaml is None:
-        return
-    from shipyard.config.kinds import ConfigKind
-    from shipyard.config.loader import load_config_set
-    from shipyard.config.paths import ConfigPaths
-
-    load_config_set(ConfigPaths({ConfigKind.CONFIG: config_yaml}))  # registers (an error: encryption off)
-
-
 def looks_encrypted(value: str) -> bool:
     if is_encrypted(value):
         return True

@@ -122,6 +122,13 @@ def load_config_set(paths: ConfigPaths) -> ConfigSet:
     return config
 
 
+def register_encryption_from(config_yaml: Path | None) -> None:
+    """For a command that loads no config.yaml of its own (``image upload`` needs only the
+    credentials): the encryption settings of the one found beside them, if it loads."""
+    if config_yaml is not None:
+        load_config_set(ConfigPaths({ConfigKind.CONFIG: config_yaml}))  # registers (an error: encryption off)
+
+
 def _register_encryption(config: ConfigSet) -> None:
     """What decrypts the credentials' secrets when a command uses one (``config.decrypt``)."""
     from shipyard.config.decrypt import register

@@ -110,8 +110,9 @@ def encrypt_command(settings: Settings, value: str | None, file: Path | None, in
     key, bits = _public_key(settings, public_key)
     if file is not None:
         from shipyard.config.encrypt_file import encrypt_credentials_file
+        from shipyard.config.encryption import looks_legacy
 
-        done = encrypt_credentials_file(file, key, legacy=legacy, already=lambda v: _looks_legacy(v, bits))
+        done = encrypt_credentials_file(file, key, legacy=legacy, already=lambda v: looks_legacy(v, bits))
         if settings.raw:
             render.emit_json({"file": str(done.path), "encrypted": list(done.fields)})
         else:
@@ -127,15 +128,3 @@ def encrypt_command(settings: Settings, value: str | None, file: Path | None, in
     else:
         render.line(out)
     return 0
-
-
-def _looks_legacy(value: str, bits: int) -> bool:
-    """A value in Batch Shipyard's format for a key of ``bits``: base64 of exactly one RSA block."""
-    import base64
-    import binascii
-
-    try:
-        return len(base64.b64decode(value, validate=True)) == bits // 8
-    except (binascii.Error, ValueError):
-        return False
-

@@ -92,3 +92,8 @@ def parse_image_id(value: str) -> ImageId | None:
 def gallery_version_id(subscription: str, resource_group: str, gallery: str, definition: str, version: str) -> str:
     return (f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Compute/"
             f"galleries/{gallery}/images/{definition}/versions/{version}")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """A gallery image version (MAJOR.MINOR.PATCH) as numbers, for ordering: the latest is the largest."""
+    return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))

@@ -11,8 +11,6 @@ enabled, when it is the base64 of exactly one RSA block (Batch Shipyard's format
 
 from __future__ import annotations
 
-import base64
-import binascii
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +18,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from shipyard.config.encryption import decrypt, is_encrypted
+from shipyard.config.encryption import decrypt, is_encrypted, looks_legacy
 from shipyard.errors import ShipyardError
-
-RSA_BLOCKS = (256, 384, 512)  # the ciphertext sizes of 2048-, 3072- and 4096-bit keys
 
 
 @dataclass
@@ -55,12 +51,7 @@ def register(encryption: Any, config_dir: Path | None) -> None:
 def looks_encrypted(value: str) -> bool:
     if is_encrypted(value):
         return True
-    if not _ring.enabled:
-        return False
-    try:
-        return len(base64.b64decode(value, validate=True)) in RSA_BLOCKS
-    except (binascii.Error, ValueError):
-        return False
+    return _ring.enabled and looks_legacy(value)
 
 
 def _key() -> Any:

@@ -50,6 +50,19 @@ def is_encrypted(value: str) -> bool:
     return value.startswith(PREFIX)
 
 
+RSA_BLOCK_BYTES = (256, 384, 512)  # the ciphertext of a 2048-, 3072- or 4096-bit key
+
+
+def looks_legacy(value: str, key_bits: int | None = None) -> bool:
+    """Whether ``value`` can be Batch Shipyard's format: the base64 of exactly one RSA block (of a
+    ``key_bits`` key, or of any usual size). Plain base64 of another length cannot be."""
+    sizes = (key_bits // 8,) if key_bits else RSA_BLOCK_BYTES
+    try:
+        return len(base64.b64decode(value, validate=True)) in sizes
+    except (binascii.Error, ValueError):
+        return False
+
+
 def encrypt(value: str, public_key: Any, *, legacy: bool = False) -> str:
     """``value`` encrypted for ``public_key`` (an RSA public key), as text for a config file."""
     from cryptography.hazmat.primitives.asymmetric import padding

@@ -22,23 +22,15 @@ def certificates_dir() -> Path:
 
 def load_certificate_key(thumbprint: str, directory: Path) -> Any:
     """The private key of the PFX that Batch installed for ``thumbprint``."""
-    from cryptography.hazmat.primitives.serialization import pkcs12
+    from shipyard.config.certificate import load_private_key
 
     stem = f"sha1-{thumbprint.lower()}"
     pfx = directory / f"{stem}.pfx"
-    try:
-        data = pfx.read_bytes()
-    except OSError:
-        raise ShipyardError(f"the pool certificate {pfx} is not on this node") from None
+    if not pfx.is_file():
+        raise ShipyardError(f"the pool certificate {pfx} is not on this node")
     password_file = directory / f"{stem}.pfx.pw"
-    password = password_file.read_bytes().strip() if password_file.exists() else None
-    try:
-        key, _, _ = pkcs12.load_key_and_certificates(data, password or None)
-    except ValueError:
-        raise ShipyardError(f"cannot open the pool certificate {pfx}: wrong password or not a PFX") from None
-    if key is None:
-        raise ShipyardError(f"the pool certificate {pfx} holds no private key")
-    return key
+    password = password_file.read_text().strip() if password_file.exists() else None
+    return load_private_key(pfx, password or None)
 
 
 def decrypt_secret(ciphertext: str, key: Any) -> str:

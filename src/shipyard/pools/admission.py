@@ -130,12 +130,14 @@ def admit_pool(
 
 
 def _reachable(uri: str, config: ConfigSet) -> bool:
-    """Whether a storage link of the credentials holds the blob at ``uri`` (by account name)."""
-    from urllib.parse import urlsplit
+    """Whether a storage link of the credentials holds the blob at ``uri``."""
+    from shipyard.storage.blob_open import find_blob_link
 
-    host = (urlsplit(uri).hostname or "").split(".")[0]
-    links = config.credentials.storage if config.credentials else {}
-    return any(link.account == host for link in links.values())
+    try:
+        find_blob_link(uri, config.credentials.storage if config.credentials else {})
+    except UsageError:
+        return False
+    return True
 
 
 def refuse_autoscale(config: ConfigSet, kind: str) -> None:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.config.arm_ids import gallery_version_id, parse_image_id
+from shipyard.config.arm_ids import gallery_version_id, parse_image_id, version_key
 from shipyard.errors import StorageError, UsageError
 from shipyard.storage.open import shipyard_home
 
@@ -67,13 +67,6 @@ def local_version_id(gallery: str, definition: str, version: str) -> str:
 
 def registry_path(home: Path | str | None = None) -> Path:
     return shipyard_home(home) / "gallery" / REGISTRY_FILE
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in version.split("."))
-    except ValueError:
-        return ()
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -117,7 +110,7 @@ def entries(home: Path | str | None = None) -> list[GalleryEntry]:
     """Every published version, oldest name first within each definition."""
     data = _read(registry_path(home))
     found = [GalleryEntry.from_dict(item) for item in data["versions"].values()]
-    return sorted(found, key=lambda e: (e.gallery.lower(), e.definition.lower(), _version_key(e.version)))
+    return sorted(found, key=lambda e: (e.gallery.lower(), e.definition.lower(), version_key(e.version)))
 
 
 def resolve(arm_image_id: str, home: Path | str | None = None) -> GalleryEntry | None:
@@ -134,7 +127,7 @@ def resolve(arm_image_id: str, home: Path | str | None = None) -> GalleryEntry |
         return GalleryEntry.from_dict(item) if item else None
     prefix = f"{(parsed.definition_id or '').lower()}/versions/"
     matches = [GalleryEntry.from_dict(item) for key, item in versions.items() if key.startswith(prefix)]
-    return max(matches, key=lambda e: _version_key(e.version)) if matches else None
+    return max(matches, key=lambda e: version_key(e.version)) if matches else None
 
 
 def publish(

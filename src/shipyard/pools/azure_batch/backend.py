@@ -250,14 +250,14 @@ class AzureBatchBackend:
 
     def list_tasks(self, job_id: str) -> list[Task]:
         sdk = self._sdk_tasks(job_id)
-        failed = {t.id for t in sdk if t.execution_info is not None and _value(t.execution_info.result) == TaskResult.FAILURE}
+        failed = {t.id for t in sdk if t.execution_info is not None and from_sdk.value_of(t.execution_info.result) == TaskResult.FAILURE}
         return [from_sdk.task(t, job_id, tuple(d for d in from_sdk.depends_on(t) if d in failed)) for t in sdk]
 
     def get_task(self, job_id: str, task_id: str) -> Task:
         sdk = self._call(f"reading task '{task_id}'", lambda: self.client.get_task(job_id, task_id),
                          JobNotFound=f"no job '{job_id}'", TaskNotFound=f"job '{job_id}' has no task '{task_id}'")
         blocked: tuple[str, ...] = ()
-        if from_sdk.depends_on(sdk) and _value(sdk.state) == TaskState.ACTIVE:
+        if from_sdk.depends_on(sdk) and from_sdk.value_of(sdk.state) == TaskState.ACTIVE:
             blocked = tuple(t.id for t in self.list_tasks(job_id) if t.id in from_sdk.depends_on(sdk)
                             and t.result == TaskResult.FAILURE)
         return from_sdk.task(sdk, job_id, blocked)
@@ -301,10 +301,6 @@ class AzureBatchBackend:
 
     def close(self) -> None:
         self.session.close()
-
-
-def _value(value: Any) -> str | None:
-    return None if value is None else str(getattr(value, "value", value)).lower()
 
 
 def _children(files: list[Any], where: str) -> list[NodeFile]:

@@ -27,7 +27,8 @@ from shipyard.pools.models import (
 )
 
 
-def _value(enum_or_str: Any) -> str | None:
+def value_of(enum_or_str: Any) -> str | None:
+    """An SDK enum (or string) as its lower-case value; None for None."""
     if enum_or_str is None:
         return None
     return str(getattr(enum_or_str, "value", enum_or_str)).lower()
@@ -36,12 +37,12 @@ def _value(enum_or_str: Any) -> str | None:
 def _failure(info: Any) -> FailureInfo | None:
     if info is None:
         return None
-    category = _value(info.category) or ErrorCategory.USER_ERROR.value
+    category = value_of(info.category) or ErrorCategory.USER_ERROR.value
     return FailureInfo(ErrorCategory(category), info.code or "", info.message or "")
 
 
 def _result(value: Any) -> TaskResult | None:
-    text = _value(value)
+    text = value_of(value)
     return TaskResult(text) if text else None
 
 
@@ -62,8 +63,8 @@ def pool(sdk: Any, nodes: Iterable[Node] = ()) -> Pool:
     policy = sdk.task_scheduling_policy
     return Pool(
         id=sdk.id,
-        state=PoolState(_value(sdk.state) or PoolState.ACTIVE.value),
-        allocation_state=AllocationState(_value(sdk.allocation_state) or AllocationState.STEADY.value),
+        state=PoolState(value_of(sdk.state) or PoolState.ACTIVE.value),
+        allocation_state=AllocationState(value_of(sdk.allocation_state) or AllocationState.STEADY.value),
         vm_size=sdk.vm_size or "",
         image=image_source(sdk.virtual_machine_configuration),
         target_dedicated=sdk.target_dedicated_nodes or 0,
@@ -71,7 +72,7 @@ def pool(sdk: Any, nodes: Iterable[Node] = ()) -> Pool:
         current_dedicated=sdk.current_dedicated_nodes or 0,
         current_low_priority=sdk.current_low_priority_nodes or 0,
         max_tasks_per_node=sdk.task_slots_per_node or 1,
-        node_fill_type=NodeFillType((_value(policy.node_fill_type) if policy else None) or "spread"),
+        node_fill_type=NodeFillType((value_of(policy.node_fill_type) if policy else None) or "spread"),
         node_counts=tuple(sorted(counts.items())),
         created=sdk.creation_time,
     )
@@ -81,7 +82,7 @@ def start_task_info(info: Any) -> StartTaskInfo | None:
     if info is None:
         return None
     return StartTaskInfo(
-        state=_value(info.state) or "running",
+        state=value_of(info.state) or "running",
         exit_code=info.exit_code,
         result=_result(info.result),
         failure=_failure(info.failure_info),
@@ -94,7 +95,7 @@ def node(sdk: Any, pool_id: str) -> Node:
     return Node(
         id=sdk.id,
         pool_id=pool_id,
-        state=NodeState(_value(sdk.state) or NodeState.UNKNOWN.value),
+        state=NodeState(value_of(sdk.state) or NodeState.UNKNOWN.value),
         is_dedicated=bool(sdk.is_dedicated),
         image_uri=None,  # every node of a gallery pool boots the same image version
         running_tasks=sdk.running_tasks_count or 0,
@@ -112,7 +113,7 @@ def job(sdk: Any, counts: Any = None) -> Job:
     return Job(
         id=sdk.id,
         pool_id=sdk.pool_info.pool_id if sdk.pool_info else "",
-        state=JobState(_value(sdk.state) or JobState.ACTIVE.value),
+        state=JobState(value_of(sdk.state) or JobState.ACTIVE.value),
         priority=sdk.priority or 0,
         task_counts=task_counts,
         created=sdk.creation_time,
@@ -128,7 +129,7 @@ def task(sdk: Any, job_id: str, blocked_by: tuple[str, ...] = ()) -> Task:
     info = sdk.execution_info
     node_info = sdk.node_info
     failure = _failure(info.failure_info) if info else None
-    state = TaskState(_value(sdk.state) or TaskState.ACTIVE.value)
+    state = TaskState(value_of(sdk.state) or TaskState.ACTIVE.value)
     return Task(
         id=sdk.id,
         job_id=job_id,

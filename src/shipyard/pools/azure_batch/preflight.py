@@ -29,7 +29,7 @@ from shipyard.azure.arm import management_client, subscription_of
 from shipyard.azure.batch_account import AccountInfo, account_url, normalise, read_account, region_from_url
 from shipyard.azure.errors import map_sdk_error
 from shipyard.catalog.node_agents import WINDOWS_NODE_AGENT
-from shipyard.config.arm_ids import parse_image_id
+from shipyard.config.arm_ids import parse_image_id, version_key
 from shipyard.config.credentials import Credentials
 from shipyard.errors import BackendError
 from shipyard.pools.azure_batch.client import open_session
@@ -89,7 +89,7 @@ class AzureFacts:
             if version is None:  # a definition means its latest version
                 listed = [v for v in arm.client.gallery_image_versions.list_by_gallery_image(rg, gallery, name)
                           if not (v.publishing_profile and v.publishing_profile.exclude_from_latest)]
-                version = max((str(v.name) for v in listed), key=_version_key, default=None)
+                version = max((str(v.name) for v in listed), key=version_key, default=None)
             found = arm.client.gallery_image_versions.get(rg, gallery, name, version) if version else None
         except AzureError as exc:
             raise map_sdk_error(exc, f"reading gallery image {arm_image_id}", arm.target, error=BackendError) from None
@@ -135,10 +135,6 @@ class AzureFacts:
 
 def _grants(patterns: list[str], action: str) -> bool:
     return any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns)
-
-
-def _version_key(name: str) -> tuple[int, ...]:
-    return tuple(int(p) if p.isdigit() else -1 for p in name.split("."))
 
 
 def _result(rule: str, severity: Severity, ok: bool, good: str, bad: str, fix: str) -> CheckResult:

@@ -39,10 +39,14 @@ class StartTaskPlan:
     retries: int = START_TASK_RETRIES
 
 
+def planned_resize_timeout_s(nodes: int) -> float:
+    """Batch's guidance: at least 15 minutes per 1,000 nodes (and 15 minutes for any pool)."""
+    return max(MIN_RESIZE_TIMEOUT_S, math.ceil(nodes / 1000) * RESIZE_TIMEOUT_PER_1000_S)
+
+
 def resize_timeout_s(spec: PoolSpec) -> float:
-    """pool.yaml's resize_timeout, but never less than 15 minutes per 1,000 nodes (Batch's guidance)."""
-    planned = max(MIN_RESIZE_TIMEOUT_S, math.ceil(spec.target_nodes / 1000) * RESIZE_TIMEOUT_PER_1000_S)
-    return max(planned, spec.resize_timeout_s or 0.0)
+    """pool.yaml's resize_timeout, but never less than the planned one."""
+    return max(planned_resize_timeout_s(spec.target_nodes), spec.resize_timeout_s or 0.0)
 
 
 def image_reference(arm_image_id: str) -> m.BatchVmImageReference:
@@ -87,7 +91,7 @@ def pool_options(spec: PoolSpec, start: StartTaskPlan) -> m.BatchPoolCreateOptio
 
 
 def resize_options(dedicated: int, low_priority: int, action: TaskAction) -> m.BatchPoolResizeOptions:
-    timeout = max(MIN_RESIZE_TIMEOUT_S, math.ceil((dedicated + low_priority) / 1000) * RESIZE_TIMEOUT_PER_1000_S)
+    timeout = planned_resize_timeout_s(dedicated + low_priority)
     return m.BatchPoolResizeOptions(target_dedicated_nodes=dedicated, target_low_priority_nodes=low_priority,
                                     resize_timeout=datetime.timedelta(seconds=timeout),
                                     node_deallocation_option=action.value)

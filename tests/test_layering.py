@@ -27,7 +27,7 @@ CLI_ENTRY_POINTS = {"shipyard.__main__", "shipyard.node.bootstrap"}
 # Packages that never import an Azure SDK: the readers, facts, rules, the pipeline and the bottom.
 SDK_FREE = {"image", "sources", "facts", "rules", "checks", "config", "catalog", "results", "errors", "redact", "logs"}
 # The one seam to Azure is for Azure implementations only.
-AZURE_SEAM_USERS = {"azure", "storage", "pools", "gallery"}
+AZURE_SEAM_USERS = {"azure", "storage", "pools", "gallery", "vault"}
 
 _ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*`([a-z_]+)`\s*\|")
 

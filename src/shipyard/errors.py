@@ -87,6 +87,16 @@ class GalleryError(ShipyardError):
     """A Compute Gallery operation failed (publishing an image version)."""
 
 
+class VaultError(ShipyardError):
+    """A Key Vault (or local vault) operation failed: a secret or certificate read, written or deleted."""
+
+
+class VaultObjectNotFound(VaultError):
+    """A secret or certificate that is not in the vault. Exit 2: the name given is wrong."""
+
+    exit_status = ExitStatus.INVALID
+
+
 class BackendError(ShipyardError):
     """A pool backend operation failed."""
 

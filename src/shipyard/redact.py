@@ -1,4 +1,10 @@
-"""Keep secrets out of every message: SAS query strings, account keys, passwords."""
+"""Keep secrets out of every message: SAS query strings, account keys, passwords.
+
+The one redaction layer: :func:`redact` removes what looks like a secret (a SAS, a URI's user
+information), the literal secrets its caller names, and every secret this process has revealed
+(:func:`remember`: a decrypted credential, a Key Vault secret's value). The CLI's output, its
+error lines and its logs all pass through it.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +38,19 @@ _SIG_RE = re.compile(
 _USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
 
 
+_revealed: set[str] = set()
+MIN_SECRET_LENGTH = 4  # shorter "secrets" would blank ordinary words
+
+
+def remember(secret: str | None) -> None:
+    """A secret revealed in this process (decrypted, fetched from a vault): never shown from now on."""
+    if secret and len(secret) >= MIN_SECRET_LENGTH:
+        _revealed.add(secret)
+        for line in secret.splitlines():  # a multi-line secret (a PEM, a credentials file): each line too
+            if len(line.strip()) >= 8:
+                _revealed.add(line.strip())
+
+
 def is_secret_key(key: str) -> bool:
     key = key.lower()
     return key in SECRET_KEYS or key.endswith(("_password", "_key_data")) or key == "sas"
@@ -52,7 +71,7 @@ def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
     text = _USERINFO_RE.sub(lambda m: m.group(1) + "<redacted>@", text)
     text = _QUERY_RE.sub(lambda m: m.group(1) + "?<redacted>", text)
     text = _SIG_RE.sub(lambda m: m.group(1) + "=<redacted>", text)
-    for secret in secrets:
-        if secret and len(secret) >= 4:
+    for secret in sorted({*secrets, *_revealed}, key=len, reverse=True):  # the longest first: no partial leftovers
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
             text = text.replace(secret, "<redacted>")
     return text

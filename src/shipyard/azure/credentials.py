@@ -63,9 +63,15 @@ class Credential:
         return "shared key" if self.shared_key else "Azure AD"
 
 
+def storage_key(link: StorageLink) -> str | None:
+    """A storage link's account key: given (decrypted when encrypted), else its Key Vault secret, else None."""
+    return reveal(link.account_key, link.account_key_keyvault_secret_id,
+                  path=f"credentials.storage (account {link.account}).account_key_keyvault_secret_id")
+
+
 def storage_credential(link: StorageLink) -> Credential:
-    """A storage link's credential: its account key, else ``DefaultAzureCredential``."""
-    key = reveal(link.account_key)
+    """A storage link's credential: its account key (or its Key Vault secret), else ``DefaultAzureCredential``."""
+    key = storage_key(link)
     if key:
         return Credential({"account_name": link.account, "account_key": key}, "shared_key", (key,))
     return default_credential()
@@ -74,7 +80,8 @@ def storage_credential(link: StorageLink) -> Credential:
 def batch_credential(credentials: Credentials) -> Credential:
     """The Batch account's credential: its account key, else Azure AD (``batch.aad``, ``aad``)."""
     batch = credentials.batch
-    key = reveal(batch.account_key) if batch is not None else None
+    key = reveal(batch.account_key, batch.account_key_keyvault_secret_id,
+                 path="credentials.batch.account_key_keyvault_secret_id") if batch is not None else None
     if batch is not None and key:
         name = batch.account_name
         if not name:

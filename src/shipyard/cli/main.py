@@ -27,7 +27,10 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "data": ("shipyard.cli.data_cmd", "data_group", "Task and node files: list, stream, download."),
     "account": ("shipyard.cli.account_cmd", "account_group", "The Batch account: supported images."),
     "node": ("shipyard.cli.node_cmd", "node_group", "Compute nodes: check, prep (the start task), bundle."),
-    "cert": ("shipyard.cli.secrets_cmd", "cert_group", "The credential-encryption certificate: create."),
+    "cert": ("shipyard.cli.secrets_cmd", "cert_group",
+             "Certificates: create the credential-encryption one; add, list, delete in the vault."),
+    "keyvault": ("shipyard.cli.keyvault_cmd", "keyvault_group", "Secrets in Key Vault or the local vault: add, get, "
+                 "delete, list."),
     "encrypt": ("shipyard.cli.secrets_cmd", "encrypt_command", "Encrypt a credential, or a credentials file in place."),
 }
 
@@ -84,8 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: list[str], settings: Settings) -> int:
     from shipyard.logs import quiet_sdk_logging
+    from shipyard.vault.resolve import install
 
     quiet_sdk_logging()  # the SDKs' multi-line warnings never reach stderr; our one line says it
+    install()  # the credentials' Key Vault references are fetched when a command uses one
     try:
         result: Any = cli.main(args=args, prog_name="shipyard", standalone_mode=False, obj=settings)
     except ShipyardError as exc:

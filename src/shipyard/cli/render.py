@@ -7,10 +7,12 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from shipyard.redact import redact
+
 
 def emit_json(data: Any) -> None:
     """``--raw``: one JSON document on stdout and nothing else there."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.write(redact(json.dumps(data, indent=2, sort_keys=False, default=str)) + "\n")
 
 
 def console(stderr: bool = False) -> Any:
@@ -37,12 +39,12 @@ def table(
     for column in columns:
         out.add_column(column, overflow="fold")
     for row in rows:
-        out.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+        out.add_row(*(Text("" if cell is None else redact(str(cell))) for cell in row))
     console().print(out)
 
 
 def line(text: str = "", *, style: str | None = None, stderr: bool = False) -> None:
-    console(stderr).print(text, style=style, markup=False)
+    console(stderr).print(redact(text), style=style, markup=False)
 
 
 def escape(text: str) -> str:

@@ -18,6 +18,8 @@ import click
 
 from shipyard.cli import render
 from shipyard.cli.options import Settings, global_options, pass_settings
+from shipyard.cli.prompt import confirm
+from shipyard.cli.vault_session import keyvault_uri_option, open_session
 from shipyard.config.kinds import ConfigKind
 from shipyard.errors import UsageError
 
@@ -27,7 +29,7 @@ PFX_PASSWORD_ENV = "SHIPYARD_PFX_PASSWORD"
 @click.group("cert")
 @global_options
 def cert_group() -> None:
-    """The credential-encryption certificate: create."""
+    """Certificates: create the credential-encryption one; add, list and delete them in the vault."""
 
 
 @cert_group.command("create")
@@ -127,4 +129,109 @@ def encrypt_command(settings: Settings, value: str | None, file: Path | None, in
         render.emit_json({"encrypted": out})
     else:
         render.line(out)
+    return 0
+
+
+# -- the vault's certificates ------------------------------------------------------------------
+
+
+def _encryption_pfx(settings: Settings) -> tuple[Path, str | None]:
+    """config.yaml's batch_shipyard.encryption PFX (its path beside config.yaml) and passphrase."""
+    from shipyard.cli.checks import load_config
+
+    config = load_config(settings)
+    general = config.general if config else None
+    encryption = general.batch_shipyard.encryption if general else None
+    if encryption is None or encryption.pfx is None:
+        raise UsageError("no PFX to add: pass --file PFX, or --configdir DIR with config.yaml's "
+                         "batch_shipyard.encryption (`shipyard cert create`)")
+    pfx = Path(encryption.pfx.filename).expanduser()
+    where = settings.config_paths().files.get(ConfigKind.CONFIG)
+    if not pfx.is_absolute() and where is not None:
+        pfx = where.parent / pfx
+    return pfx, encryption.pfx.passphrase.get_secret_value() if encryption.pfx.passphrase else None
+
+
+def _certificate_row(item: Any) -> dict[str, Any]:
+    return {"name": item.name, "sha1_thumbprint": item.thumbprint, "id": item.id, "secret_id": item.secret_id,
+            "expires": item.expires.isoformat() if item.expires else None}
+
+
+@cert_group.command("add")
+@click.option("--file", "file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The PFX to add [default: config.yaml's batch_shipyard.encryption.pfx].")
+@click.option("--pfx-password", envvar=PFX_PASSWORD_ENV, metavar="PASSWORD",
+              help=f"The PFX's passphrase [${PFX_PASSWORD_ENV}; default: config.yaml's, for its PFX].")
+@click.option("--name", metavar="NAME", help="Its name in the vault [default: sha1-<thumbprint>].")
+@keyvault_uri_option
+@global_options
+@pass_settings
+def add(settings: Settings, file: Path | None, pfx_password: str | None, name: str | None,
+        keyvault_uri: str | None) -> int:
+    """Put a certificate (key and certificate, a PFX) into the vault, for the pools that name it.
+
+    A pool gets it on its nodes when pool.yaml's certificates name it (sha1$<thumbprint>), or when
+    it is config.yaml's encryption certificate: Azure pools through the Key Vault VM extension, local
+    pools in each node's certificate directory.
+    """
+    from shipyard.config.certificate import pfx_info
+    from shipyard.config.vault_ids import check_name
+
+    pfx, passphrase = (file, pfx_password) if file is not None else _encryption_pfx(settings)
+    passphrase = pfx_password or passphrase
+    try:
+        data = pfx.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {pfx}: {exc.strerror}") from None
+    info = pfx_info(data, passphrase, name=str(pfx))
+    name = check_name(name or f"sha1-{info.sha1_thumbprint}", what="certificate name")
+    session = open_session(settings, keyvault_uri)
+    item = session.vault.import_certificate(name, data, passphrase)
+    if settings.raw:
+        render.emit_json(_certificate_row(item))
+    else:
+        render.line(f"added certificate '{name}' (sha1 {item.thumbprint}) to {session.vault.uri}")
+    return 0
+
+
+@cert_group.command("list")
+@keyvault_uri_option
+@global_options
+@pass_settings
+def list_certificates(settings: Settings, keyvault_uri: str | None) -> int:
+    """The vault's certificates: name, SHA-1 thumbprint, expiry."""
+    session = open_session(settings, keyvault_uri)
+    rows = [_certificate_row(c) for c in session.vault.list_certificates()]
+    if settings.raw:
+        render.emit_json(rows)
+        return 0
+    render.table(None, ["name", "sha1 thumbprint", "expires"], [(r["name"], r["sha1_thumbprint"], r["expires"] or "")
+                                                                for r in rows])
+    return 0
+
+
+@cert_group.command("del")
+@click.argument("certificate")
+@keyvault_uri_option
+@global_options
+@pass_settings
+def delete(settings: Settings, certificate: str, keyvault_uri: str | None) -> int:
+    """Delete CERTIFICATE (its name, or sha1$<thumbprint>) from the vault."""
+    from shipyard.errors import VaultObjectNotFound
+    from shipyard.vault.protocol import find_certificate
+
+    session = open_session(settings, keyvault_uri)
+    name = certificate
+    if certificate.lower().startswith("sha1$"):
+        found = find_certificate(session.vault, certificate[5:])
+        if found is None:
+            raise VaultObjectNotFound(f"{session.vault.uri} has no certificate with thumbprint {certificate[5:]}")
+        name = found.name
+    if not confirm(settings, f"delete certificate '{name}' from {session.vault.uri}?"):
+        return 1
+    session.vault.delete_certificate(name)
+    if settings.raw:
+        render.emit_json({"deleted": name, "vault": session.vault.uri})
+    else:
+        render.line(f"deleted certificate '{name}' from {session.vault.uri}")
     return 0

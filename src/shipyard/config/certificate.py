@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import datetime
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shipyard.config.private_file import write_private
 from shipyard.errors import ShipyardError, UsageError
 
 KEY_BITS = 4096
@@ -28,13 +28,6 @@ class CertificateFiles:
     public_pem: Path
     sha1_thumbprint: str
     passphrase: str = field(repr=False)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """``data`` into a new file of mode 0600 (created so: never readable by others, not even briefly)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
 
 
 def create_certificate(prefix: Path, passphrase: str, *, key_bits: int = KEY_BITS,
@@ -66,8 +59,8 @@ def create_certificate(prefix: Path, passphrase: str, *, key_bits: int = KEY_BIT
             .sign(key, hashes.SHA256()))
     thumbprint = cert.fingerprint(hashes.SHA1()).hex()  # Batch Shipyard's (and Azure's) thumbprint
     try:
-        _write_private(pfx, pkcs12.serialize_key_and_certificates(
-            b"shipyard", key, cert, None, serialization.BestAvailableEncryption(passphrase.encode())))
+        write_private(pfx, pkcs12.serialize_key_and_certificates(
+            b"shipyard", key, cert, None, serialization.BestAvailableEncryption(passphrase.encode())), exclusive=True)
         pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     except OSError as exc:
         for path in (pfx, pem):
@@ -108,6 +101,28 @@ def load_private_key(pfx: Path, passphrase: str | None) -> Any:
     if key is None:
         raise ShipyardError(f"{pfx} holds no private key")
     return key
+
+
+@dataclass(frozen=True)
+class PfxInfo:
+    sha1_thumbprint: str
+    subject: str
+    expires: datetime.datetime
+
+
+def pfx_info(data: bytes, passphrase: str | None, *, name: str = "the PFX") -> PfxInfo:
+    """What a PFX holds: its certificate's thumbprint, subject and expiry; a clean error when it cannot
+    be opened (wrong passphrase, not a PFX) or holds no key or certificate."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    try:
+        key, cert, _ = pkcs12.load_key_and_certificates(data, passphrase.encode() if passphrase else None)
+    except ValueError:
+        raise ShipyardError(f"cannot open {name}: wrong passphrase, or not a PFX") from None
+    if key is None or cert is None:
+        raise ShipyardError(f"{name} needs both a private key and its certificate")
+    return PfxInfo(cert.fingerprint(hashes.SHA1()).hex(), cert.subject.rfc4514_string(), cert.not_valid_after_utc)
 
 
 def record_encryption(config_path: Path, pfx: Path, passphrase: str, thumbprint: str, pem: Path) -> None:

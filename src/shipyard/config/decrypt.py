@@ -7,11 +7,17 @@ key for ``image upload``), with the private key of ``pfx.filename`` (relative to
 and ``pfx.passphrase``, loaded on first use. Without that key it refuses in one line, naming what is
 missing. A value is encrypted when it is in shipyard's format (``sy1:``), or, with encryption
 enabled, when it is the base64 of exactly one RSA block (Batch Shipyard's format).
+
+A Key Vault reference (``account_key_keyvault_secret_id``...) is revealed the same way, when the
+value itself is not given: fetched then, through the vault fetcher the CLI installs
+(:func:`use_vault`; ``shipyard.vault.resolve``), with the credentials' ``keyvault`` settings. This
+layer never reaches a vault itself.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +26,7 @@ from pydantic import SecretStr
 
 from shipyard.config.encryption import decrypt, is_encrypted, looks_legacy
 from shipyard.errors import ShipyardError
+from shipyard.redact import remember
 
 
 @dataclass
@@ -30,8 +37,33 @@ class _Ring:
     key: Any = None
 
 
+# (reference, key path for errors, the credentials) -> the secret's value
+VaultFetcher = Callable[[str, str, Any], str]
+
 _ring = _Ring()
 _lock = threading.Lock()
+_vault: dict[str, Any] = {"fetch": None, "credentials": None}
+
+
+def use_vault(fetch: VaultFetcher | None) -> None:
+    """Install what fetches a Key Vault reference (None: references cannot be revealed here)."""
+    _vault["fetch"] = fetch
+
+
+def register_credentials(credentials: Any) -> None:
+    """The credentials just loaded: their ``keyvault`` section says how to reach the vault."""
+    _vault["credentials"] = credentials
+
+
+def fetch_reference(reference: str, path: str) -> str:
+    """The value of the Key Vault secret ``reference`` (``path``: its key, for errors)."""
+    fetch = _vault["fetch"]
+    if fetch is None:
+        from shipyard.errors import ConfigError
+
+        raise ConfigError("a Key Vault reference cannot be fetched here", path=path,
+                          hint="run the command through the shipyard CLI, which reaches the vault")
+    return fetch(reference, path, _vault["credentials"])  # type: ignore[no-any-return]
 
 
 def register(encryption: Any, config_dir: Path | None) -> None:
@@ -70,11 +102,17 @@ def _key() -> Any:
         return _ring.key
 
 
-def reveal(secret: SecretStr | None) -> str | None:
-    """The plain value of ``secret`` (decrypted when encrypted); None for None."""
+def reveal(secret: SecretStr | None, reference: str | None = None, *, path: str = "keyvault_secret_id") -> str | None:
+    """The plain value of ``secret`` (decrypted when encrypted), else of the Key Vault secret
+    ``reference`` (``path`` names its key in errors); None when neither is given."""
+    if (secret is None or not secret.get_secret_value()) and reference:
+        secret = SecretStr(fetch_reference(reference, path))
     if secret is None:
         return None
     value = secret.get_secret_value()
     if not value or not looks_encrypted(value):
+        remember(value)
         return value
-    return decrypt(value, _key())
+    plain = decrypt(value, _key())
+    remember(plain)
+    return plain

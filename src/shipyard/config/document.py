@@ -107,10 +107,15 @@ def load_document(path: str | Path) -> Document:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
 
+    return parse_document(text, path, json_text=path.suffix.lower() == ".json")
+
+
+def parse_document(text: str, path: Path, *, json_text: bool = False) -> Document:
+    """``text`` (YAML, or JSON when ``json_text``) as the document ``path`` names; errors as :func:`load_document`'s."""
     from shipyard.config.parse_errors import json_error, yaml_error
 
     language = "YAML"
-    if path.suffix.lower() == ".json":
+    if json_text:
         language = "JSON"
         try:
             json.loads(text)

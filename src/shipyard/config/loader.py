@@ -25,7 +25,7 @@ from shipyard.config.paths import ConfigPaths
 from shipyard.config.pool import PoolSpecification
 from shipyard.config.settings import GeneralConfig
 from shipyard.config.validate import validate_document
-from shipyard.errors import ConfigError, UsageError
+from shipyard.errors import ConfigError, ShipyardError, UsageError
 from shipyard.results import CheckResult, Location, Severity
 
 log = logging.getLogger(__name__)
@@ -98,8 +98,11 @@ class ConfigSet:
                 )
 
 
-def load_config_set(paths: ConfigPaths) -> ConfigSet:
+def load_config_set(paths: ConfigPaths, *, from_vault: bool = True) -> ConfigSet:
     """Load and validate every file in ``paths``; problems are collected, not raised.
+
+    Credentials that name a ``credentials_secret_id`` are the vault's (fetched now), unless
+    ``from_vault`` is False (``shipyard keyvault``, which puts them there, reads the file itself).
 
     A file that cannot be read or parsed is listed in ``failed`` and reported as
     ``<kind> file did not load: <reason>`` (the reason never carries a value from the file).
@@ -118,8 +121,42 @@ def load_config_set(paths: ConfigPaths) -> ConfigSet:
         model, findings = validate_document(kind, document)
         config.findings.extend(findings)
         config.files[kind] = LoadedFile(kind, document, model)
+        if from_vault and kind is ConfigKind.CREDENTIALS and model is not None and _secret_id(model):
+            _credentials_from_vault(config, document, model)
     _register_encryption(config)
     return config
+
+
+def _secret_id(model: Any) -> str | None:
+    keyvault = model.credentials.keyvault
+    return keyvault.credentials_secret_id if keyvault else None
+
+
+def _credentials_from_vault(config: ConfigSet, local: Document, model: Any) -> None:
+    """``credentials.keyvault.credentials_secret_id``: the credentials are the vault's (Batch Shipyard's
+    rule), with this file's ``keyvault`` section kept (it says how to reach the vault)."""
+    from shipyard.config.credentials_secret import decode_credentials
+    from shipyard.config.decrypt import fetch_reference, register_credentials
+
+    path = "credentials.keyvault.credentials_secret_id"
+    register_credentials(model.credentials)  # the keyvault section reaches the vault
+    where = Location(file=str(local.path), line=local.line_of(("credentials", "keyvault", "credentials_secret_id")),
+                     path=path)
+    try:
+        document = decode_credentials(fetch_reference(_secret_id(model) or "", path), _secret_id(model) or "")
+    except ShipyardError as exc:
+        reason = exc.message.removeprefix(f"{path}: ")
+        config.findings.append(diagnostic(LOAD, Severity.ERROR, f"credentials not fetched from the vault: {reason}",
+                                          where, exc.hint or ""))
+        config.files[ConfigKind.CREDENTIALS] = LoadedFile(ConfigKind.CREDENTIALS, local, None)
+        return
+    log.info("credentials read from the vault (%s)", document.path)
+    fetched, findings = validate_document(ConfigKind.CREDENTIALS, document)
+    config.findings.extend(findings)
+    if fetched is not None:
+        kept = fetched.credentials.model_copy(update={"keyvault": model.credentials.keyvault})
+        fetched = fetched.model_copy(update={"credentials": kept})
+    config.files[ConfigKind.CREDENTIALS] = LoadedFile(ConfigKind.CREDENTIALS, document, fetched)
 
 
 def register_encryption_from(config_yaml: Path | None) -> None:
@@ -130,9 +167,12 @@ def register_encryption_from(config_yaml: Path | None) -> None:
 
 
 def _register_encryption(config: ConfigSet) -> None:
-    """What decrypts the credentials' secrets when a command uses one (``config.decrypt``)."""
-    from shipyard.config.decrypt import register
+    """What decrypts the credentials' secrets when a command uses one (``config.decrypt``), and the
+    credentials whose ``keyvault`` section reaches the vault of a reference."""
+    from shipyard.config.decrypt import register, register_credentials
 
+    if ConfigKind.CREDENTIALS in config.files:
+        register_credentials(config.credentials)
     general = config.general
     where = config.files.get(ConfigKind.CONFIG)
     register(general.batch_shipyard.encryption if general else None,

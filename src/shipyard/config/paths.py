@@ -56,3 +56,11 @@ def find_config_files(configdir: str | Path) -> dict[ConfigKind, Path]:
             found[kind] = present[0]
     return found
 
+
+
+def shipyard_home(home: Path | str | None = None) -> Path:
+    """Where shipyard keeps its local state: ``home``, else ``$SHIPYARD_HOME``, else ``~/.shipyard``."""
+    if home is not None:
+        return Path(home)
+    env = os.environ.get("SHIPYARD_HOME")
+    return Path(env) if env else Path.home() / ".shipyard"

@@ -35,11 +35,10 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from shipyard.azure.blob_retry import blob_client_kwargs
-from shipyard.azure.credentials import Credential, require_https, storage_credential
+from shipyard.azure.credentials import Credential, require_https, storage_credential, storage_key
 from shipyard.azure.errors import AUTH_CODES, Target, error_code, map_sdk_error, response_logger
 from shipyard.azure.retry import RetryOptions
 from shipyard.config.credentials import StorageLink
-from shipyard.config.decrypt import reveal
 from shipyard.errors import StorageError
 from shipyard.redact import redact
 from shipyard.storage import ranges as rng
@@ -92,7 +91,7 @@ class AzurePageBlobStore(AzureBlockBlobs):
         if credential is None:
             self.credential = storage_credential(link)
         else:  # the caller's: the link's key (if any) is still a secret never to show
-            key = reveal(link.account_key) or ""
+            key = storage_key(link) or ""
             self.credential = Credential(credential, "given", (key,) if key else ())
         self._secrets: tuple[str, ...] = self.credential.secrets
         self._shared_key = self.credential.shared_key
@@ -372,7 +371,7 @@ class AzurePageBlobStore(AzureBlockBlobs):
             "expiry": expiry,
         }
         if self._shared_key and self.link.account_key:
-            kwargs["account_key"] = reveal(self.link.account_key)
+            kwargs["account_key"] = storage_key(self.link)
         else:
             delegation = self._call(
                 f"getting a user delegation key from {self.account_url}",
@@ -397,7 +396,7 @@ class AzurePageBlobStore(AzureBlockBlobs):
         kwargs: dict[str, Any] = {"permission": ContainerSasPermissions(read=True, write=True, create=True, add=True),
                                   "start": start, "expiry": start + lifetime}
         if self._shared_key and self.link.account_key:
-            kwargs["account_key"] = reveal(self.link.account_key)
+            kwargs["account_key"] = storage_key(self.link)
         else:
             kwargs["user_delegation_key"] = self._call(
                 f"getting a user delegation key from {self.account_url}", None,

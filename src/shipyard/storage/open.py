@@ -7,21 +7,14 @@ store never pays for the Azure SDK.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from shipyard.config.paths import shipyard_home
 
 if TYPE_CHECKING:
     from shipyard.config.credentials import StorageLink
     from shipyard.storage.store import PageBlobStore
-
-
-def shipyard_home(home: Path | str | None = None) -> Path:
-    """``home``, else ``$SHIPYARD_HOME``, else ``~/.shipyard``."""
-    if home is not None:
-        return Path(home)
-    env = os.environ.get("SHIPYARD_HOME")
-    return Path(env) if env else Path.home() / ".shipyard"
 
 
 def open_store(

@@ -147,6 +147,14 @@ class CertificateSpec(Model):
     visibility: list[Literal["node_prep", "remote_user", "task"]]
 
 
+class ManagedIdentity(Model):
+    """shipyard extension: the pool's user-assigned managed identity (Azure). The Key Vault VM
+    extension reads the pool's certificates with it, and node prep its Key Vault secrets."""
+
+    resource_id: Text  # /subscriptions/…/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>
+    client_id: Text  # its client id (a GUID): what a node asks IMDS for a token as
+
+
 class NvidiaDriver(Model):
     source: str
 
@@ -207,6 +215,7 @@ class PoolSpecification(Model):
     virtual_network: VirtualNetwork | None = None
     public_ips: list[str] | None = None
     certificates: dict[Text, CertificateSpec] | None = Field(default=None, min_length=1)
+    managed_identity: ManagedIdentity | None = None
     gpu: Gpu | None = None
     additional_node_prep: AdditionalNodePrep | None = None
     batch_insights_enabled: bool | None = None

@@ -16,13 +16,14 @@ blob, a refused key, no disk image) is in the report with its one-line error and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.loader import ConfigSet
 from shipyard.errors import ConfigError, ShipyardError, UsageError
+from shipyard.pools.certificates import find_certificates
 from shipyard.pools.models import Pool, PoolSpec
 from shipyard.pools.select import backend_kind
 from shipyard.pools.specs import pool_spec
@@ -125,6 +126,9 @@ def admit_pool(
         # the gallery version's own VHD, read in place, where a storage link of the credentials reaches it
         if checked.source_uri and _reachable(checked.source_uri, config):
             uris = (checked.source_uri,)
+    certificates, found = find_certificates(config, kind)  # in the vault before anything is allocated
+    config_results.extend(found)
+    spec = replace(spec, certificates=certificates)
     vhds = tuple(check_vhd(uri, config, context, skip=skipped, home=home) for uri in uris)
     return AdmissionReport(spec, kind, tuple(config_results), vhds, plan)
 

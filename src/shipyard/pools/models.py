@@ -148,10 +148,32 @@ class PoolSpec:
     # how long Azure Batch may take to allocate the nodes (pool.yaml's resize_timeout; None: planned
     # from the pool's size, at least 15 minutes per 1,000 nodes)
     resize_timeout_s: float | None = None
+    identity: PoolIdentity | None = None
+    # found in the vault by admission (``pools.certificates``); empty until then
+    certificates: tuple[PoolCertificate, ...] = ()
 
     @property
     def target_nodes(self) -> int:
         return self.dedicated + self.low_priority
+
+
+@dataclass(frozen=True)
+class PoolCertificate:
+    """A certificate the pool's nodes get, found in the vault before allocation."""
+
+    key: str  # as pool.yaml names it (sha1$<thumbprint>, or the vault's name for it)
+    thumbprint: str  # SHA-1, lower-case hex
+    name: str  # its name in the vault
+    secret_id: str  # the vault's versionless secret id: what the Key Vault VM extension observes
+    vault_uri: str
+
+
+@dataclass(frozen=True)
+class PoolIdentity:
+    """The pool's user-assigned managed identity (Azure)."""
+
+    resource_id: str
+    client_id: str
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from shipyard.config.tasks import MergeTask, Task
 from shipyard.errors import ConfigError
 from shipyard.pools import task_specs as parts
 from shipyard.pools.factories import FactoryError, expand_factory
-from shipyard.pools.models import ImageSource, JobSpec, NodeFillType, PoolSpec, StartCommands, TaskSpec
+from shipyard.pools.models import ImageSource, JobSpec, NodeFillType, PoolIdentity, PoolSpec, StartCommands, TaskSpec
 from shipyard.pools.task_ids import IdFormat, TaskIdAllocator, find_cycle, ids_in_range
 
 VM_CONFIG = ("pool_specification", "vm_configuration")
@@ -72,6 +72,8 @@ def pool_spec(config: ConfigSet) -> PoolSpec:
             for kind in NODE_CONFIG_FILES if kind in config.files
         ),
         node_runtime=node_runtime(config),
+        identity=PoolIdentity(pool.managed_identity.resource_id, pool.managed_identity.client_id)
+        if pool.managed_identity else None,
     )
 
 

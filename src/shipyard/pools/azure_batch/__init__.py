@@ -20,6 +20,7 @@ from shipyard.config.loader import ConfigSet
 from shipyard.errors import ConfigError
 
 if TYPE_CHECKING:
+    from shipyard.pools.azure_batch.arm_pools import ArmPools
     from shipyard.pools.azure_batch.backend import AzureBatchBackend
     from shipyard.pools.azure_batch.to_sdk import StartTaskPlan
     from shipyard.pools.models import PoolSpec
@@ -85,4 +86,9 @@ def _open(config: ConfigSet) -> AzureBatchBackend:
     def start_task(spec: PoolSpec) -> StartTaskPlan:
         return NodePrepStager(open_store(link), bundle_dir(home))(spec)
 
-    return AzureBatchBackend(session, start_task, sas_for=TaskUrls(credentials.storage))
+    def arm_pools() -> ArmPools | None:
+        from shipyard.pools.azure_batch.arm_pools import open_arm_pools
+
+        return open_arm_pools(credentials)
+
+    return AzureBatchBackend(session, start_task, sas_for=TaskUrls(credentials.storage), arm_pools=arm_pools)

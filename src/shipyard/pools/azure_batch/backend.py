@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 from posixpath import normpath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.batch import models as m
 from azure.core.exceptions import AzureError
 
 from shipyard.errors import BackendError, ConflictError, NotFoundError
-from shipyard.pools.azure_batch import from_sdk, to_sdk
+from shipyard.pools.azure_batch import from_sdk, to_arm, to_sdk
 from shipyard.pools.azure_batch.client import BatchSession
 from shipyard.pools.models import (
     FailedRule,
@@ -45,6 +45,9 @@ from shipyard.pools.models import (
     TaskState,
 )
 from shipyard.pools.protocol import Progress
+
+if TYPE_CHECKING:
+    from shipyard.pools.azure_batch.arm_pools import ArmPools
 
 ADD_CONCURRENCY = 8  # parallel add-task-collection requests (the SDK's create_tasks)
 DELETE_POLL_S = 5.0
@@ -69,8 +72,9 @@ class AzureBatchBackend:
     kind = "azure"
 
     def __init__(self, session: BatchSession, start_task: StartTaskFor, *, sas_for: SasFor | None = None,
-                 poll_s: float = DELETE_POLL_S) -> None:
+                 poll_s: float = DELETE_POLL_S, arm_pools: Callable[[], ArmPools | None] | None = None) -> None:
         self.session = session
+        self._arm_pools = arm_pools
         self._start_task = start_task
         self._sas_for = sas_for
         self._poll_s = poll_s
@@ -86,9 +90,25 @@ class AzureBatchBackend:
     # -- pools ---------------------------------------------------------------------------------
 
     def add_pool(self, spec: PoolSpec, *, progress: Progress | None = None) -> Pool:
-        options = to_sdk.pool_options(spec, self._start_task(spec))
-        self._call(f"creating pool '{spec.id}'", lambda: self.client.create_pool(options),
-                   PoolExists=f"pool '{spec.id}' already exists")
+        """Through the data plane; a pool with certificates or a managed identity through the management
+        plane (:mod:`.to_arm`), the only API that gives a pool an identity."""
+        if not to_arm.needs_management_plane(spec):
+            options = to_sdk.pool_options(spec, self._start_task(spec))
+            self._call(f"creating pool '{spec.id}'", lambda: self.client.create_pool(options),
+                       PoolExists=f"pool '{spec.id}' already exists")
+            return self.get_pool(spec.id)
+        if spec.identity is None:
+            raise BackendError(f"pool '{spec.id}': its certificates reach the nodes through the Key Vault VM "
+                               "extension, which needs the pool's user-assigned identity",
+                               hint="set pool_specification.managed_identity (resource_id, client_id)")
+        arm = self._arm_pools() if self._arm_pools else None
+        if arm is None:
+            from shipyard.pools.azure_batch.arm_pools import MISSING_HINT
+
+            raise BackendError(f"pool '{spec.id}' has a managed identity: it is created through the management "
+                               "plane, which the credentials do not reach", hint=MISSING_HINT)
+        to_sdk.require_gallery_image(spec)
+        arm.create(spec.id, to_arm.arm_pool(spec, self._start_task(spec)))
         return self.get_pool(spec.id)
 
     def get_pool(self, pool_id: str) -> Pool:

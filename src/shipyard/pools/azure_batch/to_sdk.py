@@ -65,10 +65,16 @@ def image_reference(arm_image_id: str) -> m.BatchVmImageReference:
     return m.BatchVmImageReference(virtual_machine_image_id=parsed.value)
 
 
-def pool_options(spec: PoolSpec, start: StartTaskPlan) -> m.BatchPoolCreateOptions:
+def require_gallery_image(spec: PoolSpec) -> str:
     if not spec.image.arm_image_id:
         raise BackendError(f"pool '{spec.id}': Azure Batch needs a Compute Gallery image (arm_image_id), "
                            "not VHD image_uris", hint="run `shipyard image publish`, or `pool add --publish`")
+    return spec.image.arm_image_id
+
+
+def pool_options(spec: PoolSpec, start: StartTaskPlan) -> m.BatchPoolCreateOptions:
+    require_gallery_image(spec)
+    assert spec.image.arm_image_id is not None
     return m.BatchPoolCreateOptions(
         id=spec.id,
         vm_size=spec.vm_size,

@@ -49,11 +49,14 @@ def check(
 @click.option("--node-agent", metavar="SKU", help="Node agent SKU id (default: the pool's node_agent).")
 @click.option("--shared-dir", metavar="DIR", help="Where volumes are mounted [default: $AZ_BATCH_NODE_SHARED_DIR].")
 @click.option("--force", is_flag=True, help="Check again even if a marker says the node is prepared.")
+@click.option("--environment-file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Write additional_node_prep's environment (its Key Vault secret fetched as the pool's identity) "
+                   "to FILE (mode 0600) for the start task to source.")
 @global_options
 @pass_settings
 def prep(
     settings: Settings, root: str, state_dir: str | None, vm_size: str | None, node_agent: str | None,
-    shared_dir: str | None, force: bool,
+    shared_dir: str | None, force: bool, environment_file: Path | None,
 ) -> int:
     """The start task's node preparation: check the custom-image contract; install nothing.
 
@@ -72,6 +75,12 @@ def prep(
     # a failure before the checks (a bad config is exit 2) leaves a failure marker, then is reported
     result = prepare_node(root, configdir=settings.configdir, files=settings.files, vm_size=vm_size,
                           node_agent=node_agent, state_dir=state_dir, shared_dir=shared_dir, force=force)
+    if environment_file is not None and result.status in ("ok", "skipped"):
+        from shipyard.config.given import load_given
+        from shipyard.node.environment import node_prep_environment, write_environment_file
+
+        config = load_given(settings.configdir, settings.files)
+        write_environment_file(environment_file, node_prep_environment(config.pool if config else None))
     if settings.raw:
         render.emit_json(result.as_dict())
     elif result.status == "skipped":

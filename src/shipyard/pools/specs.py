@@ -48,10 +48,6 @@ def pool_spec(config: ConfigSet) -> PoolSpec:
                                 "(image_uris or arm_image_id)")
     parts.check_id(problems, pool.id, ("pool_specification", "id"), "pool")
     prep = pool.additional_node_prep
-    for key in ("environment_variables", "environment_variables_keyvault_secret_id"):
-        if prep is not None and parts.is_set(getattr(prep, key)):
-            problems.add((*NODE_PREP, key), "environment variables for the node prep commands are not supported "
-                                            "(the commands run in the start task's environment)")
     problems.raise_first()
     assert image is not None
     uris = tuple(image.image_uris or ())

@@ -7,7 +7,9 @@ The ``node bundle`` folder (``nodeprep.py`` and its wheels) and the pool's ``con
 uploads nothing. Each becomes a resource file of the start task with a read SAS that is never
 printed or logged. ``credentials.yaml`` is not uploaded: it holds the account keys.
 
-The command runs node prep, then ``additional_node_prep``'s ``pre`` and ``post`` commands, under
+The command runs node prep (which writes ``additional_node_prep``'s environment, its Key Vault
+secret fetched as the pool's identity, to a 0600 file the command sources and removes), then
+``additional_node_prep``'s ``pre`` and ``post`` commands, under
 ``/bin/sh -c`` (Batch runs a command line without a shell) with ``set -e``, so the first failure
 fails the start task.
 """
@@ -47,8 +49,12 @@ def bundle_digest(bundle: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+ENVIRONMENT_FILE = ".shipyard-environment"  # additional_node_prep's environment, sourced, then removed
+
+
 def start_command(spec: PoolSpec) -> str:
-    steps = [f"python3 {BUNDLE_DIR}/nodeprep.py --configdir {CONFIG_DIR}",
+    steps = [f"python3 {BUNDLE_DIR}/nodeprep.py --configdir {CONFIG_DIR} --environment-file {ENVIRONMENT_FILE}",
+             f". ./{ENVIRONMENT_FILE}", f"rm -f {ENVIRONMENT_FILE}",
              *spec.start_commands.pre, *spec.start_commands.post]
     return "/bin/sh -c " + shlex.quote("set -e; " + "; ".join(steps))
 

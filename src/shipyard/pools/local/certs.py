@@ -1,25 +1,42 @@
-"""The local backend's certificate store: the pool's credential-encryption PFX on every node, where
-Azure puts a pool certificate (``$AZ_BATCH_CERTIFICATES_DIR/sha1-<thumbprint>.pfx``, its passphrase
-in ``….pfx.pw``), so that node prep decrypts the credentials as it does on Azure. Both files are
-mode 0600 in the node's own ``certs/``.
+"""The local backend's certificate store: the pool's certificates on every node, where Azure put a
+pool certificate (``$AZ_BATCH_CERTIFICATES_DIR/sha1-<thumbprint>.pfx``, its passphrase in
+``….pfx.pw``), so that node prep finds them as it does on Azure: the credential-encryption PFX of
+``config.yaml``, and each certificate of ``pool_specification.certificates`` from the local vault
+(found there by admission). Both files are mode 0600 in the node's own ``certs/``.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from shipyard.config.loader import ConfigSet
 from shipyard.config.kinds import ConfigKind
+from shipyard.config.private_file import write_private
 from shipyard.errors import ShipyardError
+from shipyard.pools.models import PoolCertificate
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+def _place(certs: Path, thumbprint: str, pfx: bytes, passphrase: str | None) -> Path:
+    certs.mkdir(parents=True, exist_ok=True)
+    target = certs / f"sha1-{thumbprint.lower()}.pfx"
+    write_private(target, pfx)
+    write_private(target.with_name(target.name + ".pw"), (passphrase or "").encode())
+    return target
+
+
+def install_pool_certificates(certificates: tuple[PoolCertificate, ...], certs: Path) -> list[Path]:
+    """The pool's certificates from the local vault into ``certs`` (an Azure vault's never reach a local node)."""
+    from shipyard.vault.local import LocalVault
+
+    placed = []
+    for certificate in certificates:
+        if not certificate.vault_uri.startswith("local://"):
+            raise ShipyardError(f"certificate {certificate.key} is in {certificate.vault_uri}: a local pool takes its "
+                                "certificates from a local vault", hint="set credentials.keyvault.uri to local://NAME "
+                                                                       "and `shipyard cert add` them there")
+        pfx, passphrase = LocalVault(certificate.vault_uri.removeprefix("local://")).certificate_pfx(certificate.name)
+        placed.append(_place(certs, certificate.thumbprint, pfx, passphrase))
+    return placed
 
 
 def install_certificate(config: ConfigSet | None, certs: Path) -> Path | None:
@@ -39,8 +56,4 @@ def install_certificate(config: ConfigSet | None, certs: Path) -> Path | None:
         data = source.read_bytes()
     except OSError as exc:
         raise ShipyardError(f"the pool certificate {source} cannot be read: {exc.strerror}") from None
-    certs.mkdir(parents=True, exist_ok=True)
-    target = certs / f"sha1-{pfx.sha1_thumbprint.lower()}.pfx"
-    _write(target, data)
-    _write(target.with_name(target.name + ".pw"), pfx.passphrase.get_secret_value().encode())
-    return target
+    return _place(certs, pfx.sha1_thumbprint, data, pfx.passphrase.get_secret_value())

@@ -76,10 +76,11 @@ def run_start_task(ctx: NodeContext, db: StateDB, register: Register) -> StartTa
 def _run(
     ctx: NodeContext, db: StateDB, register: Register, out: IO[str], err: IO[str]
 ) -> tuple[int, str | None, tuple[FailedRule, ...]]:
+    from shipyard.node.environment import node_prep_environment
     from shipyard.node.prep import run_node_prep
     from shipyard.config.given import load_given
     from shipyard.node.setup import local_store_setup
-    from shipyard.pools.local.certs import install_certificate
+    from shipyard.pools.local.certs import install_certificate, install_pool_certificates
     from shipyard.pools.local.images import image_evidence
     from shipyard.rules.context import PoolContext
 
@@ -91,6 +92,7 @@ def _run(
         config = load_given(files=dict(ctx.spec.config_files)) if ctx.spec.config_files else None
         ctx.links = dict(config.credentials.storage) if config and config.credentials else {}
         install_certificate(config, ctx.root / "certs")  # the pool certificate, where Azure puts it
+        install_pool_certificates(ctx.spec.certificates, ctx.root / "certs")
         if not ctx.image_uri:
             return 1, "the node has no image URI to boot from (the local backend runs image_uris VHDs)", ()
         evidence, source = image_evidence(db, ctx.layout, ctx.pool_id, ctx.node_id, ctx.image_uri, ctx.links)
@@ -100,6 +102,9 @@ def _run(
         pool = PoolContext.from_config(config, vm_size=ctx.spec.vm_size, node_agent=ctx.spec.image.node_agent)
         link_volumes = local_store_setup(config, ctx.root / "shared", ctx.layout.home,
                                          bind=ctx.runtime.sandbox is not None, certs=ctx.root / "certs")
+        # additional_node_prep's environment, its vault secret fetched here, on the node
+        extra = node_prep_environment(config.pool if config else None, fetch=local_secret) if (
+            ctx.spec.start_commands.pre or ctx.spec.start_commands.post) else {}
     except ConfigError as exc:
         return 2, f"node prep: {redact(str(exc))}", ()
     except ShipyardError as exc:
@@ -108,7 +113,7 @@ def _run(
         return 1, f"node prep failed: {type(exc).__name__}: {redact(str(exc))}"[:2000].replace("\n", " "), ()
 
     def setup() -> list[dict[str, str]]:
-        run_commands(ctx, "pre", ctx.spec.start_commands.pre, out, err, register)
+        run_commands(ctx, "pre", ctx.spec.start_commands.pre, out, err, register, extra)
         return link_volumes() if link_volumes else []
 
     try:
@@ -140,17 +145,34 @@ def _run(
         say(f"volume {done['volume']}: {done['state']} at {ctx.runtime.inside(Path(done['mount_point']))}")
     try:
         if result.status == "skipped":
-            run_commands(ctx, "pre", ctx.spec.start_commands.pre, out, err, register)
-        run_commands(ctx, "post", ctx.spec.start_commands.post, out, err, register)
+            run_commands(ctx, "pre", ctx.spec.start_commands.pre, out, err, register, extra)
+        run_commands(ctx, "post", ctx.spec.start_commands.post, out, err, register, extra)
     except ShipyardError as exc:
         return 1, str(exc), ()
     return 0, None, ()
 
 
+def local_secret(secret_id: str, client_id: str | None) -> str:
+    """A secret for a local node: the local vault's (``local://``), else Key Vault's as the node's identity."""
+    from shipyard.config.vault_ids import parse_vault_id
+
+    parsed = parse_vault_id(secret_id, path="additional_node_prep.environment_variables_keyvault_secret_id")
+    if not parsed.is_local:
+        from shipyard.node.keyvault import fetch_secret
+
+        return fetch_secret(secret_id, client_id)
+    from shipyard.vault.local import LocalVault
+
+    return LocalVault(parsed.vault_name).get_secret(parsed.name, parsed.version).value.get_secret_value()
+
+
 def run_commands(
-    ctx: NodeContext, which: str, commands: tuple[str, ...], out: IO[str], err: IO[str], register: Register
+    ctx: NodeContext, which: str, commands: tuple[str, ...], out: IO[str], err: IO[str], register: Register,
+    extra: dict[str, str] | None = None,
 ) -> None:
-    """Run ``additional_node_prep``'s ``which`` commands in order; the first that fails stops them."""
+    """Run ``additional_node_prep``'s ``which`` commands in order (``extra``: their own environment
+    variables); the first that fails stops them."""
+    env = {**ctx.env, **(extra or {})}
     for number, command in enumerate(commands, 1):
         try:
             argv = shlex.split(command)
@@ -162,11 +184,11 @@ def run_commands(
         err.flush()
         wd = ctx.root / "startup" / "wd"
         try:
-            argv = ctx.runtime.command(argv, wd, ctx.env)
+            argv = ctx.runtime.command(argv, wd, env)
         except ProgramMissing as exc:
             raise ShipyardError(f"additional_node_prep {which} command {number}: {exc}") from None
         try:
-            proc = subprocess.Popen(argv, cwd=wd, env=ctx.env, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(argv, cwd=wd, env=env, stdin=subprocess.DEVNULL,
                                     stdout=out.fileno(), stderr=err.fileno(), process_group=0)
         except OSError as exc:
             raise ShipyardError(f"additional_node_prep {which} command {number}: cannot run '{argv[0]}': "

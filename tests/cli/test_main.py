@@ -32,7 +32,8 @@ GROUP_COMMANDS = {
     "data": {"files"},
     "account": {"images"},
     "node": {"bundle", "check", "prep"},
-    "cert": {"create"},
+    "cert": {"create", "add", "list", "del"},
+    "keyvault": {"add", "get", "del", "list"},
 }
 COMMANDS = {"encrypt"}  # top-level commands that are no group
 

@@ -30,6 +30,10 @@ PLANTED = {
     ),
     # shipyard's own section (the local backend's node runtime): in no Batch Shipyard file
     "LocalSettings": ("config_templates/config.yaml", ("local",), {"node_runtime": "host"}),
+    # shipyard's own key (the pool's user-assigned identity, for Key Vault on Azure)
+    "ManagedIdentity": ("config_templates/pool.yaml", ("pool_specification", "managed_identity"),
+                        {"resource_id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/"
+                                        "userAssignedIdentities/pool", "client_id": "00000000-0000-0000-0000-000000000001"}),
 }
 
 

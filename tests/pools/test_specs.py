@@ -168,11 +168,16 @@ def test_pool_spec_refuses_a_platform_image_pool_at_its_line() -> None:
         "boot from a custom image: set custom_image (image_uris or arm_image_id)")
 
 
-def test_pool_spec_refuses_node_prep_environment(load: Load) -> None:
-    pool = POOL + "    environment_variables:\n      A: b\n"
-    with pytest.raises(ConfigError, match=r"pool\.yaml:\d+: pool_specification\.additional_node_prep\."
-                                          r"environment_variables: environment variables for the node prep"):
-        pool_spec(load(pool=pool))
+def test_pool_spec_takes_node_prep_environment_and_identity(load: Load) -> None:
+    """The node prep commands' environment is node prep's to build on the node (``node.environment``):
+    the spec passes it on untouched; the identity is the pool's."""
+    pool = POOL + ("    environment_variables:\n      A: b\n"
+                   "    environment_variables_keyvault_secret_id: https://kv1.vault.azure.net/secrets/env\n"
+                   "  managed_identity:\n    resource_id: /subscriptions/s/resourceGroups/g/providers/"
+                   "Microsoft.ManagedIdentity/userAssignedIdentities/pool\n    client_id: cid-1\n")
+    spec = pool_spec(load(pool=pool))
+    assert spec.identity is not None and spec.identity.client_id == "cid-1"
+    assert spec.identity.resource_id.endswith("/userAssignedIdentities/pool")
 
 
 # --- the corpus ---------------------------------------------------------------------------------

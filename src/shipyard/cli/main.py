@@ -81,8 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args, settings)
     finally:
         from shipyard.logs import reset_logging
+        from shipyard.vault.resolve import uninstall
 
         reset_logging()  # -v belongs to this invocation only
+        uninstall()  # and so does its vault access
 
 
 def _run(args: list[str], settings: Settings) -> int:

@@ -20,13 +20,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING, Any
 
 from shipyard.config.encryption import decrypt, is_encrypted, looks_legacy
 from shipyard.errors import ShipyardError
 from shipyard.redact import remember
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 
 @dataclass
@@ -48,6 +49,11 @@ _vault: dict[str, Any] = {"fetch": None, "credentials": None}
 def use_vault(fetch: VaultFetcher | None) -> None:
     """Install what fetches a Key Vault reference (None: references cannot be revealed here)."""
     _vault["fetch"] = fetch
+
+
+def can_fetch() -> bool:
+    """Whether a Key Vault reference can be fetched here (the CLI installed a fetcher)."""
+    return _vault["fetch"] is not None
 
 
 def register_credentials(credentials: Any) -> None:
@@ -106,10 +112,11 @@ def reveal(secret: SecretStr | None, reference: str | None = None, *, path: str 
     """The plain value of ``secret`` (decrypted when encrypted), else of the Key Vault secret
     ``reference`` (``path`` names its key in errors); None when neither is given."""
     if (secret is None or not secret.get_secret_value()) and reference:
-        secret = SecretStr(fetch_reference(reference, path))
-    if secret is None:
+        value = fetch_reference(reference, path)
+    elif secret is None:
         return None
-    value = secret.get_secret_value()
+    else:
+        value = secret.get_secret_value()
     if not value or not looks_encrypted(value):
         remember(value)
         return value

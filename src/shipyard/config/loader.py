@@ -136,12 +136,17 @@ def _credentials_from_vault(config: ConfigSet, local: Document, model: Any) -> N
     """``credentials.keyvault.credentials_secret_id``: the credentials are the vault's (Batch Shipyard's
     rule), with this file's ``keyvault`` section kept (it says how to reach the vault)."""
     from shipyard.config.credentials_secret import decode_credentials
-    from shipyard.config.decrypt import fetch_reference, register_credentials
+    from shipyard.config.decrypt import can_fetch, fetch_reference, register_credentials
 
     path = "credentials.keyvault.credentials_secret_id"
     register_credentials(model.credentials)  # the keyvault section reaches the vault
     where = Location(file=str(local.path), line=local.line_of(("credentials", "keyvault", "credentials_secret_id")),
                      path=path)
+    if not can_fetch():  # a library caller without the CLI's vault access: the file as it is
+        config.findings.append(diagnostic(LOAD, Severity.WARNING, "the credentials are in a vault, which is not "
+                                          "reached here: this file's own keys are used", where,
+                                          "run the command through the shipyard CLI"))
+        return
     try:
         document = decode_credentials(fetch_reference(_secret_id(model) or "", path), _secret_id(model) or "")
     except ShipyardError as exc:

@@ -127,6 +127,8 @@ class StartCommands:
 
     pre: tuple[str, ...] = ()
     post: tuple[str, ...] = ()
+    # the commands have environment variables of their own (node prep builds them on the node)
+    environment: bool = False
 
 
 @dataclass(frozen=True)

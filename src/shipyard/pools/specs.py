@@ -62,7 +62,9 @@ def pool_spec(config: ConfigSet) -> PoolSpec:
         low_priority=pool.vm_count.low_priority,
         max_tasks_per_node=pool.max_tasks_per_node or 1,
         node_fill_type=NodeFillType(pool.node_fill_type or NodeFillType.SPREAD),
-        start_commands=StartCommands(tuple(commands.pre), tuple(commands.post)) if commands else StartCommands(),
+        start_commands=StartCommands(tuple(commands.pre) if commands else (), tuple(commands.post) if commands else (),
+                                     environment=bool(prep and (prep.environment_variables
+                                                                or prep.environment_variables_keyvault_secret_id))),
         config_files=tuple(
             (kind.value, str(config.files[kind].document.path.resolve()))
             for kind in NODE_CONFIG_FILES if kind in config.files

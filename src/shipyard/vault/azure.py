@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from shipyard.azure.keyvault import keyvault_clients
 from shipyard.azure.retry import RetryOptions
 from shipyard.config.credentials import Credentials
+from shipyard.errors import VaultError
 from shipyard.vault.protocol import CertificateItem, Secret, SecretItem
 
 DELETE_WAIT_S = 120.0
@@ -56,8 +57,8 @@ class AzureVault:
 
     def delete_secret(self, name: str) -> None:
         poller = self._clients.call(f"deleting secret '{name}'", lambda: self._secrets.begin_delete_secret(
-            name, polling_interval=self._poll_s))
-        self._clients.call(f"waiting for secret '{name}' to be deleted", lambda: poller.result(DELETE_WAIT_S))
+            name, _polling_interval=self._poll_s))
+        self._wait(poller, f"secret '{name}'")
 
     def list_secrets(self) -> list[SecretItem]:
         found = self._clients.call("listing secrets", lambda: list(self._secrets.list_properties_of_secrets()))
@@ -83,5 +84,12 @@ class AzureVault:
 
     def delete_certificate(self, name: str) -> None:
         poller = self._clients.call(f"deleting certificate '{name}'", lambda: self._certificates.begin_delete_certificate(
-            name, polling_interval=self._poll_s))
-        self._clients.call(f"waiting for certificate '{name}' to be deleted", lambda: poller.result(DELETE_WAIT_S))
+            name, _polling_interval=self._poll_s))
+        self._wait(poller, f"certificate '{name}'")
+
+    def _wait(self, poller: Any, what: str) -> None:
+        """Until the soft delete has taken ``what`` out of the active list (bounded)."""
+        self._clients.call(f"waiting for {what} to be deleted", lambda: poller.wait(DELETE_WAIT_S))
+        if not poller.done():
+            raise VaultError(f"{what} is still being deleted after {DELETE_WAIT_S:.0f} s",
+                             hint="Key Vault goes on with it: `shipyard keyvault list` shows when it is gone")

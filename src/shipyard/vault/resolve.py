@@ -50,7 +50,11 @@ def install() -> None:
     use_vault(fetch)
 
 
-def forget() -> None:
-    """Drop the fetched values (a test's next run fetches again)."""
+def uninstall() -> None:
+    """The end of a CLI invocation: no more fetching, and the values fetched are dropped."""
+    from shipyard.config.decrypt import register_credentials, use_vault
+
+    use_vault(None)
+    register_credentials(None)
     with _lock:
         _cache.clear()

@@ -53,9 +53,10 @@ ENVIRONMENT_FILE = ".shipyard-environment"  # additional_node_prep's environment
 
 
 def start_command(spec: PoolSpec) -> str:
-    steps = [f"python3 {BUNDLE_DIR}/nodeprep.py --configdir {CONFIG_DIR} --environment-file {ENVIRONMENT_FILE}",
-             f". ./{ENVIRONMENT_FILE}", f"rm -f {ENVIRONMENT_FILE}",
-             *spec.start_commands.pre, *spec.start_commands.post]
+    prep = f"python3 {BUNDLE_DIR}/nodeprep.py --configdir {CONFIG_DIR}"
+    steps = [f"{prep} --environment-file {ENVIRONMENT_FILE}", f". ./{ENVIRONMENT_FILE}", f"rm -f {ENVIRONMENT_FILE}"] \
+        if spec.start_commands.environment else [prep]
+    steps += [*spec.start_commands.pre, *spec.start_commands.post]
     return "/bin/sh -c " + shlex.quote("set -e; " + "; ".join(steps))
 
 

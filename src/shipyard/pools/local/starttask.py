@@ -103,8 +103,8 @@ def _run(
         link_volumes = local_store_setup(config, ctx.root / "shared", ctx.layout.home,
                                          bind=ctx.runtime.sandbox is not None, certs=ctx.root / "certs")
         # additional_node_prep's environment, its vault secret fetched here, on the node
-        extra = node_prep_environment(config.pool if config else None, fetch=local_secret) if (
-            ctx.spec.start_commands.pre or ctx.spec.start_commands.post) else {}
+        extra = node_prep_environment(config.pool if config else None, fetch=local_secret) \
+            if ctx.spec.start_commands.environment else {}
     except ConfigError as exc:
         return 2, f"node prep: {redact(str(exc))}", ()
     except ShipyardError as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.azure_path import azure, azure_configdir  # noqa: F401 - the Azure path's fixtures
 from fixtures.pool_cli import CliPool
 from fixtures.pools import build_ubuntu_vhd
 from fixtures.trees import remove, write_ubuntu_2204

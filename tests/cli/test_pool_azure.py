@@ -11,101 +11,32 @@ from __future__ import annotations
 
 import platform
 import re
-import shutil
 import subprocess
-import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.arm_gallery import ArmGallery
-from fixtures.azure_server import AzureTestServer, Reply, serve
+from fixtures.azure_path import DEFINITION_ID
 from fixtures.batch_client import until
-from fixtures.batch_service import BatchService
-
-SUB = "00000000-1111-2222-3333-444444444444"
-REPO = Path(__file__).resolve().parents[2]
-DEFINITION_ID = (f"/subscriptions/{SUB}/resourceGroups/batchrg/providers/Microsoft.Compute/galleries/shipyard/images/"
-                 "ubuntu-22.04-gen1-x64")
 
 pytestmark = pytest.mark.usefixtures("shipyard_home")
 
 
-@pytest.fixture
-def azure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AzureTestServer, ArmGallery, BatchService]]:
-    (tmp_path / "server").mkdir()
-    for server in serve(tmp_path / "server", monkeypatch):
-        arm = ArmGallery(server, steps=1)
-        account = f"/subscriptions/{SUB}/resourceGroups/batchrg/providers/Microsoft.Batch/batchAccounts/127"
-        server.route("GET", account, lambda r, m, account=account: Reply(200, {
-            "id": account, "name": "127", "location": "westeurope", "properties": {
-                "allowedAuthenticationModes": ["AAD", "SharedKey"], "dedicatedCoreQuota": 64,
-                "lowPriorityCoreQuota": 64, "poolAllocationMode": "BatchService"}}))
-        service = BatchService(server, tmp_path / "nodes")
-        bundle = tmp_path / "bundle"
-        (bundle / "wheels").mkdir(parents=True)
-        shutil.copy(REPO / "src" / "shipyard" / "node" / "bootstrap.py", bundle / "nodeprep.py")
-        monkeypatch.setenv("SHIPYARD_NODE_BUNDLE", str(bundle))
-        try:
-            yield server, arm, service
-        finally:
-            service.close()
-
-
-@pytest.fixture
-def configdir(azure, azurite, container: str, write_config, cli, ubuntu_vhd: Path) -> Path:
+def test_vhd_uris_on_azure_name_image_publish(cli, azure_configdir: Path, azure) -> None:
     server, _, _ = azure
-    link = (f"    sa1:\n      account: acct1\n      account_key: {azurite.keys['acct1']}\n"
-            f"      blob_endpoint: {azurite.endpoint('acct1')}\n      resource_group: storagerg\n")
-    directory = write_config(
-        credentials=(f"credentials:\n  batch:\n    account_service_url: {server.url}\n    resource_group: batchrg\n"
-                     f"  management:\n    subscription_id: {SUB}\n    resource_manager_url: {server.url}\n"
-                     f"  storage:\n{link}"),
-        config="batch_shipyard:\n  storage_account_settings: sa1\n",
-        jobs=textwrap.dedent("""\
-            job_specifications:
-              - id: azjob
-                tasks:
-                  - command: /bin/echo hello
-                  - command: /bin/echo after
-                    depends_on: [task-00000]
-                    id: second
-            """))
-    uploaded = cli("image", "upload", ubuntu_vhd, "--storage-account", "sa1", "--container", container,
-                   "--configdir", directory, "--raw")
-    assert uploaded.code == 0, uploaded.err
-    (directory / "pool.yaml").write_text(textwrap.dedent(f"""\
-        pool_specification:
-          id: azpool  # on Azure Batch
-          vm_configuration:
-            custom_image:
-              node_agent: batch.node.ubuntu 22.04
-              image_uris:
-                - {uploaded.json()["uri"]}
-          vm_size: STANDARD_D2S_V3
-          vm_count:
-            dedicated: 1
-            low_priority: 0
-        """))
-    return directory
-
-
-def test_vhd_uris_on_azure_name_image_publish(cli, configdir: Path, azure) -> None:
-    server, _, _ = azure
-    result = cli("pool", "add", "--configdir", configdir)
+    result = cli("pool", "add", "--configdir", azure_configdir)
     assert result.code == 2 and len(result.err.strip().splitlines()) <= 2
     assert "Azure Batch takes a custom image only as a Compute Gallery image" in result.err
     assert "--publish" in result.err and server.sent("POST", r"^/pools$") == []
 
 
-def test_publish_then_pool_then_jobs(cli, configdir: Path, azure, azurite, tmp_path: Path,
+def test_publish_then_pool_then_jobs(cli, azure_configdir: Path, azure, azurite, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     server, _, _ = azure
     monkeypatch.chdir(tmp_path)  # `data files node` downloads here
-    added = cli("pool", "add", "--configdir", configdir, "--publish", "-y", "--no-wait", "-vv")  # every request logged
+    added = cli("pool", "add", "--configdir", azure_configdir, "--publish", "-y", "--no-wait", "-vv")  # every request logged
     assert added.code == 0, added.err
-    pool_yaml = (configdir / "pool.yaml").read_text()
+    pool_yaml = (azure_configdir / "pool.yaml").read_text()
     found = re.search(r"arm_image_id: (\S+)", pool_yaml)
     assert found and "# on Azure Batch" in pool_yaml and "image_uris" not in pool_yaml
     version_id = found.group(1)
@@ -125,11 +56,11 @@ def test_publish_then_pool_then_jobs(cli, configdir: Path, azure, azurite, tmp_p
 
     # the node fetched the bootstrap through its SAS and ran it: no wheels for this python
     def failed_node():
-        nodes = cli("pool", "nodes", "list", "--configdir", configdir, "--raw").json()["nodes"]
+        nodes = cli("pool", "nodes", "list", "--configdir", azure_configdir, "--raw").json()["nodes"]
         return nodes if nodes and nodes[0]["state"] == "starttaskfailed" else None
 
     node = until(failed_node, "the start task to fail", timeout=60)[0]
-    stderr = cli("data", "files", "node", "--configdir", configdir, "--nodeid", node["id"],
+    stderr = cli("data", "files", "node", "--configdir", azure_configdir, "--nodeid", node["id"],
                  "--filespec", "startup/stderr.txt", "--raw")
     assert stderr.code == 0, stderr.err
     lines = (tmp_path / "stderr.txt").read_text().splitlines()
@@ -138,15 +69,15 @@ def test_publish_then_pool_then_jobs(cli, configdir: Path, azure, azurite, tmp_p
                                  capture_output=True, text=True, check=True).stdout.strip()  # the node's python3
     assert set(lines) == {f"shipyard: error: this node prep bundle has no wheels for python {node_python} on "
                           f"{platform.machine()}; rebuild it with `shipyard node bundle --python {node_python}`"}
-    listed = cli("pool", "list", "--configdir", configdir, "--raw").json()
+    listed = cli("pool", "list", "--configdir", azure_configdir, "--raw").json()
     assert [(p["id"], p["image"]["arm_image_id"]) for p in listed] == [("azpool", version_id)]
 
-    jobs = cli("jobs", "add", "--configdir", configdir)
+    jobs = cli("jobs", "add", "--configdir", azure_configdir)
     assert jobs.code == 0, jobs.err
     collection = server.sent("POST", r"/jobs/azjob/addtaskcollection$")[0].json["value"]
     assert {t["id"]: t.get("dependsOn") for t in collection} == {"task-00000": None,
                                                                    "second": {"taskIds": ["task-00000"]}}
     assert server.sent("POST", r"^/jobs$")[0].json["poolInfo"] == {"poolId": "azpool"}
-    deleted = cli("pool", "del", "--configdir", configdir, "-y")
+    deleted = cli("pool", "del", "--configdir", azure_configdir, "-y")
     assert deleted.code == 0, deleted.err
-    assert cli("pool", "list", "--configdir", configdir, "--raw").json() == []
+    assert cli("pool", "list", "--configdir", azure_configdir, "--raw").json() == []

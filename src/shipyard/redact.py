@@ -40,15 +40,16 @@ _USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
 
 _revealed: set[str] = set()
 MIN_SECRET_LENGTH = 4  # shorter "secrets" would blank ordinary words
+MIN_REVEALED_LENGTH = 8  # a revealed value is blanked everywhere from then on: never a short word
 
 
 def remember(secret: str | None) -> None:
     """A secret revealed in this process (decrypted, fetched from a vault): never shown from now on."""
-    if secret and len(secret) >= MIN_SECRET_LENGTH:
-        _revealed.add(secret)
-        for line in secret.splitlines():  # a multi-line secret (a PEM, a credentials file): each line too
-            if len(line.strip()) >= 8:
-                _revealed.add(line.strip())
+    if not secret:
+        return
+    for piece in (secret, *(line.strip() for line in secret.splitlines())):  # a PEM, a file: each line too
+        if len(piece) >= MIN_REVEALED_LENGTH:
+            _revealed.add(piece)
 
 
 def is_secret_key(key: str) -> bool:

@@ -3,7 +3,7 @@
 Batch Shipyard's form: the credentials as JSON, zlib-compressed and base64-encoded, the secret
 tagged ``type: json``; ``shipyard keyvault add`` writes it so. A secret that holds the file's own
 YAML or JSON text is read too. The document is validated as a credentials file would be, and named
-``keyvault:<vault>/<secret>`` in its errors (they never quote a value).
+``keyvault:<vault host>/secrets/<secret>`` in its errors (they never quote a value).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def encode_credentials(data: dict[str, Any]) -> str:
 
 def decode_credentials(value: str, name: str) -> Document:
     """The credentials document a secret holds (Batch Shipyard's form, or YAML/JSON text)."""
-    where = Path(f"keyvault:{name}")
+    where = Path(f"keyvault:{name.partition('://')[2] or name}")  # a Path would fold the "//" of the id
     text: str | None = None
     try:
         text = zlib.decompress(base64.b64decode(value.strip(), validate=True)).decode("utf-8")

@@ -97,3 +97,31 @@ def test_node_prep_decrypts_the_storage_key_when_encryption_is_enabled(
     monkeypatch.setenv("AZ_BATCH_CERTIFICATES_DIR", str(directory))
     config = load_config_set(ConfigPaths.resolve(configdir))
     assert storage_key(config, "sa1") == "PlainKey=="
+
+
+@pytest.mark.parametrize("key_first", [True, False])
+def test_the_key_vault_extensions_pem_is_found_by_thumbprint(tmp_path: Path, key_first: bool) -> None:
+    """KeyVaultForLinux writes ``<vault>.<certificate>`` (key and chain, PEM) into its root-only store."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kv-extension")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(2).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    thumbprint = cert.fingerprint(hashes.SHA1()).hex()
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    store = tmp_path / "Microsoft.Azure.KeyVault.Store"
+    store.mkdir()
+    (store / "kv1.other").write_bytes(b"not a certificate")
+    (store / "kv1.enc").write_bytes(key_pem + cert_pem if key_first else cert_pem + key_pem)
+    found = load_certificate_key(thumbprint, tmp_path / "no-batch-certs", store)
+    message = b"only the pool's key opens this"
+    sealed = key.public_key().encrypt(message, padding.PKCS1v15())
+    assert found.decrypt(sealed, padding.PKCS1v15()) == message
+    with pytest.raises(ShipyardError, match="is not on this node"):
+        load_certificate_key("0" * 40, tmp_path / "no-batch-certs", store)
+    (store / "kv1.enc").write_bytes(cert_pem)  # the certificate without its key
+    with pytest.raises(ShipyardError, match="no readable private key"):
+        load_certificate_key(thumbprint, tmp_path / "no-batch-certs", store)

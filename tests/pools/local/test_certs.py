@@ -67,3 +67,62 @@ def test_a_pool_whose_certificate_is_missing_fails_its_start_task_in_one_line(ba
     node = settled_nodes(backend, "gone", 1)[0]
     assert node.start_task.exit_code == 1 and "the pool certificate" in node.start_task.failure.message
     assert "cannot be read" in node.start_task.failure.message
+
+
+def test_vault_certificates_and_node_prep_secrets_reach_local_nodes(backend, pool_files, ubuntu_vhd,
+                                                                    tmp_path: Path) -> None:
+    """The local vault as the pool's Key Vault: admission finds pool.yaml's certificate there and the
+    node gets it in certs/; node prep reads additional_node_prep's environment secret there, and the
+    node prep commands see it, while no output shows it."""
+    from shipyard.config.kinds import ConfigKind
+    from shipyard.config.loader import load_config_set
+    from shipyard.config.paths import ConfigPaths
+    from shipyard.pools.admission import admit_pool
+    from shipyard.vault.local import LocalVault
+
+    made = create_certificate(tmp_path / "app", "app-pfx-passphrase", key_bits=3072)
+    vault = LocalVault("poolvault")
+    vault.import_certificate("app", made.pfx.read_bytes(), "app-pfx-passphrase")
+    vault.set_secret("prepenv", '{"PREP_TOKEN": "prep-secret-from-the-vault-1"}')
+    spec = pool_files.spec("vaulted", [pool_files.upload(ubuntu_vhd)], dedicated=1)
+    files = dict(spec.config_files)
+    credentials, pool = Path(files["credentials"]), Path(files["pool"])
+    credentials.write_text(credentials.read_text() + "  keyvault:\n    uri: local://poolvault\n")
+    pool.write_text(pool.read_text() + f"  certificates:\n    sha1${made.sha1_thumbprint}:\n      visibility: [task]\n"
+                    "  additional_node_prep:\n    commands:\n      pre:\n      - /bin/sh -c 'echo \"$PREP_TOKEN|$MODE\" "
+                    "> seen.txt'\n    environment_variables:\n      MODE: plain\n"
+                    "    environment_variables_keyvault_secret_id: local://poolvault/secrets/prepenv\n")
+    report = admit_pool(load_config_set(ConfigPaths({ConfigKind(k): Path(v) for k, v in files.items()})))
+    found = [r for r in report.config_results if r.id == "pool.certificates"]
+    assert [(r.status.value, r.message) for r in found] == [
+        ("pass", f"certificate sha1${made.sha1_thumbprint} is in local://poolvault as 'app'")]
+    admitted = report.pool
+    assert [c.thumbprint for c in admitted.certificates] == [made.sha1_thumbprint]
+    assert admitted.start_commands.environment
+    backend.add_pool(admitted)
+    node = idle_nodes(backend, "vaulted", 1)[0]
+    root = pool_files.home / "local" / "pools" / "vaulted" / node.id
+    installed = root / "certs" / f"sha1-{made.sha1_thumbprint}.pfx"
+    assert installed.read_bytes() == made.pfx.read_bytes() and stat.S_IMODE(installed.stat().st_mode) == 0o600
+    assert (root / "certs" / f"{installed.name}.pw").read_text() == "app-pfx-passphrase"
+    assert (root / "startup" / "wd" / "seen.txt").read_text() == "prep-secret-from-the-vault-1|plain\n"
+    shown = b"".join(backend.read_node_file("vaulted", node.id, f"startup/{name}") for name in ("stdout.txt",
+                                                                                               "stderr.txt"))
+    assert b"prep-secret-from-the-vault-1" not in shown and b"app-pfx-passphrase" not in shown
+
+
+def test_a_certificate_missing_from_the_vault_refuses_the_pool(pool_files, ubuntu_vhd) -> None:
+    from shipyard.config.kinds import ConfigKind
+    from shipyard.config.loader import load_config_set
+    from shipyard.config.paths import ConfigPaths
+    from shipyard.pools.admission import admit_pool
+
+    spec = pool_files.spec("nocert", [pool_files.upload(ubuntu_vhd)], dedicated=1)
+    files = dict(spec.config_files)
+    Path(files["pool"]).write_text(Path(files["pool"]).read_text() + "  certificates:\n    app-cert:\n"
+                                   "      visibility: [task]\n")
+    report = admit_pool(load_config_set(ConfigPaths({ConfigKind(k): Path(v) for k, v in files.items()})))
+    failing = [(r.message, r.fix) for r in report.config_results if r.id == "pool.certificates"]
+    assert failing == [("1 certificate(s) to find, and no vault to find them in",
+                        "set credentials.keyvault.uri (https://<vault>.vault.azure.net, or local://<name>)")]
+    assert report.failed()

@@ -180,6 +180,23 @@ def test_pool_spec_takes_node_prep_environment_and_identity(load: Load) -> None:
     assert spec.identity.resource_id.endswith("/userAssignedIdentities/pool")
 
 
+def test_job_and_task_key_vault_environments_go_to_the_node(load: Load) -> None:
+    jobs = ("job_specifications:\n- id: j\n  environment_variables_keyvault_secret_id: local://v/secrets/jobenv\n"
+            "  tasks:\n  - command: /bin/true\n    environment_variables_keyvault_secret_id: "
+            "https://kv1.vault.azure.net/secrets/taskenv\n  - command: /bin/false\n")
+    [job] = job_specs(load(pool=POOL, jobs=jobs), backend_kind="local")
+    assert [t.environment_secret_ids for t in job.tasks] == [
+        ("local://v/secrets/jobenv", "https://kv1.vault.azure.net/secrets/taskenv"), ("local://v/secrets/jobenv",)]
+
+
+def test_a_key_vault_environment_that_is_no_id_is_refused_at_its_key(load: Load) -> None:
+    jobs = ("job_specifications:\n- id: j\n  tasks:\n  - command: /bin/true\n"
+            "    environment_variables_keyvault_secret_id: myvault/taskenv\n")
+    with pytest.raises(ConfigError, match=r"jobs\.yaml:5: job_specifications\[0\]\.tasks\[0\]\."
+                                          r"environment_variables_keyvault_secret_id: 'myvault/taskenv' is not a Key"):
+        job_specs(load(pool=POOL, jobs=jobs), backend_kind="local")
+
+
 # --- the corpus ---------------------------------------------------------------------------------
 
 # Every recipe jobs file the local backend cannot run, and the first thing in it that it cannot.
@@ -236,7 +253,7 @@ def test_the_jobs_template_names_its_first_refusal_and_counts_the_rest() -> None
     with pytest.raises(ConfigError) as caught:
         job_specs(config, backend_kind="local")
     error = caught.value
-    assert (error.line, error.path) == (6, "job_specifications[0].environment_variables_keyvault_secret_id")
+    assert (error.line, error.path) == (16, "job_specifications[0].auto_pool")  # its Key Vault environment is fine
     assert error.more > 10 and "\n" not in str(error)
 
 

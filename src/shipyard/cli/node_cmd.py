@@ -52,11 +52,13 @@ def check(
 @click.option("--environment-file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write additional_node_prep's environment (its Key Vault secret fetched as the pool's identity) "
                    "to FILE (mode 0600) for the start task to source.")
+@click.option("--task-launcher", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Write the launcher that reads a task's Key Vault environment as the pool's identity into DIR.")
 @global_options
 @pass_settings
 def prep(
     settings: Settings, root: str, state_dir: str | None, vm_size: str | None, node_agent: str | None,
-    shared_dir: str | None, force: bool, environment_file: Path | None,
+    shared_dir: str | None, force: bool, environment_file: Path | None, task_launcher: Path | None,
 ) -> int:
     """The start task's node preparation: check the custom-image contract; install nothing.
 
@@ -75,12 +77,20 @@ def prep(
     # a failure before the checks (a bad config is exit 2) leaves a failure marker, then is reported
     result = prepare_node(root, configdir=settings.configdir, files=settings.files, vm_size=vm_size,
                           node_agent=node_agent, state_dir=state_dir, shared_dir=shared_dir, force=force)
-    if environment_file is not None and result.status in ("ok", "skipped"):
+    if (environment_file or task_launcher) and result.status in ("ok", "skipped"):
         from shipyard.config.given import load_given
-        from shipyard.node.environment import node_prep_environment, write_environment_file
 
         config = load_given(settings.configdir, settings.files)
-        write_environment_file(environment_file, node_prep_environment(config.pool if config else None))
+        pool = config.pool if config else None
+        if environment_file is not None:
+            from shipyard.node.environment import node_prep_environment, write_environment_file
+
+            write_environment_file(environment_file, node_prep_environment(pool))
+        if task_launcher is not None:
+            from shipyard.node.task_environment import write_launcher
+
+            identity = pool.managed_identity if pool else None
+            write_launcher(task_launcher, identity.client_id if identity else None)
     if settings.raw:
         render.emit_json(result.as_dict())
     elif result.status == "skipped":

@@ -221,6 +221,9 @@ class TaskSpec:
     id: str
     command_line: str  # not run under a shell: split and executed, as Batch does
     environment: tuple[tuple[str, str], ...] = ()
+    # Key Vault secrets of environment variables (the job's, then the task's): fetched on the node
+    # when the task starts, never by the CLI; their variables win over the plain ones
+    environment_secret_ids: tuple[str, ...] = ()
     max_task_retries: int = 0
     max_wall_time_s: float | None = None
     retention_time_s: float | None = None  # how long its directory stays after it completes (None: Batch's 7 days)

@@ -166,7 +166,8 @@ class _JobsBuilder:
             parts.refuse(self.problems, job.merge_task, merge_path, parts.TASK_REFUSED, self.backend)
             merge_id = job.merge_task.id or allocator.generate(job_ids, merge=True)
             drafts.append(_Draft(job.merge_task, merge_path, allocator.take(merge_id), job.merge_task.command))
-        tasks = [self._task_spec(draft, job, path) for draft in drafts]
+        job_secret = self._secret_id(job, path)
+        tasks = [self._task_spec(draft, job, path, job_secret) for draft in drafts]
         tasks = self._resolve_dependencies(drafts, tasks, job, existing)
         return JobSpec(
             id=job.id,
@@ -199,7 +200,23 @@ class _JobsBuilder:
             for item in generated
         ]
 
-    def _task_spec(self, draft: _Draft, job: JobSpecification, job_path: KeyPath) -> TaskSpec:
+    def _secret_id(self, owner: JobSpecification | Task | MergeTask, at: KeyPath) -> tuple[str, ...]:
+        """``owner``'s ``environment_variables_keyvault_secret_id`` (checked to be a Key Vault id), or ()."""
+        from shipyard.config.vault_ids import parse_vault_id
+
+        key = "environment_variables_keyvault_secret_id"
+        value = getattr(owner, key, None)
+        if not value:
+            return ()
+        try:
+            parse_vault_id(value, path=format_path((*at, key)))
+        except ConfigError as exc:
+            self.problems.add((*at, key), exc.message)
+            return ()
+        return (value,)
+
+    def _task_spec(self, draft: _Draft, job: JobSpecification, job_path: KeyPath,
+                   job_secret: tuple[str, ...] = ()) -> TaskSpec:
         task, path, problems = draft.task, draft.path, self.problems
         parts.check_id(problems, draft.task_id, (*path, "id"), "task")
         container = parts.container_of(problems, task, path)
@@ -214,6 +231,7 @@ class _JobsBuilder:
             id=draft.task_id,
             command_line=draft.command or "",
             environment=tuple((task.environment_variables or {}).items()),
+            environment_secret_ids=(*job_secret, *self._secret_id(task, path)),
             max_task_retries=retries or 0,
             max_wall_time_s=parts.duration(problems, task.max_wall_time, (*path, "max_wall_time")),
             retention_time_s=parts.duration(problems, retention, retention_path),

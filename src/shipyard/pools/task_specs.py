@@ -54,13 +54,11 @@ JOB_REFUSED = {
     "job_preparation": "job_preparation",
     "job_release": "job_release",
     "input_data": "input_data (data ingress)",
-    "environment_variables_keyvault_secret_id": "environment variables from KeyVault",
     "data_volumes": "container data_volumes",
     "shared_data_volumes": "container shared_data_volumes",
 }
 TASK_REFUSED = {
     "input_data": "input_data (data ingress)",
-    "environment_variables_keyvault_secret_id": "environment variables from KeyVault",
     "data_volumes": "container data_volumes",
     "shared_data_volumes": "container shared_data_volumes",
     "entrypoint": "a container entrypoint",

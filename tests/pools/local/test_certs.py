@@ -126,3 +126,25 @@ def test_a_certificate_missing_from_the_vault_refuses_the_pool(pool_files, ubunt
     assert failing == [("1 certificate(s) to find, and no vault to find them in",
                         "set credentials.keyvault.uri (https://<vault>.vault.azure.net, or local://<name>)")]
     assert report.failed()
+
+
+def test_a_tasks_vault_environment_is_read_on_the_node(backend, pool_files, ubuntu_vhd) -> None:
+    from shipyard.vault.local import LocalVault
+
+    vault = LocalVault("taskvault")
+    vault.set_secret("jobenv", '{"MODE": "job", "FROM_JOB": "yes"}')
+    vault.set_secret("taskenv", '{"MODE": "task", "TOKEN": "task-secret-from-the-vault-7"}')
+    backend.add_pool(pool_files.spec("envpool", [pool_files.upload(ubuntu_vhd)], dedicated=1))
+    idle_nodes(backend, "envpool", 1)
+    backend.add_job(JobSpec("envjob", "envpool", tasks=(
+        TaskSpec("t1", "/bin/sh -c 'echo \"$MODE|$FROM_JOB|$TOKEN\"'",
+                 environment_secret_ids=("local://taskvault/secrets/jobenv", "local://taskvault/secrets/taskenv")),
+        TaskSpec("t2", "/bin/echo never", environment_secret_ids=("local://taskvault/secrets/gone",)),
+    )))
+    tasks = finished_tasks(backend, "envjob")
+    assert tasks["t1"].result == TaskResult.SUCCESS
+    assert backend.read_task_file("envjob", "t1", "stdout.txt") == b"task|yes|task-secret-from-the-vault-7\n"
+    failed = tasks["t2"]
+    assert failed.result == TaskResult.FAILURE and failed.failure is not None
+    assert failed.failure.message == ("environment_variables_keyvault_secret_id: local://taskvault has no secret "
+                                      "'gone'")

@@ -54,6 +54,8 @@ ENVIRONMENT_FILE = ".shipyard-environment"  # additional_node_prep's environment
 
 def start_command(spec: PoolSpec) -> str:
     prep = f"python3 {BUNDLE_DIR}/nodeprep.py --configdir {CONFIG_DIR}"
+    if spec.identity is not None:  # tasks may read Key Vault as the pool's identity: their launcher
+        prep += ' --task-launcher "$AZ_BATCH_NODE_SHARED_DIR/shipyard"'
     steps = [f"{prep} --environment-file {ENVIRONMENT_FILE}", f". ./{ENVIRONMENT_FILE}", f"rm -f {ENVIRONMENT_FILE}"] \
         if spec.start_commands.environment else [prep]
     steps += [*spec.start_commands.pre, *spec.start_commands.post]

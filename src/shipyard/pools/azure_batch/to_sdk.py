@@ -22,6 +22,7 @@ from azure.batch import models as m
 
 from shipyard.config.arm_ids import parse_image_id
 from shipyard.errors import BackendError
+from shipyard.node.task_environment import wrapped_command
 from shipyard.pools.models import JobSpec, OutputFile, PoolSpec, ResourceFile, TaskAction, TaskSpec
 
 MIN_RESIZE_TIMEOUT_S = 15 * 60.0
@@ -145,7 +146,8 @@ def task_options(task: TaskSpec, sas: Mapping[str, str] | None = None) -> m.Batc
     return m.BatchTaskCreateOptions(
         id=task.id,
         multi_instance_settings=multi,
-        command_line=task.command_line,
+        command_line=wrapped_command(task.environment_secret_ids, task.command_line) if task.environment_secret_ids
+        else task.command_line,  # its Key Vault environment read on the node as it starts
         environment_settings=[m.EnvironmentSetting(name=k, value=v) for k, v in task.environment] or None,
         constraints=constraints,
         depends_on=m.BatchTaskDependencies(task_ids=list(task.depends_on)) if task.depends_on else None,

@@ -210,6 +210,8 @@ class NodeAgent:
             runtime = self.ctx.runtime
             prepared = runner.Prepared(self.ctx.root, message["job"], spec, {**self.ctx.env, **message["env"]},
                                        runtime.inside if runtime.sandbox else str)
+            if spec.get("environment_secret_ids"):  # read here, on the node, as the task starts
+                prepared.env.update(_secret_environment(spec["environment_secret_ids"]))
             if spec.get("resource_files"):
                 runner.fetch_resource_files(prepared, spec["resource_files"], self.ctx.links, self.ctx.layout.home)
             name = None
@@ -465,3 +467,15 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
+
+
+def _secret_environment(secret_ids: list[str]) -> dict[str, str]:
+    """A task's Key Vault environment, or the launch failure that says why not (never a value)."""
+    from shipyard.errors import ShipyardError
+    from shipyard.pools.local.vault_env import secret_environment
+    from shipyard.redact import redact
+
+    try:
+        return secret_environment(secret_ids)
+    except ShipyardError as exc:
+        raise runner.LaunchError(runner.LAUNCH_FAILED, redact(exc.message)) from None

@@ -78,6 +78,7 @@ def _run(
 ) -> tuple[int, str | None, tuple[FailedRule, ...]]:
     from shipyard.node.environment import node_prep_environment
     from shipyard.node.prep import run_node_prep
+    from shipyard.pools.local.vault_env import local_secret
     from shipyard.config.given import load_given
     from shipyard.node.setup import local_store_setup
     from shipyard.pools.local.certs import install_certificate, install_pool_certificates
@@ -150,20 +151,6 @@ def _run(
     except ShipyardError as exc:
         return 1, str(exc), ()
     return 0, None, ()
-
-
-def local_secret(secret_id: str, client_id: str | None) -> str:
-    """A secret for a local node: the local vault's (``local://``), else Key Vault's as the node's identity."""
-    from shipyard.config.vault_ids import parse_vault_id
-
-    parsed = parse_vault_id(secret_id, path="additional_node_prep.environment_variables_keyvault_secret_id")
-    if not parsed.is_local:
-        from shipyard.node.keyvault import fetch_secret
-
-        return fetch_secret(secret_id, client_id)
-    from shipyard.vault.local import LocalVault
-
-    return LocalVault(parsed.vault_name).get_secret(parsed.name, parsed.version).value.get_secret_value()
 
 
 def run_commands(

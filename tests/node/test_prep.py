@@ -176,3 +176,26 @@ def test_node_prep_runs_on_evidence_gathered_beforehand(good_tree: Path, tmp_pat
     assert json.loads(result.marker.read_text())["ok"] is False
     with pytest.raises(ValueError, match="needs a root or the evidence"):
         run_node_prep(None, pool, tmp_path / "other")
+
+
+def test_node_prep_writes_the_commands_environment_and_the_task_launcher(cli, good_tree: Path, tmp_path: Path) -> None:
+    """What the Azure start task asks of node prep for a pool with an identity and an environment
+    (its Key Vault secret's read: ``tests/node/test_keyvault.py``)."""
+    import stat
+
+    configdir = tmp_path / "cfg"
+    configdir.mkdir()
+    (configdir / "pool.yaml").write_text(
+        "pool_specification:\n  id: p\n  vm_size: STANDARD_D2S_V3\n  vm_count: {dedicated: 1}\n"
+        "  vm_configuration:\n    custom_image:\n      arm_image_id: /subscriptions/s/resourceGroups/g/providers/"
+        "Microsoft.Compute/galleries/x/images/y\n      node_agent: batch.node.ubuntu 22.04\n"
+        "  managed_identity:\n    resource_id: /subscriptions/s/x\n    client_id: client-id-1\n"
+        "  additional_node_prep:\n    environment_variables:\n      PLAIN: one\n")
+    envfile, launcher_dir = tmp_path / "wd" / ".shipyard-environment", tmp_path / "shared" / "shipyard"
+    envfile.parent.mkdir()
+    done = cli("node", "prep", "--root", good_tree, "--state-dir", tmp_path / "state", "--configdir", configdir,
+               "--environment-file", envfile, "--task-launcher", launcher_dir)
+    assert done.code == 0, done.err
+    assert envfile.read_text() == "export PLAIN=one\n" and stat.S_IMODE(envfile.stat().st_mode) == 0o600
+    launcher = (launcher_dir / "task-environment").read_text()
+    assert "client_id='client-id-1'" in launcher and "from shipyard.node.task_environment import main" in launcher

@@ -2,7 +2,8 @@
 
 Azurite (one per session) and the storage helpers come from the ``fixtures.azurite`` plugin;
 a static busybox for image roots that run (``busybox_binary``) from ``fixtures.busybox``; a
-counting, corrupting proxy in front of Azurite (``page_proxy``) from ``fixtures.page_proxy``.
+counting, corrupting proxy in front of Azurite (``page_proxy``) from ``fixtures.page_proxy``; a Key
+Vault on the HTTPS test server (``keyvault``) from ``fixtures.keyvault_service``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ settings.load_profile("shipyard")
 # One Azurite for the whole session, whichever directories run (tests/storage, tests/cli, ...);
 # one busybox download and one Debian kernel (with its real initramfs) for the whole session too;
 # the page proxy (a fixture per test) in front of Azurite.
-pytest_plugins = ["fixtures.azurite", "fixtures.busybox", "fixtures.kernel", "fixtures.page_proxy"]
+pytest_plugins = ["fixtures.azurite", "fixtures.busybox", "fixtures.kernel", "fixtures.page_proxy",
+                  "fixtures.keyvault_service"]
 
 SLOW_ENV = "SHIPYARD_SLOW"
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.azure_server import AzureTestServer, Reply, serve
+from fixtures.azure_server import Reply
 from fixtures.keyvault_service import KeyVaultService
 from shipyard.config.pool import PoolSpecification
 from shipyard.errors import ShipyardError
@@ -22,14 +21,6 @@ from shipyard.redact import redact
 CLIENT_ID = "0b1c2d3e-0000-4000-8000-00000000c11d"
 
 
-@pytest.fixture
-def keyvault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyVaultService]:
-    servers = serve(tmp_path, monkeypatch)
-    server: AzureTestServer = next(servers)
-    try:
-        yield KeyVaultService(server)
-    finally:
-        next(servers, None)
 
 
 def test_the_secret_is_fetched_with_the_identitys_bearer_token(keyvault: KeyVaultService) -> None:

@@ -19,15 +19,20 @@ from shipyard.errors import ShipyardError
 from shipyard.node.secrets import decrypt_secret, load_certificate_key
 
 
+def self_signed(common_name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return key, cert
+
+
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
     """A self-signed certificate as Batch installs it: sha1-<thumbprint>.pfx and .pfx.pw."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shipyard-test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
+    key, cert = self_signed("shipyard-test")
     thumbprint = hashlib.sha1(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
     directory = tmp_path_factory.mktemp("certs")
     password = b"pfx-password"
@@ -102,12 +107,7 @@ def test_node_prep_decrypts_the_storage_key_when_encryption_is_enabled(
 @pytest.mark.parametrize("key_first", [True, False])
 def test_the_key_vault_extensions_pem_is_found_by_thumbprint(tmp_path: Path, key_first: bool) -> None:
     """KeyVaultForLinux writes ``<vault>.<certificate>`` (key and chain, PEM) into its root-only store."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kv-extension")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(2).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
+    key, cert = self_signed("kv-extension")
     thumbprint = cert.fingerprint(hashes.SHA1()).hex()
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())

@@ -9,12 +9,9 @@ import shlex
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 
-from fixtures.azure_server import AzureTestServer, serve
 from fixtures.keyvault_service import KeyVaultService
 from shipyard.node.task_environment import LAUNCHER, wrapped_command, write_launcher
 from shipyard.pools.azure_batch.to_sdk import task_options
@@ -24,14 +21,6 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 CLIENT_ID = "0b1c2d3e-0000-4000-8000-00000000c11d"
 
 
-@pytest.fixture
-def keyvault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyVaultService]:
-    servers = serve(tmp_path, monkeypatch)
-    server: AzureTestServer = next(servers)
-    try:
-        yield KeyVaultService(server)
-    finally:
-        next(servers, None)
 
 
 def test_only_a_task_with_secrets_is_wrapped() -> None:

@@ -5,12 +5,10 @@ requests), and how Key Vault's answers and failures come back."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.azure_server import AzureTestServer, serve
 from fixtures.keyvault_service import KeyVaultService
 from shipyard.config.certificate import create_certificate
 from shipyard.config.credentials import Credentials
@@ -21,14 +19,6 @@ from shipyard.vault.azure import AzureVault
 from shipyard.vault.protocol import find_certificate
 
 
-@pytest.fixture
-def keyvault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyVaultService]:
-    servers = serve(tmp_path, monkeypatch)
-    server: AzureTestServer = next(servers)
-    try:
-        yield KeyVaultService(server)
-    finally:
-        next(servers, None)
 
 
 def _vault(keyvault: KeyVaultService) -> AzureVault:

@@ -19,8 +19,7 @@ import click
 
 from shipyard.cli import render
 from shipyard.cli.options import Settings, global_options, pass_settings
-from shipyard.cli.prompt import confirm
-from shipyard.cli.vault_session import keyvault_uri_option, open_session
+from shipyard.cli.vault_session import delete_confirmed, keyvault_uri_option, open_session
 from shipyard.errors import UsageError
 
 
@@ -136,14 +135,7 @@ def get(settings: Settings, name: str, version: str | None, out: Path | None, ke
 def delete(settings: Settings, name: str, keyvault_uri: str | None) -> int:
     """Delete secret NAME (every version; Key Vault keeps it soft-deleted for its retention period)."""
     session = open_session(settings, keyvault_uri)
-    if not confirm(settings, f"delete secret '{name}' from {session.vault.uri}?"):
-        return 1
-    session.vault.delete_secret(name)
-    if settings.raw:
-        render.emit_json({"deleted": name, "vault": session.vault.uri})
-    else:
-        render.line(f"deleted secret '{name}' from {session.vault.uri}")
-    return 0
+    return delete_confirmed(settings, session, "secret", name, session.vault.delete_secret)
 
 
 @keyvault_group.command("list")

@@ -18,8 +18,7 @@ import click
 
 from shipyard.cli import render
 from shipyard.cli.options import Settings, global_options, pass_settings
-from shipyard.cli.prompt import confirm
-from shipyard.cli.vault_session import keyvault_uri_option, open_session
+from shipyard.cli.vault_session import delete_confirmed, keyvault_uri_option, open_session
 from shipyard.config.kinds import ConfigKind
 from shipyard.errors import UsageError
 
@@ -227,11 +226,4 @@ def delete(settings: Settings, certificate: str, keyvault_uri: str | None) -> in
         if found is None:
             raise VaultObjectNotFound(f"{session.vault.uri} has no certificate with thumbprint {certificate[5:]}")
         name = found.name
-    if not confirm(settings, f"delete certificate '{name}' from {session.vault.uri}?"):
-        return 1
-    session.vault.delete_certificate(name)
-    if settings.raw:
-        render.emit_json({"deleted": name, "vault": session.vault.uri})
-    else:
-        render.line(f"deleted certificate '{name}' from {session.vault.uri}")
-    return 0
+    return delete_confirmed(settings, session, "certificate", name, session.vault.delete_certificate)

@@ -48,3 +48,20 @@ def open_session(settings: Settings, keyvault_uri: str | None) -> VaultSession:
         raise UsageError("no vault: pass --keyvault-uri URI, or set credentials.keyvault.uri")
     path = "--keyvault-uri" if keyvault_uri else "credentials.keyvault.uri"
     return VaultSession(open_vault(uri, credentials, path=path), credentials, document)
+
+
+def delete_confirmed(settings: Settings, session: VaultSession, what: str, name: str,
+                     delete: Callable[[str], None]) -> int:
+    """Delete ``what`` (``secret``, ``certificate``) ``name`` once confirmed (``-y``), and say so."""
+    from shipyard.cli import render
+    from shipyard.cli.prompt import confirm
+
+    uri = session.vault.uri
+    if not confirm(settings, f"delete {what} '{name}' from {uri}?"):
+        return 1
+    delete(name)
+    if settings.raw:
+        render.emit_json({"deleted": name, "kind": what, "vault": uri})
+    else:
+        render.line(f"deleted {what} '{name}' from {uri}")
+    return 0

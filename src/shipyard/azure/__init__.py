@@ -5,9 +5,11 @@
 - :mod:`~shipyard.azure.retry`: :class:`~shipyard.azure.retry.RetryOptions`, the one retry and
   timeout policy every SDK client gets (:mod:`~shipyard.azure.blob_retry`: its blob SDK flavour);
 - :mod:`~shipyard.azure.errors`: SDK exceptions as one-line shipyard errors, secrets redacted, and
-  the HTTP log hook.
+  the HTTP log hook;
+- :mod:`~shipyard.azure.keyvault`: the Key Vault clients (secrets, certificates) with the
+  credentials' ``keyvault`` AAD settings.
 
-Only Azure implementations import this package (never ``image``, ``sources``, ``facts``,
-``rules``, ``config`` or ``catalog``), and it imports none of them but ``config.credentials``:
-never ``storage`` or ``cli``. Import the submodules directly; this one loads no SDK.
+Only Azure implementations import this package (storage, the pool backends, gallery publishing,
+the vaults; never ``image``, ``sources``, ``facts``, ``rules``, ``config`` or ``catalog``), and it
+imports none of them but ``config.credentials`` and ``config.decrypt``: never ``storage`` or ``cli``. Import the submodules directly; this one loads no SDK.
 """

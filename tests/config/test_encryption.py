@@ -71,3 +71,19 @@ def test_openssl_rsautl_both_ways(key, tmp_path: Path) -> None:
     back = subprocess.run(["openssl", "rsautl", "-decrypt", "-inkey", str(private)], input=legacy,
                           capture_output=True, check=True)
     assert back.stdout == b"for-batch-shipyard"
+
+
+def test_no_legacy_block_that_is_not_one_decrypts_to_anything(key) -> None:
+    """OpenSSL's implicit rejection turns a bad PKCS#1 v1.5 block into a random message, never an
+    error: every random block (what a wrong key makes of a value) must still fail here."""
+    import os
+
+    size = key.key_size // 8
+    for _ in range(300):
+        block = b"\x00" + os.urandom(size - 1)  # below the modulus
+        with pytest.raises(DecryptionError):
+            decrypt(base64.b64encode(block).decode(), key)
+    with pytest.raises(DecryptionError):
+        decrypt(base64.b64encode(b"\xff" * size).decode(), key)  # not below the modulus
+    with pytest.raises(DecryptionError):
+        decrypt(base64.b64encode(b"\x01" * (size - 1)).decode(), key)  # not one block

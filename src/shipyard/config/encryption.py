@@ -13,8 +13,9 @@ the GCM associated data.
 **Batch Shipyard's format** (``--legacy``): the base64 of one RSA PKCS#1 v1.5 block, as
 ``openssl rsautl -encrypt`` writes it with the certificate's public key. Both decrypt everywhere;
 a value that starts with ``sy1:`` is shipyard's, any other Batch Shipyard's. PKCS#1 v1.5 has no
-integrity check beyond its padding: a wrong key fails its padding check (or, very rarely, yields
-bytes that are not UTF-8), and is then one clean error too.
+integrity check beyond its padding, and OpenSSL 3.2+ hides a bad padding behind a random message
+("implicit rejection"): so the padding is checked here (:func:`_pkcs1v15_decrypt`), and a wrong
+key or a tampered block fails it, one clean error too.
 
 Nothing here logs or shows a value: every failure's message is generic.
 """
@@ -82,10 +83,32 @@ def encrypt(value: str, public_key: Any, *, legacy: bool = False) -> str:
     return PREFIX + base64.b64encode(VERSION + wrapped + nonce + sealed).decode()
 
 
+def _pkcs1v15_decrypt(private_key: Any, data: bytes) -> bytes:
+    """Batch Shipyard's PKCS#1 v1.5 block decrypted, its padding checked here.
+
+    OpenSSL 3.2+ answers a block that does not decrypt with "implicit rejection": a random message
+    instead of an error, which could pass for a value. So the RSA operation is done on the key's
+    numbers and the padding (``00 02``, at least 8 nonzero bytes, ``00``) is checked explicitly: a
+    tampered value or another key's fails. (A local decryption of config values: no padding oracle.)
+    """
+    numbers = private_key.private_numbers()
+    n = numbers.public_numbers.n
+    size = (n.bit_length() + 7) // 8
+    value = int.from_bytes(data, "big")
+    if len(data) != size or value >= n:
+        raise ValueError("not one RSA block of this key")
+    # the Chinese remainder theorem, as the key's own numbers allow: four times faster than pow(c, d, n)
+    m1, m2 = pow(value, numbers.dmp1, numbers.p), pow(value, numbers.dmq1, numbers.q)
+    block = (m2 + numbers.q * ((numbers.iqmp * (m1 - m2)) % numbers.p)).to_bytes(size, "big")
+    separator = block.find(b"\x00", 2)
+    if block[:2] != b"\x00\x02" or separator < 10:
+        raise ValueError("bad PKCS#1 v1.5 padding")
+    return block[separator + 1:]
+
+
 def decrypt(text: str, private_key: Any) -> str:
     """``text`` (either format) decrypted with ``private_key``; ``DecryptionError`` when it does not."""
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.asymmetric import padding
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     failure = DecryptionError("an encrypted value does not decrypt with this key (tampered, or for another key)")
@@ -98,7 +121,6 @@ def decrypt(text: str, private_key: Any) -> str:
             wrapped, nonce, sealed = blob[1:1 + size], blob[1 + size:1 + size + NONCE_BYTES], blob[1 + size + NONCE_BYTES:]
             key = private_key.decrypt(wrapped, _oaep())
             return AESGCM(key).decrypt(nonce, sealed, VERSION).decode("utf-8")
-        plain: bytes = private_key.decrypt(base64.b64decode(text, validate=True), padding.PKCS1v15())
-        return plain.decode("utf-8")
+        return _pkcs1v15_decrypt(private_key, base64.b64decode(text, validate=True)).decode("utf-8")
     except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError):
         raise failure from None

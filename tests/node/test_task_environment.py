@@ -60,3 +60,12 @@ def test_the_launcher_reads_the_secrets_and_runs_the_command(keyvault: KeyVaultS
     absent = _run(wrapped_command(ids, "/no/such/program"), shared, dict(os.environ))
     assert absent.returncode == 127 and "cannot run '/no/such/program'" in absent.stderr
     assert "task-secret-value-1" not in missing.stderr + absent.stderr
+
+
+def test_a_node_without_the_launcher_fails_the_task_saying_why(tmp_path: Path) -> None:
+    """A pool without a managed identity gets no launcher: the task says so, in one line."""
+    done = _run(wrapped_command(("https://kv1.vault.azure.net/secrets/env",), "/bin/echo never"), tmp_path,
+                dict(os.environ))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == ("shipyard: task environment: this node has no launcher for Key Vault environments: the "
+                           "pool needs pool_specification.managed_identity\n")

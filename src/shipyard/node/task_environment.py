@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Optional
 
 LAUNCHER = "task-environment"  # in $AZ_BATCH_NODE_SHARED_DIR/shipyard/
+MISSING = ("shipyard: task environment: this node has no launcher for Key Vault environments: the pool needs "
+           "pool_specification.managed_identity")
 
 
 def main(argv: list, client_id: Optional[str] = None) -> int:
@@ -69,5 +71,6 @@ def wrapped_command(secret_ids: tuple, command_line: str) -> str:
     """``command_line`` run through the launcher (Batch runs a command line without a shell: the
     ``/bin/sh -c`` only finds the launcher in the node's shared directory)."""
     ids = " ".join(shlex.quote(s) for s in secret_ids)
-    inner = f'exec "$AZ_BATCH_NODE_SHARED_DIR/shipyard/{LAUNCHER}" {ids} -- {shlex.quote(command_line)}'
+    inner = (f'l="$AZ_BATCH_NODE_SHARED_DIR/shipyard/{LAUNCHER}"; [ -x "$l" ] || {{ echo "{MISSING}" >&2; exit 1; }}; '
+             f'exec "$l" {ids} -- {shlex.quote(command_line)}')
     return "/bin/sh -c " + shlex.quote(inner)

@@ -78,6 +78,12 @@ def test_publish_then_pool_then_jobs(cli, azure_configdir: Path, azure, azurite,
     assert {t["id"]: t.get("dependsOn") for t in collection} == {"task-00000": None,
                                                                    "second": {"taskIds": ["task-00000"]}}
     assert server.sent("POST", r"^/jobs$")[0].json["poolInfo"] == {"poolId": "azpool"}
+    (azure_configdir / "jobs.yaml").write_text(
+        "job_specifications:\n- id: kvjob\n  tasks:\n  - command: /bin/echo hi\n"
+        "    environment_variables_keyvault_secret_id: https://kv1.vault.azure.net/secrets/env\n")
+    refused = cli("jobs", "add", "--configdir", azure_configdir)  # this pool has no identity to read it as
+    assert refused.code == 2 and "has no managed identity to read them as" in refused.err
+    assert server.sent("POST", r"^/jobs$")[-1].json["id"] == "azjob"  # no kvjob was made
     deleted = cli("pool", "del", "--configdir", azure_configdir, "-y")
     assert deleted.code == 0, deleted.err
     assert cli("pool", "list", "--configdir", azure_configdir, "--raw").json() == []

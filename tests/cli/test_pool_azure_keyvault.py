@@ -91,6 +91,18 @@ def test_pool_certificates_reach_azure_nodes_through_the_keyvault_extension(
     for secret in [*server.tokens_issued, "app-pfx-passphrase"]:
         assert secret not in everything
 
+    # a task's Key Vault environment: read on the node by the launcher, as the pool's identity
+    (configdir / "jobs.yaml").write_text(
+        "job_specifications:\n- id: kvjob\n  tasks:\n  - command: /bin/echo hi\n"
+        f"    environment_variables_keyvault_secret_id: {server.url}/secrets/taskenv\n")
+    jobs = cli("jobs", "add", "--configdir", configdir)
+    assert jobs.code == 0, jobs.err
+    [task] = server.sent("POST", r"/jobs/kvjob/addtaskcollection$")[0].json["value"]
+    assert task["commandLine"].startswith("/bin/sh -c ") and "task-environment" in task["commandLine"]
+    assert f"{server.url}/secrets/taskenv" in task["commandLine"] and "/bin/echo hi" in task["commandLine"]
+    start = server.sent("PUT", r"/batchAccounts/127/pools/azpool$")[0].json["properties"]["startTask"]
+    assert '--task-launcher "$AZ_BATCH_NODE_SHARED_DIR/shipyard"' in start["commandLine"]
+
     deleted = cli("cert", "del", f"sha1${other.sha1_thumbprint}", "--configdir", configdir, "-y")
     assert deleted.code == 0, deleted.err
     assert "app-cert" not in keyvault.certificates

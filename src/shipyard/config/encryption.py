@@ -99,7 +99,7 @@ def _pkcs1v15_decrypt(private_key: Any, data: bytes) -> bytes:
         raise ValueError("not one RSA block of this key")
     # the Chinese remainder theorem, as the key's own numbers allow: four times faster than pow(c, d, n)
     m1, m2 = pow(value, numbers.dmp1, numbers.p), pow(value, numbers.dmq1, numbers.q)
-    block = (m2 + numbers.q * ((numbers.iqmp * (m1 - m2)) % numbers.p)).to_bytes(size, "big")
+    block: bytes = (m2 + numbers.q * ((numbers.iqmp * (m1 - m2)) % numbers.p)).to_bytes(size, "big")
     separator = block.find(b"\x00", 2)
     if block[:2] != b"\x00\x02" or separator < 10:
         raise ValueError("bad PKCS#1 v1.5 padding")

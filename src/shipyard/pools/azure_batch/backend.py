@@ -186,10 +186,17 @@ class AzureBatchBackend:
     def add_job(self, spec: JobSpec) -> Job:
         # the service takes a job for a pool that does not exist (its tasks then wait): refuse it, as locally
         try:  # (the SDK's pool_exists raises on the 404 it should answer False to)
-            self._call(f"reading pool '{spec.pool_id}'", lambda: self.client.get_pool(spec.pool_id, select=["id"]),
-                       PoolNotFound=f"no pool '{spec.pool_id}'")
+            pool = self._call(f"reading pool '{spec.pool_id}'",
+                              lambda: self.client.get_pool(spec.pool_id, select=["id", "identity"]),
+                              PoolNotFound=f"no pool '{spec.pool_id}'")
         except NotFoundError:
             raise NotFoundError(f"job '{spec.id}': no pool '{spec.pool_id}'") from None
+        reading = next((t.id for t in spec.tasks if t.environment_secret_ids), None)
+        identity = getattr(pool, "identity", None)
+        if reading is not None and not (identity and getattr(identity, "user_assigned_identities", None)):
+            raise ConflictError(f"job '{spec.id}': task '{reading}' reads Key Vault environment variables, and pool "
+                                f"'{spec.pool_id}' has no managed identity to read them as",
+                                hint="give the pool pool_specification.managed_identity (a new pool: `pool add`)")
         self._call(f"adding job '{spec.id}'", lambda: self.client.create_job(to_sdk.job_options(spec)),
                    JobExists=f"job '{spec.id}' already exists")
         if spec.tasks:

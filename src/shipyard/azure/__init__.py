@@ -11,5 +11,6 @@
 
 Only Azure implementations import this package (storage, the pool backends, gallery publishing,
 the vaults; never ``image``, ``sources``, ``facts``, ``rules``, ``config`` or ``catalog``), and it
-imports none of them but ``config.credentials`` and ``config.decrypt``: never ``storage`` or ``cli``. Import the submodules directly; this one loads no SDK.
+imports none of them but ``config.credentials`` and ``config.decrypt``: never ``storage`` or
+``cli``. Import the submodules directly; this one loads no SDK.
 """

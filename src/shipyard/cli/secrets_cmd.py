@@ -137,6 +137,7 @@ def encrypt_command(settings: Settings, value: str | None, file: Path | None, in
 def _encryption_pfx(settings: Settings) -> tuple[Path, str | None]:
     """config.yaml's batch_shipyard.encryption PFX (its path beside config.yaml) and passphrase."""
     from shipyard.cli.checks import load_config
+    from shipyard.config.certificate import pfx_path
 
     config = load_config(settings)
     general = config.general if config else None
@@ -144,10 +145,8 @@ def _encryption_pfx(settings: Settings) -> tuple[Path, str | None]:
     if encryption is None or encryption.pfx is None:
         raise UsageError("no PFX to add: pass --file PFX, or --configdir DIR with config.yaml's "
                          "batch_shipyard.encryption (`shipyard cert create`)")
-    pfx = Path(encryption.pfx.filename).expanduser()
     where = settings.config_paths().files.get(ConfigKind.CONFIG)
-    if not pfx.is_absolute() and where is not None:
-        pfx = where.parent / pfx
+    pfx = pfx_path(encryption.pfx.filename, where.parent if where is not None else None)
     return pfx, encryption.pfx.passphrase.get_secret_value() if encryption.pfx.passphrase else None
 
 

@@ -69,6 +69,12 @@ def create_certificate(prefix: Path, passphrase: str, *, key_bits: int = KEY_BIT
     return CertificateFiles(pfx, pem, thumbprint, passphrase)
 
 
+def pfx_path(filename: str, config_dir: Path | None) -> Path:
+    """``batch_shipyard.encryption.pfx.filename`` as a path: ``~`` expanded, relative to config.yaml's directory."""
+    path = Path(filename).expanduser()
+    return config_dir / path if config_dir is not None and not path.is_absolute() else path
+
+
 def load_public_key(pem: Path) -> Any:
     """The RSA public key of a certificate or public-key PEM file."""
     from cryptography import x509

@@ -79,9 +79,9 @@ def register(encryption: Any, config_dir: Path | None) -> None:
         if encryption is None or not encryption.enabled:
             _ring = _Ring()
             return
-        pfx = Path(encryption.pfx.filename).expanduser() if encryption.pfx else None
-        if pfx is not None and not pfx.is_absolute() and config_dir is not None:
-            pfx = config_dir / pfx
+        from shipyard.config.certificate import pfx_path
+
+        pfx = pfx_path(encryption.pfx.filename, config_dir) if encryption.pfx else None
         passphrase = encryption.pfx.passphrase.get_secret_value() if encryption.pfx else None
         _ring = _Ring(True, pfx, passphrase)
 

@@ -22,7 +22,6 @@ from shipyard.results import CheckResult, Location, Severity, Status
 
 CHECK = "pool.certificates"
 _THUMBPRINT = re.compile(r"^(?:sha1[$-])?([0-9a-fA-F]{40})$")
-ENCRYPTION_KEY = "batch_shipyard.encryption.pfx"
 ADD_FIX = "put it in the vault with `shipyard cert add --file PFX` (or `shipyard cert add` for config.yaml's)"
 
 

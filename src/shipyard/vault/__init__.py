@@ -4,7 +4,7 @@ one interface (:mod:`~shipyard.vault.protocol`), secrets and certificates.
 - :func:`open_vault`: the vault a URI names;
 - :mod:`~shipyard.vault.resolve`: the credentials' Key Vault references (``*_keyvault_secret_id``,
   ``credentials_secret_id``) fetched when a command uses them;
-- :mod:`~shipyard.vault.certificates`: a pool's certificates, found in its vault before allocation.
+- a pool's certificates are found in its vault before allocation by ``shipyard.pools.certificates``.
 """
 
 from __future__ import annotations

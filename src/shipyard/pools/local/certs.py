@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shipyard.config.certificate import pfx_path
 from shipyard.config.loader import ConfigSet
 from shipyard.config.kinds import ConfigKind
 from shipyard.config.private_file import write_private
@@ -48,10 +49,8 @@ def install_certificate(config: ConfigSet | None, certs: Path) -> Path | None:
     pfx = encryption.pfx
     if not pfx.sha1_thumbprint:
         raise ShipyardError("encryption is enabled but batch_shipyard.encryption.pfx.sha1_thumbprint is not set")
-    source = Path(pfx.filename).expanduser()
     where = config.files.get(ConfigKind.CONFIG)
-    if not source.is_absolute() and where is not None:
-        source = Path(where.document.path).parent / source
+    source = pfx_path(pfx.filename, Path(where.document.path).parent if where is not None else None)
     try:
         data = source.read_bytes()
     except OSError as exc:

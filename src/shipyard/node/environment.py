@@ -12,11 +12,21 @@ secret wins over a plain one of the same name.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Optional
 
 Fetch = Callable[[str, Optional[str]], str]  # (secret id, the identity's client id) -> the secret's value
+
+
+def secrets_environment(secret_ids: Iterable[str], fetch: Fetch, client_id: Optional[str] = None) -> dict:
+    """The variables of each secret (a JSON object of names to values), a later secret's winning."""
+    from shipyard.node.keyvault import environment_from_secret
+
+    env: dict = {}
+    for secret_id in secret_ids:
+        env.update(environment_from_secret(fetch(secret_id, client_id), secret_id))
+    return env
 
 
 def node_prep_environment(pool: Any, fetch: Optional[Fetch] = None) -> dict:
@@ -28,11 +38,10 @@ def node_prep_environment(pool: Any, fetch: Optional[Fetch] = None) -> dict:
     env = {str(k): "" if v is None else str(v) for k, v in (prep.environment_variables or {}).items()}
     secret_id = prep.environment_variables_keyvault_secret_id
     if secret_id:
-        from shipyard.node.keyvault import environment_from_secret, fetch_secret
+        from shipyard.node.keyvault import fetch_secret
 
         identity = pool.managed_identity
-        value = (fetch or fetch_secret)(secret_id, identity.client_id if identity else None)
-        env.update(environment_from_secret(value, secret_id))
+        env.update(secrets_environment((secret_id,), fetch or fetch_secret, identity.client_id if identity else None))
     return env
 
 

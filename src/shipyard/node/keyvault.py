@@ -87,12 +87,14 @@ def identity_token(client_id: Optional[str], resource: str = KEYVAULT_RESOURCE) 
 
 def fetch_secret(secret_id: str, client_id: Optional[str]) -> str:
     """The value of the Key Vault secret ``secret_id`` (``https://<vault>/secrets/<name>[/<version>]``)."""
-    parts = urllib.parse.urlsplit(secret_id.strip())
-    pieces = parts.path.strip("/").split("/")
-    if parts.scheme != "https" or len(pieces) not in (2, 3) or pieces[0] != "secrets":
-        raise ShipyardError(f"'{secret_id}' is not a Key Vault secret id (https://<vault>.vault.azure.net/secrets/<name>)")
+    from shipyard.config.vault_ids import parse_vault_id
+
+    parsed = parse_vault_id(secret_id, path="environment_variables_keyvault_secret_id")
+    if parsed.is_local:
+        raise ShipyardError(f"'{secret_id}' is not a Key Vault secret id (https://<vault>.vault.azure.net/secrets/"
+                            "<name>): a local:// vault is this machine's, not a node's")
     token = identity_token(client_id)
-    url = f"https://{parts.netloc}{parts.path.rstrip('/')}?api-version={KEYVAULT_API_VERSION}"
+    url = f"{parsed}?api-version={KEYVAULT_API_VERSION}"
     data = _get_json(url, {"Authorization": f"Bearer {token}", "Accept": "application/json"},
                      f"reading Key Vault secret {secret_id}")
     value = data.get("value")

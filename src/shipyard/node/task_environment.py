@@ -24,17 +24,16 @@ MISSING = ("shipyard: task environment: this node has no launcher for Key Vault 
 
 def main(argv: list, client_id: Optional[str] = None) -> int:
     from shipyard.errors import ShipyardError
-    from shipyard.node.keyvault import environment_from_secret, fetch_secret
+    from shipyard.node.environment import secrets_environment
+    from shipyard.node.keyvault import fetch_secret
     from shipyard.redact import redact
 
     if "--" not in argv or argv.index("--") == 0 or argv.index("--") != len(argv) - 2:
         sys.stderr.write("shipyard: task environment: usage: task-environment SECRET_ID... -- COMMAND\n")
         return 2
     secret_ids, command = argv[: argv.index("--")], argv[-1]
-    env = dict(os.environ)
     try:
-        for secret_id in secret_ids:
-            env.update(environment_from_secret(fetch_secret(secret_id, client_id), secret_id))
+        env = {**os.environ, **secrets_environment(secret_ids, fetch_secret, client_id)}
         args = shlex.split(command)
     except (ShipyardError, ValueError) as exc:
         sys.stderr.write(f"shipyard: task environment: {redact(str(exc))}\n")

@@ -26,12 +26,9 @@ def local_secret(secret_id: str, client_id: str | None) -> str:
 
 def secret_environment(secret_ids: Iterable[str]) -> dict[str, str]:
     """The variables of each secret (a JSON object of names to values), later ones winning."""
-    from shipyard.node.keyvault import environment_from_secret
+    from shipyard.node.environment import secrets_environment
 
-    env: dict[str, str] = {}
-    for secret_id in secret_ids:
-        try:
-            env.update(environment_from_secret(local_secret(secret_id, None), secret_id))
-        except ShipyardError as exc:
-            raise ShipyardError(f"environment_variables_keyvault_secret_id: {exc.message}") from None
-    return env
+    try:
+        return secrets_environment(secret_ids, local_secret)
+    except ShipyardError as exc:
+        raise ShipyardError(f"environment_variables_keyvault_secret_id: {exc.message}") from None
